@@ -1,0 +1,48 @@
+# Shipyard's entry points. `make run` and `make test` work on a fresh machine: they
+# install what they need (uv, Python deps, the Pulumi CLI) before doing their job.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV := .venv
+SHIPYARD := $(VENV)/bin/shipyard
+PYTEST := $(UV) run --frozen pytest
+
+.PHONY: help setup run test test-unit test-integration lint bench fuzz e2e clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+setup: ## Install uv, the Python deps and the Pulumi CLI (built from Go modules if needed)
+	@scripts/setup.sh
+
+run: setup ## Set up, then run Shipyard's main job on the embedded default
+	@scripts/run.sh
+
+lint: setup ## ruff and mypy (strict on src/)
+	$(UV) run --frozen ruff check src tests benchmarks
+	$(UV) run --frozen ruff format --check src tests benchmarks
+	$(UV) run --frozen mypy
+
+test: lint ## Lint, then every test (unit and integration), as CI runs it
+	$(PYTEST) -m "not fuzz and not e2e" tests
+
+test-unit: setup ## Fast unit tests only
+	$(PYTEST) -m "not fuzz and not e2e" tests/unit
+
+test-integration: setup ## Integration tests against the real Pulumi CLI
+	$(PYTEST) -m "not fuzz and not e2e" tests/integration
+
+fuzz: setup ## Long property-based runs (>= 10,000 examples each)
+	$(PYTEST) -m fuzz --hypothesis-profile=fuzz tests
+
+e2e: setup ## Long end-to-end runs
+	$(PYTEST) -m e2e tests
+
+bench: setup ## Benchmarks; JSON results in benchmarks/results/
+	@mkdir -p benchmarks/results
+	$(UV) run --frozen python benchmarks/engine.py --output benchmarks/results/engine.json
+
+clean: ## Remove the virtualenv and caches (not ~/.cache/shipyard)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Sets up everything Shipyard and its tests need on a fresh machine of this kind:
+# uv, the Python dependencies (.venv/), and the Pulumi CLI (built from its Go modules
+# into ~/.cache/shipyard when none is found). Safe to run again: it skips what is done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+if ! command -v uv >/dev/null 2>&1 && [ ! -x "$HOME/.local/bin/uv" ]; then
+  log "Installing uv (from PyPI)"
+  python3 -m pip install --quiet --user uv 2>/dev/null || python3 -m pip install --quiet uv
+fi
+UV=$(command -v uv 2>/dev/null || echo "$HOME/.local/bin/uv")
+
+log "Python dependencies (uv sync)"
+"$UV" sync --frozen --quiet
+
+log "Pulumi CLI"
+.venv/bin/shipyard pulumi install

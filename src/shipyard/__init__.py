@@ -1,0 +1,5 @@
+"""Shipyard: a self-hosted platform orchestrator."""
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"

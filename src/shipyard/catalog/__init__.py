@@ -1,0 +1,1 @@
+"""Backstage components, Score workloads and platform contracts -> typed desired state."""

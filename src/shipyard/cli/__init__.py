@@ -1,0 +1,12 @@
+"""Shipyard's command line: one module per command group on one root app."""
+
+from __future__ import annotations
+
+from shipyard.cli import doctor as _doctor  # noqa: F401  (registers commands)
+from shipyard.cli._app import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    app()

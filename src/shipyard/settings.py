@@ -1,0 +1,56 @@
+"""One typed settings tree, read from ``SHIPYARD_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "default_cache_dir", "default_data_dir"]
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "shipyard"
+
+
+def default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "shipyard"
+
+
+class Settings(BaseSettings):
+    """Everything Shipyard reads from its environment.
+
+    Each field is also the variable ``SHIPYARD_<FIELD>``, e.g. ``SHIPYARD_DATA_DIR``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SHIPYARD_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    """Where Shipyard keeps its database, Pulumi state, work dirs and secrets."""
+
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+    """Rebuildable things: the Pulumi CLI built from source, git mirrors."""
+
+    pulumi: Path | None = None
+    """An explicit Pulumi CLI binary; otherwise PATH, then the cache, then a build."""
+
+    backend_url: str | None = None
+    """Pulumi state backend; default ``file://<data_dir>/state``. Any Pulumi URL works."""
+
+    secrets_provider: str | None = None
+    """Pulumi secrets provider, e.g. ``gcpkms://...``; default: a generated passphrase."""
+
+    container_engine: str | None = None
+    """``docker`` or ``podman`` (or a path to either); default: whichever works."""
+
+    database_url: str | None = None
+    """SQLAlchemy URL; default: SQLite in the data dir."""
+
+    @property
+    def state_backend_url(self) -> str:
+        return self.backend_url or (self.data_dir / "state").resolve().as_uri()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'shipyard.db').resolve()}"
