@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-import functools
 from typing import Any, NoReturn
 
 import typer
@@ -55,6 +55,7 @@ def handle_errors() -> Iterator[None]:
 
 def with_errors_handled(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Decorator form of :func:`handle_errors` for command functions."""
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with handle_errors():

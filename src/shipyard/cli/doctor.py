@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from shipyard.cli._app import OutputFormat, app
+from shipyard.cli._app import OutputFormat, OutputOption, app
 from shipyard.cli._utilities import EXIT_FAILURE, console, print_json, with_errors_handled
 from shipyard.engine.toolchain import MIN_VERSION, PulumiNotFoundError, ensure_pulumi, find_pulumi
 from shipyard.settings import Settings
@@ -34,7 +34,11 @@ def _pulumi(settings: Settings) -> Check:
         return Check("pulumi", False, True, None, str(exc), "fix or unset SHIPYARD_PULUMI")
     if cli is None:
         return Check(
-            "pulumi", False, True, None, "no Pulumi CLI found",
+            "pulumi",
+            False,
+            True,
+            None,
+            "no Pulumi CLI found",
             f"run `shipyard pulumi install` (builds it with Go) or put pulumi >= {MIN_VERSION} "
             "on PATH",
         )
@@ -53,7 +57,11 @@ def _data_dir(settings: Settings) -> Check:
     if _writable_dir(path):
         return Check("data_dir", True, True, str(path), "writable")
     return Check(
-        "data_dir", False, True, str(path), "not writable",
+        "data_dir",
+        False,
+        True,
+        str(path),
+        "not writable",
         "set SHIPYARD_DATA_DIR to a directory you can write",
     )
 
@@ -78,7 +86,11 @@ def _container_engine(settings: Settings) -> Check:
         if found:
             return Check("container_engine", True, False, found, "found (local target)")
     return Check(
-        "container_engine", False, False, None, "none found (needed by the local target)",
+        "container_engine",
+        False,
+        False,
+        None,
+        "none found (needed by the local target)",
         "install podman (`apt-get install podman`) or docker",
     )
 
@@ -89,15 +101,19 @@ def _database(settings: Settings) -> Check:
 
 def run_checks(settings: Settings) -> list[Check]:
     return [
-        _pulumi(settings), _data_dir(settings), _state_backend(settings), _secrets(settings),
-        _container_engine(settings), _database(settings),
+        _pulumi(settings),
+        _data_dir(settings),
+        _state_backend(settings),
+        _secrets(settings),
+        _container_engine(settings),
+        _database(settings),
     ]
 
 
 @app.command()
 @with_errors_handled
 def doctor(
-    output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text or json"),
+    output: OutputOption = OutputFormat.text,
 ) -> None:
     """Show what Shipyard will use, each OK or with a one-line fix."""
     checks = run_checks(Settings())
@@ -106,10 +122,14 @@ def doctor(
         print_json({"ok": healthy, "checks": [asdict(check) for check in checks]})
     else:
         for check in checks:
-            mark = "[green]OK[/]  " if check.ok else ("[red]FAIL[/]" if check.required else
-                                                       "[yellow]WARN[/]")
-            console.print(f"{mark} {check.name:<17} {check.value or '-'}  ({check.detail})",
-                          highlight=False)
+            mark = (
+                "[green]OK[/]  "
+                if check.ok
+                else ("[red]FAIL[/]" if check.required else "[yellow]WARN[/]")
+            )
+            console.print(
+                f"{mark} {check.name:<17} {check.value or '-'}  ({check.detail})", highlight=False
+            )
             if check.fix and not check.ok:
                 console.print(f"      fix: {check.fix}", highlight=False)
     if not healthy:
@@ -124,6 +144,7 @@ app.add_typer(pulumi_app, name="pulumi")
 @with_errors_handled
 def pulumi_install() -> None:
     """Find the Pulumi CLI, or build the pinned version from its Go modules; print its path."""
-    cli = ensure_pulumi(Settings(), progress=lambda line: console.print(line, highlight=False,
-                                                                        style="dim"))
+    cli = ensure_pulumi(
+        Settings(), progress=lambda line: console.print(line, highlight=False, style="dim")
+    )
     console.print(f"Pulumi v{cli.version}: {cli.path}", highlight=False)

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ DYNAMIC_PROVIDER_PLUGIN = "pulumi-resource-pulumi-python"
 
 _BUILD_PACKAGE = "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
 _VERSION_SYMBOL = "github.com/pulumi/pulumi/sdk/v3/go/common/version.Version"
+_HEARTBEAT_SECONDS = 30.0
 _VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 
 Source = Literal["setting", "path", "cache", "built"]
@@ -88,7 +90,11 @@ def _probe_version(binary: Path) -> str | None:
     env = {**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"}
     try:
         done = subprocess.run(
-            [str(binary), "version"], capture_output=True, text=True, timeout=30, env=env,
+            [str(binary), "version"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=env,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
@@ -146,10 +152,7 @@ def ensure_pulumi(settings: Settings, progress: Progress | None = None) -> Pulum
 
 def _find_go() -> Path | None:
     found = shutil.which("go")
-    if found is not None:
-        return Path(found)
-    fallback = Path("/usr/local/go/bin/go")
-    return fallback if fallback.is_file() else None
+    return Path(found) if found is not None else None
 
 
 @contextlib.contextmanager
@@ -239,23 +242,27 @@ def _go_build(go: Path, output: Path, version: str, say: Progress) -> None:
 def _run_go_build(go: Path, module: Path, output: Path, version: str, say: Progress) -> None:
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
     command = [
-        str(go), "build", "-trimpath", "-tags", "osusergo,grpcnotrace",
-        "-ldflags", f"-X {_VERSION_SYMBOL}=v{version}",
-        "-o", str(output), _BUILD_PACKAGE,
+        str(go),
+        "build",
+        "-trimpath",
+        "-tags",
+        "osusergo,grpcnotrace",
+        "-ldflags",
+        f"-X {_VERSION_SYMBOL}=v{version}",
+        "-o",
+        str(output),
+        _BUILD_PACKAGE,
     ]
     say("$ " + " ".join(command))
-    with subprocess.Popen(
-        command, cwd=module, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True,
-    ) as proc:
-        assert proc.stdout is not None
-        tail: list[str] = []
-        started = time.monotonic()
-        for line in proc.stdout:
-            tail = [*tail[-19:], line.rstrip()]
-            if line.startswith("go: downloading"):
-                say(line.rstrip())
-        code = proc.wait()
+    started = time.monotonic()
+    done = threading.Event()
+    ticker = threading.Thread(target=_heartbeat, args=(done, started, say), daemon=True)
+    ticker.start()
+    try:
+        code, tail = _stream(command, module, env, say)
+    finally:
+        done.set()
+        ticker.join()
     if code != 0:
         log = "\n".join(tail)
         raise PulumiBuildError(
@@ -263,3 +270,24 @@ def _run_go_build(go: Path, module: Path, output: Path, version: str, say: Progr
             f"(exit {code}); last lines:\n{log}\nCheck that the Go module proxy is reachable "
             "(GOPROXY) and that the disk has ~4 GB free"
         )
+
+
+def _heartbeat(done: threading.Event, started: float, say: Progress) -> None:
+    while not done.wait(_HEARTBEAT_SECONDS):
+        say(f"... still building Pulumi ({time.monotonic() - started:.0f} s so far)")
+
+
+def _stream(
+    command: list[str], cwd: Path, env: dict[str, str], say: Progress
+) -> tuple[int, list[str]]:
+    """Run ``go build``, passing download lines on; the exit code and the last lines."""
+    with subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        tail: list[str] = []
+        for line in proc.stdout:
+            tail = [*tail[-19:], line.rstrip()]
+            if line.startswith("go: downloading"):
+                say(line.rstrip())
+        return proc.wait(), tail
