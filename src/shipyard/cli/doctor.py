@@ -49,7 +49,7 @@ def _writable_dir(path: Path) -> bool:
     probe = path
     while not probe.exists():
         probe = probe.parent
-    return os.access(probe, os.W_OK)
+    return probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
 
 
 def _data_dir(settings: Settings) -> Check:
