@@ -18,3 +18,6 @@ log "Python dependencies (uv sync)"
 
 log "Pulumi CLI"
 .venv/bin/shipyard pulumi install
+
+log "Container engine and local-target tools"
+scripts/setup-container-engine.sh

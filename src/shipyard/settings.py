@@ -44,6 +44,18 @@ class Settings(BaseSettings):
     container_engine: str | None = None
     """``docker`` or ``podman`` (or a path to either); default: whichever works."""
 
+    registry: str | None = None
+    """Image registry (``host[:port]``) the local target pushes builds to; default: none,
+    images stay in the container engine as ``localhost/<namespace>/<component>:<tag>``."""
+
+    tag_poll_interval: float | None = Field(default=None, gt=0)
+    """Seconds between two polls of a component's git tags; default: 5 s for a local
+    repository, 60 s for a remote one."""
+
+    proxy_admin_url: str | None = None
+    """Admin API of a Caddy already running (e.g. ``http://127.0.0.1:2019``); default:
+    Shipyard starts and supervises its own Caddy."""
+
     database_url: str | None = None
     """SQLAlchemy URL; default: SQLite in the data dir."""
 

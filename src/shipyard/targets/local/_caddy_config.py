@@ -1,0 +1,99 @@
+"""Shipyard's routes as Caddy JSON config (pure functions, unit-tested).
+
+Routes are grouped into one Caddy server per listen port, named ``shipyard_<port>``;
+servers not named so belong to someone else and are kept as they are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["SERVER_PREFIX", "Route", "caddy_config", "route_id"]
+
+SERVER_PREFIX = "shipyard_"
+_UNSAFE = re.compile(r"[^A-Za-z0-9]+")
+_DIAL_RETRY = "5s"
+"""How long Caddy retries a refused upstream dial (covers a switch's last moment)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The stable address of one (component, environment) and where it sends requests."""
+
+    component: str
+    environment: str
+    upstream: str
+    listen_port: int
+    host: str | None = None
+    listen_host: str = "127.0.0.1"
+
+    @property
+    def key(self) -> str:
+        return f"{self.component}/{self.environment}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host or self.listen_host}:{self.listen_port}"
+
+
+def route_id(component: str, environment: str) -> str:
+    return f"{SERVER_PREFIX}{_UNSAFE.sub('_', f'{component}_{environment}')}"
+
+
+def _caddy_route(route: Route) -> dict[str, Any]:
+    caddy: dict[str, Any] = {
+        "@id": route_id(route.component, route.environment),
+        "handle": [
+            {
+                "handler": "reverse_proxy",
+                "upstreams": [{"dial": route.upstream}],
+                "load_balancing": {"try_duration": _DIAL_RETRY, "try_interval": "50ms"},
+            }
+        ],
+        "terminal": True,
+    }
+    if route.host:
+        caddy["match"] = [{"host": [route.host]}]
+    return caddy
+
+
+def _servers(routes: Iterable[Route]) -> dict[str, Any]:
+    by_port: dict[tuple[str, int], list[Route]] = {}
+    for route in routes:
+        by_port.setdefault((route.listen_host, route.listen_port), []).append(route)
+    servers: dict[str, Any] = {}
+    for (listen_host, port), group in sorted(by_port.items()):
+        ordered = sorted(group, key=lambda r: (r.host is None, r.key))  # catch-all last
+        servers[f"{SERVER_PREFIX}{port}"] = {
+            "listen": [f"{listen_host}:{port}"],
+            "automatic_https": {"disable": True},
+            "routes": [_caddy_route(route) for route in ordered],
+        }
+    return servers
+
+
+def caddy_config(
+    routes: Iterable[Route], *, admin_listen: str, base: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``base`` (Caddy's current config) with Shipyard's servers replaced by ``routes``."""
+    config: dict[str, Any] = dict(base or {})
+    config["admin"] = {
+        **(config.get("admin") or {}),
+        "listen": admin_listen,
+        "config": {"persist": False},
+    }
+    apps = dict(config.get("apps") or {})
+    http = dict(apps.get("http") or {})
+    servers = {
+        name: server
+        for name, server in (http.get("servers") or {}).items()
+        if not name.startswith(SERVER_PREFIX)
+    }
+    servers.update(_servers(routes))
+    http["servers"] = servers
+    apps["http"] = http
+    config["apps"] = apps
+    return config

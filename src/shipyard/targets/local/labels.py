@@ -1,0 +1,25 @@
+"""The labels Shipyard puts on the images and containers it makes."""
+
+from __future__ import annotations
+
+__all__ = ["COMMIT", "COMPONENT", "ENVIRONMENT", "TAG", "shipyard_labels"]
+
+COMPONENT = "shipyard.dev/component"
+"""The component id, ``namespace/name`` (e.g. ``default/greeter``)."""
+ENVIRONMENT = "shipyard.dev/environment"
+TAG = "shipyard.dev/tag"
+"""The git tag the image was built from."""
+COMMIT = "shipyard.dev/commit"
+"""The commit that tag pointed at when it was built."""
+
+
+def shipyard_labels(
+    component: str,
+    *,
+    environment: str | None = None,
+    tag: str | None = None,
+    commit: str | None = None,
+) -> dict[str, str]:
+    """Labels for one image or container; values that are not known are left out."""
+    values = {COMPONENT: component, ENVIRONMENT: environment, TAG: tag, COMMIT: commit}
+    return {key: value for key, value in values.items() if value is not None}

@@ -1,0 +1,35 @@
+"""Shipyard's routes as Caddy config: one server per port, others' servers kept."""
+
+from __future__ import annotations
+
+from shipyard.targets.local._caddy_config import Route, caddy_config
+
+
+def test_routes_become_servers_and_foreign_servers_stay() -> None:
+    base = {
+        "apps": {
+            "http": {
+                "servers": {"mine": {"listen": [":80"]}, "shipyard_1": {"listen": ["127.0.0.1:1"]}}
+            }
+        }
+    }
+    routes = [
+        Route("default/greeter", "dev", "127.0.0.1:9001", 8001),
+        Route("default/greeter", "prod", "127.0.0.1:9002", 8080, host="greeter.localhost"),
+        Route("default/orders", "prod", "127.0.0.1:9003", 8080),
+    ]
+    config = caddy_config(routes, admin_listen="127.0.0.1:2019", base=base)
+
+    servers = config["apps"]["http"]["servers"]
+    assert set(servers) == {"mine", "shipyard_8001", "shipyard_8080"}
+    assert config["admin"] == {"listen": "127.0.0.1:2019", "config": {"persist": False}}
+    shared = servers["shipyard_8080"]["routes"]
+    assert [r["@id"] for r in shared] == [
+        "shipyard_default_greeter_prod",
+        "shipyard_default_orders_prod",
+    ]
+    assert shared[0]["match"] == [{"host": ["greeter.localhost"]}]
+    assert "match" not in shared[1]
+    assert shared[1]["handle"][0]["upstreams"] == [{"dial": "127.0.0.1:9003"}]
+    assert servers["shipyard_8001"]["automatic_https"] == {"disable": True}
+    assert routes[1].url == "http://greeter.localhost:8080"

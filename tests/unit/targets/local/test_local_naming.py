@@ -1,0 +1,81 @@
+"""Image names, resource quantities, git source kinds, ls-remote and inspect parsing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shipyard.targets.local._inspect import parse_containers, parse_images
+from shipyard.targets.local.builds import image_reference, is_loopback_registry
+from shipyard.targets.local.resources import InvalidQuantityError, parse_cpu, parse_memory
+from shipyard.targets.local.sources import _parse_ls_remote, is_local_source
+
+
+@pytest.mark.parametrize(
+    ("component", "tag", "registry", "expected"),
+    [
+        ("default/greeter", "v1.2.3", None, "localhost/default/greeter:v1.2.3"),
+        (
+            "Team-A/Orders_API",
+            "release/2024",
+            "127.0.0.1:5000",
+            "127.0.0.1:5000/team-a/orders_api:release-2024",
+        ),
+        ("greeter", "v1", None, "localhost/default/greeter:v1"),
+    ],
+)
+def test_image_reference(component: str, tag: str, registry: str | None, expected: str) -> None:
+    assert image_reference(component, tag, registry) == expected
+
+
+def test_loopback_registries() -> None:
+    assert is_loopback_registry("127.0.0.1:5000")
+    assert is_loopback_registry("localhost:5000")
+    assert not is_loopback_registry("registry.example.com")
+
+
+def test_quantities() -> None:
+    assert parse_memory("512Mi") == 512 * 2**20
+    assert parse_memory("1G") == 10**9
+    assert parse_memory("256m") == 256 * 2**20
+    assert parse_cpu("500m") == 0.5
+    assert parse_cpu("2") == 2.0
+    with pytest.raises(InvalidQuantityError, match="512Mi"):
+        parse_memory("lots")
+    with pytest.raises(InvalidQuantityError, match="500m"):
+        parse_cpu("0")
+
+
+def test_local_and_remote_sources() -> None:
+    assert is_local_source("/srv/greeter")
+    assert is_local_source("file:///srv/greeter")
+    assert not is_local_source("https://github.com/acme/greeter.git")
+    assert not is_local_source("git@github.com:acme/greeter.git")
+
+
+def test_ls_remote_peels_annotated_tags() -> None:
+    output = "a1\trefs/tags/v1\nb2\trefs/tags/v2\nc3\trefs/tags/v2^{}\nd4\trefs/heads/main\n"
+    assert _parse_ls_remote(output) == {"v1": "a1", "v2": "c3"}
+
+
+def test_inspect_of_docker_and_podman() -> None:
+    container = {
+        "Id": "abc",
+        "Name": "/web",
+        "Image": "sha256:img",
+        "Config": {"Image": "localhost/x:1", "Labels": {"k": "v"}},
+        "State": {"Status": "running", "Running": True, "Health": {"Status": "healthy"}},
+        "NetworkSettings": {
+            "Ports": {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}], "9090/tcp": None}
+        },
+    }
+    [info] = parse_containers(json.dumps([container]))
+    assert (info.name, info.running, info.health, info.host_port(8080)) == (
+        "web",
+        True,
+        "healthy",
+        18080,
+    )
+    [image] = parse_images(json.dumps([{"Id": "f00", "RepoTags": ["x:1"], "Labels": {"a": "b"}}]))
+    assert (image.id, image.labels, image.digest) == ("sha256:f00", {"a": "b"}, "sha256:f00")
