@@ -21,3 +21,6 @@ log "Pulumi CLI"
 
 log "Container engine and local-target tools"
 scripts/setup-container-engine.sh
+
+log "PostgreSQL (for the store tests)"
+scripts/setup-postgres.sh

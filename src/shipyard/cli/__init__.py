@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shipyard.cli import db as _db  # noqa: F401  (registers commands)
 from shipyard.cli import doctor as _doctor  # noqa: F401  (registers commands)
 from shipyard.cli._app import app
 

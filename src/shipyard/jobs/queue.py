@@ -1,0 +1,311 @@
+"""A job queue in Shipyard's database: per-stack FIFO lanes, leases and heartbeats.
+
+At most one job per stack runs at a time, and the database enforces it: a partial unique
+index on ``jobs(stack_key) WHERE state = 'running'``, and a claim that only takes the
+oldest queued job of a stack that has none running. On PostgreSQL the claim locks its row
+with ``FOR UPDATE SKIP LOCKED``, so workers on any number of machines pass each other by;
+on SQLite every write transaction begins ``IMMEDIATE``, so claims run one after another.
+
+``enqueue`` and ``cancel`` take the caller's session (the job belongs to its use case's
+transaction); the worker's calls take the engine and commit at once, since a claim or a
+heartbeat that is not committed means nothing to the other workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from shipyard.clock import SYSTEM_CLOCK, Clock
+from shipyard.jobs.backoff import DEFAULT_BACKOFF, Backoff
+from shipyard.jobs.errors import LeaseLostError
+from shipyard.store import transaction
+from shipyard.store._queries import get_or_raise
+from shipyard.store.enums import JobKind, JobState
+from shipyard.store.errors import NotFoundError
+from shipyard.store.events import append_event
+from shipyard.store.models import Job
+
+__all__ = [
+    "Lease",
+    "cancel",
+    "claim",
+    "complete",
+    "enqueue",
+    "fail",
+    "get_job",
+    "heartbeat",
+    "mark_cancelled",
+    "reap_expired",
+]
+
+_CLAIM_TRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    expires_at: datetime
+    cancel_requested: bool
+    """The job was cancelled while running: stop it, then :func:`mark_cancelled`."""
+
+
+def enqueue(
+    session: Session,
+    kind: JobKind,
+    stack_key: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    max_attempts: int = 3,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Job:
+    """Queue a job behind the stack's earlier ones."""
+    job = Job(
+        kind=kind,
+        stack_key=stack_key,
+        payload=payload or {},
+        max_attempts=max_attempts,
+        created_at=clock.now(),
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_job(session: Session, job_id: int) -> Job:
+    return get_or_raise(session, Job, job_id, "job")
+
+
+def claim(
+    engine: Engine, worker_id: str, lease_seconds: float, *, clock: Clock = SYSTEM_CLOCK
+) -> Job | None:
+    """Start the oldest job that may run now, leased to ``worker_id``; ``None`` if none may.
+
+    A job may run when it is the oldest queued job of its stack, its stack has no running
+    job, and its retry time (``not_before``) has come.
+    """
+    for _ in range(_CLAIM_TRIES):
+        try:
+            with transaction(engine) as session:
+                return _claim(session, worker_id, timedelta(seconds=lease_seconds), clock.now())
+        except IntegrityError:
+            # Another worker started a job of the same stack first (the unique index).
+            continue
+    return None
+
+
+def _claim(session: Session, worker_id: str, lease: timedelta, now: datetime) -> Job | None:
+    other = aliased(Job)
+    blocked = exists().where(
+        other.stack_key == Job.stack_key,
+        or_(
+            other.state == JobState.running,
+            and_(other.state == JobState.queued, other.id < Job.id),
+        ),
+    )
+    query = (
+        select(Job)
+        .where(
+            Job.state == JobState.queued,
+            or_(Job.not_before.is_(None), Job.not_before <= now),
+            ~blocked,
+        )
+        .order_by(Job.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=Job)
+    )
+    job = session.scalars(query).first()
+    if job is None:
+        return None
+    job.state = JobState.running
+    job.worker_id = worker_id
+    job.attempts += 1
+    job.lease_expires_at = now + lease
+    job.heartbeat_at = now
+    job.started_at = now
+    job.not_before = None
+    session.flush()
+    append_event(
+        session,
+        job.id,
+        "started",
+        f"attempt {job.attempts} of {job.max_attempts} started by worker {worker_id}",
+        data={"worker_id": worker_id, "attempt": job.attempts, "recovery": job.needs_recovery},
+    )
+    return job
+
+
+def heartbeat(
+    engine: Engine,
+    job_id: int,
+    worker_id: str,
+    lease_seconds: float,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Lease:
+    """Extend the lease; raises :class:`LeaseLostError` if it already expired or moved on."""
+    now = clock.now()
+    expires_at = now + timedelta(seconds=lease_seconds)
+    with transaction(engine) as session:
+        cancel_requested = session.execute(
+            update(Job)
+            .where(
+                Job.id == job_id,
+                Job.worker_id == worker_id,
+                Job.state == JobState.running,
+                Job.lease_expires_at > now,
+            )
+            .values(lease_expires_at=expires_at, heartbeat_at=now)
+            .returning(Job.cancel_requested)
+        ).scalar_one_or_none()
+    if cancel_requested is None:
+        raise LeaseLostError(job_id, worker_id)
+    return Lease(expires_at=expires_at, cancel_requested=cancel_requested)
+
+
+def complete(
+    engine: Engine,
+    job_id: int,
+    worker_id: str,
+    result: dict[str, Any] | None = None,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Job:
+    """The job succeeded. A late report is accepted while nobody else took the job over."""
+    with transaction(engine) as session:
+        job = _owned(session, job_id, worker_id)
+        _finish(job, JobState.succeeded, clock.now())
+        job.result = result
+        job.needs_recovery = False
+        append_event(session, job.id, "succeeded", f"succeeded on attempt {job.attempts}")
+        return job
+
+
+def fail(
+    engine: Engine,
+    job_id: int,
+    worker_id: str,
+    error: str,
+    *,
+    transient: bool = False,
+    backoff: Backoff = DEFAULT_BACKOFF,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Job:
+    """The attempt failed. A transient failure is retried after a backoff while attempts last."""
+    now = clock.now()
+    with transaction(engine) as session:
+        job = _owned(session, job_id, worker_id)
+        job.error = error
+        retry = transient and job.attempts < job.max_attempts and not job.cancel_requested
+        if retry:
+            delay = backoff.delay(job.attempts)
+            _requeue(job, not_before=now + delay)
+            message = f"attempt {job.attempts} failed (transient), retrying in {delay}: {error}"
+            append_event(
+                session,
+                job.id,
+                "retry_scheduled",
+                message,
+                level="warning",
+                data={"not_before": job.not_before.isoformat() if job.not_before else None},
+            )
+        else:
+            _finish(job, JobState.failed, now)
+            append_event(
+                session, job.id, "failed", f"attempt {job.attempts} failed: {error}", level="error"
+            )
+        return job
+
+
+def mark_cancelled(
+    engine: Engine, job_id: int, worker_id: str, *, clock: Clock = SYSTEM_CLOCK
+) -> Job:
+    """The worker stopped a job whose cancel was requested."""
+    with transaction(engine) as session:
+        job = _owned(session, job_id, worker_id)
+        _finish(job, JobState.cancelled, clock.now())
+        append_event(session, job.id, "cancelled", f"cancelled by request, worker {worker_id}")
+        return job
+
+
+def cancel(session: Session, job_id: int, *, clock: Clock = SYSTEM_CLOCK) -> Job:
+    """A queued job is cancelled at once; a running one is asked to stop (see :class:`Lease`).
+
+    A finished job is returned unchanged.
+    """
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None:
+        raise NotFoundError("job", job_id)
+    if job.state is JobState.queued:
+        _finish(job, JobState.cancelled, clock.now())
+        append_event(session, job.id, "cancelled", "cancelled before it started")
+    elif job.state is JobState.running and not job.cancel_requested:
+        job.cancel_requested = True
+        append_event(session, job.id, "cancel_requested", f"worker {job.worker_id} asked to stop")
+    session.flush()
+    return job
+
+
+def reap_expired(engine: Engine, *, clock: Clock = SYSTEM_CLOCK) -> list[Job]:
+    """Take back running jobs whose lease expired (their worker died or hung).
+
+    Each goes back to the queue at the head of its stack's lane, flagged
+    ``needs_recovery``, or fails once its attempts are used up (is cancelled if a cancel
+    was requested). An event on the job says what happened.
+    """
+    now = clock.now()
+    with transaction(engine) as session:
+        query = (
+            select(Job)
+            .where(Job.state == JobState.running, Job.lease_expires_at <= now)
+            .order_by(Job.id)
+            .with_for_update(skip_locked=True)
+        )
+        reaped = list(session.scalars(query))
+        for job in reaped:
+            _reap(session, job, now)
+        return reaped
+
+
+def _reap(session: Session, job: Job, now: datetime) -> None:
+    worker = job.worker_id
+    expired_at = job.lease_expires_at.isoformat() if job.lease_expires_at else "?"
+    lost = f"worker {worker} stopped renewing its lease (it expired at {expired_at})"
+    data = {"worker_id": worker, "attempt": job.attempts, "max_attempts": job.max_attempts}
+    if job.cancel_requested:
+        _finish(job, JobState.cancelled, now)
+        outcome = "cancelled, as requested"
+    elif job.attempts < job.max_attempts:
+        _requeue(job, not_before=None)
+        job.needs_recovery = True
+        outcome = f"queued again for attempt {job.attempts + 1} of {job.max_attempts}"
+    else:
+        _finish(job, JobState.failed, now)
+        job.error = f"{lost}; all {job.max_attempts} attempts used"
+        outcome = "failed: no attempts left"
+    session.flush()
+    append_event(session, job.id, "lease_expired", f"{lost}; {outcome}", level="warning", data=data)
+
+
+def _owned(session: Session, job_id: int, worker_id: str) -> Job:
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None or job.state is not JobState.running or job.worker_id != worker_id:
+        raise LeaseLostError(job_id, worker_id)
+    return job
+
+
+def _requeue(job: Job, *, not_before: datetime | None) -> None:
+    job.state = JobState.queued
+    job.worker_id = None
+    job.lease_expires_at = None
+    job.not_before = not_before
+
+
+def _finish(job: Job, state: JobState, now: datetime) -> None:
+    job.state = state
+    job.finished_at = now
+    job.lease_expires_at = None

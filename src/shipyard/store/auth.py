@@ -1,0 +1,113 @@
+"""Users, teams and API tokens. A token's secret is shown once; only its sha256 is kept."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shipyard.clock import utc_now
+from shipyard.store.errors import AlreadyExistsError, NotFoundError
+from shipyard.store.models import ApiToken, Team, TeamMembership, User
+
+__all__ = [
+    "ADMIN_USER",
+    "TOKEN_PREFIX",
+    "IssuedToken",
+    "add_team_member",
+    "authenticate",
+    "create_team",
+    "create_user",
+    "ensure_admin",
+    "hash_token",
+    "issue_token",
+    "revoke_token",
+]
+
+ADMIN_USER = "admin"
+TOKEN_PREFIX = "shp_"  # noqa: S105  (a public marker that makes leaked tokens greppable)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str
+    """The bearer token itself: give it to its owner now, it cannot be read back."""
+
+
+def hash_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_user(session: Session, name: str, *, is_admin: bool = False) -> User:
+    if session.scalars(select(User).where(User.name == name)).first() is not None:
+        raise AlreadyExistsError("user", name)
+    user = User(name=name, is_admin=is_admin)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def create_team(session: Session, name: str) -> Team:
+    if session.scalars(select(Team).where(Team.name == name)).first() is not None:
+        raise AlreadyExistsError("team", name)
+    team = Team(name=name)
+    session.add(team)
+    session.flush()
+    return team
+
+
+def add_team_member(session: Session, team: Team, user: User, role: str = "member") -> None:
+    membership = session.get(TeamMembership, (team.id, user.id))
+    if membership is None:
+        session.add(TeamMembership(team_id=team.id, user_id=user.id, role=role))
+    else:
+        membership.role = role
+    session.flush()
+
+
+def issue_token(
+    session: Session, user: User, name: str, *, expires_at: datetime | None = None
+) -> IssuedToken:
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id, name=name, token_hash=hash_token(secret), expires_at=expires_at
+    )
+    session.add(token)
+    session.flush()
+    return IssuedToken(token=token, secret=secret)
+
+
+def ensure_admin(session: Session) -> IssuedToken | None:
+    """Create the admin user and its first token; ``None`` if the admin already exists."""
+    if session.scalars(select(User).where(User.name == ADMIN_USER)).first() is not None:
+        return None
+    return issue_token(session, create_user(session, ADMIN_USER, is_admin=True), "admin")
+
+
+def authenticate(session: Session, secret: str, *, now: datetime | None = None) -> ApiToken | None:
+    """The live token with this secret (its ``last_used_at`` updated), or ``None``."""
+    now = now or utc_now()
+    token = session.scalars(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(secret))
+    ).first()
+    if token is None or token.revoked_at is not None:
+        return None
+    if token.expires_at is not None and token.expires_at <= now:
+        return None
+    token.last_used_at = now
+    session.flush()
+    return token
+
+
+def revoke_token(session: Session, token_id: int, *, now: datetime | None = None) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFoundError("token", token_id)
+    token.revoked_at = token.revoked_at or now or utc_now()
+    session.flush()
+    return token

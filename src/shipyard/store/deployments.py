@@ -1,0 +1,116 @@
+"""Deployments: applying a release to a stack, with their outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shipyard.clock import utc_now
+from shipyard.store._queries import get_or_raise, page
+from shipyard.store.enums import DeploymentStatus
+from shipyard.store.models import Deployment, Release, Stack
+
+__all__ = [
+    "create_deployment",
+    "get_deployment",
+    "list_deployments",
+    "previous_release",
+    "set_deployment_status",
+]
+
+_FINISHED = frozenset(
+    {
+        DeploymentStatus.succeeded,
+        DeploymentStatus.failed,
+        DeploymentStatus.cancelled,
+        DeploymentStatus.unchanged,
+    }
+)
+
+
+def create_deployment(
+    session: Session,
+    stack: Stack,
+    *,
+    tag: str | None = None,
+    release: Release | None = None,
+    reason: str = "deploy",
+    force: bool = False,
+    requested_by_id: int | None = None,
+    job_id: int | None = None,
+    status: DeploymentStatus = DeploymentStatus.queued,
+) -> Deployment:
+    deployment = Deployment(
+        stack_id=stack.id,
+        tag=tag if tag is not None else (release.tag if release else None),
+        release_id=release.id if release else None,
+        reason=reason,
+        force=force,
+        requested_by_id=requested_by_id,
+        job_id=job_id,
+        status=status,
+    )
+    if status in _FINISHED:
+        deployment.finished_at = utc_now()
+    session.add(deployment)
+    session.flush()
+    return deployment
+
+
+def get_deployment(session: Session, deployment_id: int) -> Deployment:
+    return get_or_raise(session, Deployment, deployment_id, "deployment")
+
+
+def list_deployments(
+    session: Session, stack: Stack, *, offset: int = 0, limit: int = 100
+) -> Sequence[Deployment]:
+    """Newest first."""
+    query = select(Deployment).where(Deployment.stack_id == stack.id).order_by(Deployment.id.desc())
+    return page(session, query, offset, limit)
+
+
+def set_deployment_status(
+    session: Session,
+    deployment: Deployment,
+    status: DeploymentStatus,
+    *,
+    error: str | None = None,
+    url: str | None = None,
+    at: datetime | None = None,
+) -> Deployment:
+    """Record progress; a success also makes its release the stack's current one."""
+    now = at or utc_now()
+    deployment.status = status
+    if status is DeploymentStatus.running:
+        deployment.started_at = now
+    if status in _FINISHED:
+        deployment.finished_at = now
+    if error is not None:
+        deployment.error = error
+    if url is not None:
+        deployment.url = url
+    if status is DeploymentStatus.succeeded:
+        stack = session.get_one(Stack, deployment.stack_id)
+        stack.current_release_id = deployment.release_id
+        stack.url = url or stack.url
+    session.flush()
+    return deployment
+
+
+def previous_release(session: Session, stack: Stack) -> Release | None:
+    """The release that ran before the current one: what a rollback deploys."""
+    query = (
+        select(Release)
+        .join(Deployment, Deployment.release_id == Release.id)
+        .where(
+            Deployment.stack_id == stack.id,
+            Deployment.status == DeploymentStatus.succeeded,
+            Release.id != stack.current_release_id,
+        )
+        .order_by(Deployment.id.desc())
+        .limit(1)
+    )
+    return session.scalars(query).first()

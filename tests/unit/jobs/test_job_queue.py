@@ -1,0 +1,231 @@
+"""The job queue in one process, with a fake clock: lanes, leases, cancel, retries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, update
+from sqlalchemy.exc import IntegrityError
+
+from shipyard.jobs import (
+    Backoff,
+    JobKind,
+    JobState,
+    LeaseLostError,
+    cancel,
+    claim,
+    complete,
+    enqueue,
+    fail,
+    get_job,
+    heartbeat,
+    mark_cancelled,
+    reap_expired,
+)
+from shipyard.store import transaction
+from shipyard.store.events import list_events
+from shipyard.store.models import Job
+from shipyard.testing.clock import FakeClock
+
+LEASE = 30.0
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def _enqueue(engine: Engine, stack_key: str, clock: FakeClock, **kwargs: int) -> int:
+    with transaction(engine) as session:
+        return enqueue(session, JobKind.deploy, stack_key, {"n": 1}, clock=clock, **kwargs).id
+
+
+def _claim(engine: Engine, clock: FakeClock, worker: str = "w1") -> int | None:
+    job = claim(engine, worker, LEASE, clock=clock)
+    return None if job is None else job.id
+
+
+def _job(engine: Engine, job_id: int) -> Job:
+    with transaction(engine, read_only=True) as session:
+        return get_job(session, job_id)
+
+
+def _event_kinds(engine: Engine, job_id: int) -> list[str]:
+    with transaction(engine, read_only=True) as session:
+        return [event.kind for event in list_events(session, job_id)]
+
+
+def test_one_running_job_per_stack_in_enqueue_order(engine: Engine, clock: FakeClock) -> None:
+    a1, a2 = _enqueue(engine, "a", clock), _enqueue(engine, "a", clock)
+    b1 = _enqueue(engine, "b", clock)
+
+    assert _claim(engine, clock) == a1
+    assert _claim(engine, clock) == b1
+    assert _claim(engine, clock) is None
+
+    complete(engine, a1, "w1", {"ok": True}, clock=clock)
+    assert _claim(engine, clock, "w2") == a2
+
+    job = _job(engine, a1)
+    assert (job.state, job.result, job.attempts) == (JobState.succeeded, {"ok": True}, 1)
+    assert _event_kinds(engine, a1) == ["started", "succeeded"]
+
+
+def test_the_database_refuses_a_second_running_job_of_a_stack(engine: Engine) -> None:
+    clock = FakeClock()
+    first, second = _enqueue(engine, "a", clock), _enqueue(engine, "a", clock)
+    with pytest.raises(IntegrityError), transaction(engine) as session:
+        session.execute(
+            update(Job).where(Job.id.in_([first, second])).values(state=JobState.running)
+        )
+
+
+def test_a_claimed_job_is_a_detached_snapshot(engine: Engine, clock: FakeClock) -> None:
+    _enqueue(engine, "a", clock)
+    job = claim(engine, "w1", LEASE, clock=clock)
+
+    assert job is not None
+    assert (job.kind, job.stack_key, job.payload) == (JobKind.deploy, "a", {"n": 1})
+    assert job.worker_id == "w1" and job.attempts == 1
+    assert job.lease_expires_at == clock.now() + timedelta(seconds=LEASE)
+
+
+def test_heartbeats_extend_the_lease(engine: Engine, clock: FakeClock) -> None:
+    job_id = _enqueue(engine, "a", clock)
+    _claim(engine, clock)
+
+    for _ in range(5):
+        clock.advance(LEASE - 1)
+        lease = heartbeat(engine, job_id, "w1", LEASE, clock=clock)
+        assert lease.expires_at == clock.now() + timedelta(seconds=LEASE)
+        assert not lease.cancel_requested
+
+    assert reap_expired(engine, clock=clock) == []
+    with pytest.raises(LeaseLostError):
+        heartbeat(engine, job_id, "intruder", LEASE, clock=clock)
+
+
+def test_an_expired_lease_is_lost_and_the_job_requeued_with_an_event(
+    engine: Engine, clock: FakeClock
+) -> None:
+    job_id = _enqueue(engine, "a", clock)
+    later = _enqueue(engine, "a", clock)
+    _claim(engine, clock, "dead-worker")
+
+    clock.advance(LEASE + 1)
+    with pytest.raises(LeaseLostError, match="stop the job"):
+        heartbeat(engine, job_id, "dead-worker", LEASE, clock=clock)
+    (reaped,) = reap_expired(engine, clock=clock)
+
+    assert reaped.id == job_id
+    job = _job(engine, job_id)
+    assert (job.state, job.worker_id, job.needs_recovery) == (JobState.queued, None, True)
+    with transaction(engine, read_only=True) as session:
+        event = list_events(session, job_id)[-1]
+    assert event.kind == "lease_expired" and event.level == "warning"
+    assert "worker dead-worker stopped renewing its lease" in event.message
+    assert "queued again for attempt 2 of 3" in event.message
+
+    # It runs again before the stack's later jobs; the dead worker can no longer report.
+    assert _claim(engine, clock, "w2") == job_id
+    with pytest.raises(LeaseLostError):
+        complete(engine, job_id, "dead-worker", clock=clock)
+    assert _job(engine, job_id).attempts == 2
+    complete(engine, job_id, "w2", clock=clock)
+    assert _job(engine, job_id).needs_recovery is False
+    assert _claim(engine, clock, "w2") == later
+
+
+def test_a_job_whose_attempts_all_died_fails(engine: Engine, clock: FakeClock) -> None:
+    job_id = _enqueue(engine, "a", clock, max_attempts=2)
+    for worker in ("w1", "w2"):
+        assert _claim(engine, clock, worker) == job_id
+        clock.advance(LEASE + 1)
+        reap_expired(engine, clock=clock)
+
+    job = _job(engine, job_id)
+    assert job.state is JobState.failed
+    assert job.error is not None and "all 2 attempts used" in job.error
+    assert _event_kinds(engine, job_id)[-1] == "lease_expired"
+    assert _claim(engine, clock) is None
+
+
+def test_cancel_a_queued_job_at_once(engine: Engine, clock: FakeClock) -> None:
+    first, second = _enqueue(engine, "a", clock), _enqueue(engine, "a", clock)
+    with transaction(engine) as session:
+        assert cancel(session, first, clock=clock).state is JobState.cancelled
+
+    assert _claim(engine, clock) == second
+    assert _event_kinds(engine, first) == ["cancelled"]
+
+
+def test_cancel_a_running_job_asks_its_worker_to_stop(engine: Engine, clock: FakeClock) -> None:
+    job_id = _enqueue(engine, "a", clock)
+    _claim(engine, clock)
+
+    with transaction(engine) as session:
+        assert cancel(session, job_id, clock=clock).state is JobState.running
+    lease = heartbeat(engine, job_id, "w1", LEASE, clock=clock)
+    assert lease.cancel_requested
+    mark_cancelled(engine, job_id, "w1", clock=clock)
+
+    assert _job(engine, job_id).state is JobState.cancelled
+    with transaction(engine) as session:  # finished: nothing changes
+        assert cancel(session, job_id, clock=clock).state is JobState.cancelled
+    assert _event_kinds(engine, job_id) == ["started", "cancel_requested", "cancelled"]
+
+
+def test_a_cancelled_job_whose_worker_died_is_not_run_again(
+    engine: Engine, clock: FakeClock
+) -> None:
+    job_id = _enqueue(engine, "a", clock)
+    _claim(engine, clock)
+    with transaction(engine) as session:
+        cancel(session, job_id, clock=clock)
+
+    clock.advance(LEASE + 1)
+    reap_expired(engine, clock=clock)
+
+    assert _job(engine, job_id).state is JobState.cancelled
+
+
+def test_transient_failures_retry_after_a_growing_backoff(engine: Engine, clock: FakeClock) -> None:
+    backoff = Backoff(base=10, factor=3, maximum=60)
+    job_id = _enqueue(engine, "a", clock, max_attempts=3)
+    later = _enqueue(engine, "a", clock)
+
+    for attempt, delay in ((1, 10), (2, 30)):
+        assert _claim(engine, clock) == job_id
+        job = fail(
+            engine, job_id, "w1", "registry timeout", transient=True, backoff=backoff, clock=clock
+        )
+        assert job.state is JobState.queued and job.attempts == attempt
+        assert job.not_before == clock.now() + timedelta(seconds=delay)
+
+        clock.advance(delay - 1)
+        assert _claim(engine, clock) is None  # neither the job nor its stack's later ones
+        clock.advance(1)
+
+    assert _claim(engine, clock) == job_id
+    job = fail(
+        engine, job_id, "w1", "registry timeout", transient=True, backoff=backoff, clock=clock
+    )
+    assert job.state is JobState.failed and job.attempts == 3
+    assert _event_kinds(engine, job_id).count("retry_scheduled") == 2
+    assert _claim(engine, clock) == later
+
+
+def test_permanent_failures_are_not_retried(engine: Engine, clock: FakeClock) -> None:
+    job_id = _enqueue(engine, "a", clock)
+    _claim(engine, clock)
+
+    job = fail(engine, job_id, "w1", "invalid program", clock=clock)
+
+    assert (job.state, job.error, job.attempts) == (JobState.failed, "invalid program", 1)
+    assert _event_kinds(engine, job_id)[-1] == "failed"
+
+
+def test_backoff_is_capped() -> None:
+    backoff = Backoff(base=5, factor=2, maximum=60)
+    assert [backoff.delay(n).total_seconds() for n in range(1, 7)] == [5, 10, 20, 40, 60, 60]
