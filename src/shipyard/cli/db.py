@@ -7,12 +7,10 @@ before the server (which also migrates at start) is up.
 from __future__ import annotations
 
 import typer
-from sqlalchemy.engine import make_url
 
 from shipyard.cli._app import OutputFormat, OutputOption, app
 from shipyard.cli._utilities import console, print_json, with_errors_handled
 from shipyard.settings import Settings
-from shipyard.store import create_engine, upgrade
 
 __all__: list[str] = []
 
@@ -24,6 +22,11 @@ app.add_typer(db_app, name="db")
 @with_errors_handled
 def db_upgrade(output: OutputOption = OutputFormat.text) -> None:
     """Migrate the database to the newest schema (SHIPYARD_DATABASE_URL); safe to rerun."""
+    # Imported here: SQLAlchemy and Alembic cost ~1 s, which every other command would pay.
+    from sqlalchemy.engine import make_url
+
+    from shipyard.store import create_engine, upgrade
+
     settings = Settings()
     database = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
     engine = create_engine(settings)
