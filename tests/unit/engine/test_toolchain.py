@@ -93,7 +93,7 @@ def test_broken_explicit_setting_is_an_error_not_a_fallback(
 ) -> None:
     settings = isolated.model_copy(update={"pulumi": tmp_path / "missing" / "pulumi"})
 
-    with pytest.raises(PulumiNotFoundError, match="SHIPYARD_PULUMI=.*unset it"):
+    with pytest.raises(PulumiNotFoundError, match=r"SHIPYARD_PULUMI=.*unset it"):
         find_pulumi(settings)
 
 

@@ -1,0 +1,121 @@
+"""The explicit environment of every Pulumi CLI run, and the generated passphrase.
+
+Why Shipyard builds the environment itself: ``LocalWorkspace`` hands its ``env_vars``
+to ``PulumiCommand.run``, which starts the CLI with ``{**os.environ, **env_vars}``. So
+``env_vars`` can add or override variables but never remove one: a stray
+``PULUMI_ACCESS_TOKEN``, ``PULUMI_CONFIG_PASSPHRASE`` or ``PULUMI_BACKEND_URL`` in the
+server's environment would reach the CLI and change where state goes or which secret
+decrypts it. Shipyard's command runner (:mod:`shipyard.engine._process`) therefore
+starts the CLI with :func:`base_environment` (a short allow-list of the process
+environment) plus the workspace's variables (:func:`pulumi_variables`), nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import structlog
+
+__all__ = ["base_environment", "ensure_passphrase_file", "pulumi_variables"]
+
+_log = structlog.get_logger(__name__)
+
+_ALWAYS = (
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+)
+_CLOUD_PREFIXES = {
+    "gs": ("GOOGLE_", "CLOUDSDK_"),
+    "gcpkms": ("GOOGLE_", "CLOUDSDK_"),
+    "s3": ("AWS_",),
+    "awskms": ("AWS_",),
+    "azblob": ("AZURE_",),
+    "azurekeyvault": ("AZURE_",),
+    "hashivault": ("VAULT_",),
+}
+_PASSPHRASE_MODE = 0o600
+
+
+def base_environment(backend_url: str, secrets_provider: str | None) -> dict[str, str]:
+    """The variables taken from this process: locale, proxies, and the credentials of the
+    cloud the backend or secrets provider lives in (none for ``file://`` + passphrase)."""
+    prefixes: tuple[str, ...] = ()
+    for url in (backend_url, secrets_provider or ""):
+        prefixes += _CLOUD_PREFIXES.get(urlparse(url).scheme, ())
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name in _ALWAYS or (prefixes and name.startswith(prefixes))
+    }
+
+
+def pulumi_variables(
+    *,
+    pulumi_home: Path,
+    backend_url: str,
+    path_dirs: tuple[Path, ...],
+    passphrase_file: Path | None,
+) -> dict[str, str]:
+    """The variables Shipyard sets for every run (passed as the workspace's ``env_vars``)."""
+    inherited = os.environ.get("PATH", os.defpath)
+    variables = {
+        "PULUMI_HOME": str(pulumi_home),
+        "PULUMI_BACKEND_URL": backend_url,
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "PATH": os.pathsep.join([*(str(d) for d in path_dirs), inherited]),
+        "SHIPYARD_PYTHON": sys.executable,
+    }
+    if passphrase_file is not None:
+        variables["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(passphrase_file)
+    return variables
+
+
+def ensure_passphrase_file(data_dir: Path) -> Path:
+    """``<data_dir>/pulumi-passphrase``: generated once (0600), never read or logged here.
+
+    Creation is atomic (a hard link of a complete temporary file), so concurrent first
+    runs agree on one passphrase.
+    """
+    path = data_dir / "pulumi-passphrase"
+    if path.exists():
+        _tighten(path)
+        return path
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = data_dir / f".pulumi-passphrase.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _PASSPHRASE_MODE)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _log.info("generated the Pulumi passphrase file", path=str(path))
+    return path
+
+
+def _tighten(path: Path) -> None:
+    mode = path.stat().st_mode & 0o777
+    if mode & ~_PASSPHRASE_MODE:
+        path.chmod(_PASSPHRASE_MODE)
+        _log.warning("tightened the passphrase file's mode", path=str(path), was=oct(mode))

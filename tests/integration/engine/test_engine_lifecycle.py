@@ -1,0 +1,153 @@
+"""preview / up / refresh / destroy of a real stack, with the events they stream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from shipyard.engine import (
+    Engine,
+    EngineEventRecord,
+    EventKind,
+    OperationKind,
+    Program,
+    StackNotFoundError,
+    StackRef,
+)
+from shipyard.engine.testing import FileResource
+
+pytestmark = pytest.mark.integration
+
+
+def file_program(path: Path, content: str) -> Program:
+    def program() -> None:
+        resource = FileResource("file", str(path), content)
+        pulumi.export("path", resource.id)
+        pulumi.export("content", content)
+
+    return program
+
+
+def test_up_creates_then_a_second_up_changes_nothing(
+    engine: Engine, stack_ref: StackRef, tmp_path: Path
+) -> None:
+    target = tmp_path / "out.txt"
+    events: list[EngineEventRecord] = []
+
+    first = engine.up(stack_ref, file_program(target, "one"), on_event=events.append)
+
+    assert first.operation is OperationKind.UP
+    assert first.changes == {"create": 2}  # the stack and the file
+    assert first.changed
+    assert target.read_text() == "one"
+    assert first.outputs["path"].value == str(target)
+    assert first.duration_s > 0
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    created = [e for e in events if e.kind is EventKind.RESOURCE_STEP and e.op == "create"]
+    assert any(e.resource_type == "pulumi-python:dynamic:Resource" for e in created)
+    assert events[-1].kind is EventKind.END
+    assert any(e.kind is EventKind.SUMMARY and e.changes == first.changes for e in events)
+
+    second = engine.up(stack_ref, file_program(target, "one"))
+
+    assert not second.changed
+    assert set(second.changes) == {"same"}
+
+
+def test_a_changed_input_updates_and_the_events_name_the_changed_key(
+    engine: Engine, stack_ref: StackRef, tmp_path: Path
+) -> None:
+    target = tmp_path / "out.txt"
+    engine.up(stack_ref, file_program(target, "one"))
+    events: list[EngineEventRecord] = []
+
+    result = engine.up(stack_ref, file_program(target, "two"), on_event=events.append)
+
+    assert result.changes.get("update") == 1
+    assert target.read_text() == "two"
+    steps = [e for e in events if e.kind is EventKind.RESOURCE_STEP and e.op == "update"]
+    assert len(steps) == 1
+    assert steps[0].changed_keys == ("content",)
+    assert steps[0].urn is not None and steps[0].urn.endswith("::file")
+
+
+def test_preview_shows_the_diff_and_changes_nothing(
+    engine: Engine, stack_ref: StackRef, tmp_path: Path
+) -> None:
+    target = tmp_path / "out.txt"
+    engine.up(stack_ref, file_program(target, "one"))
+    before = engine.export(stack_ref)
+    events: list[EngineEventRecord] = []
+
+    preview = engine.preview(stack_ref, file_program(target, "two"), on_event=events.append)
+
+    assert preview.operation is OperationKind.PREVIEW
+    assert preview.changes.get("update") == 1
+    assert any(e.op == "update" and e.changed_keys == ("content",) for e in events)
+    assert target.read_text() == "one"
+    assert engine.export(stack_ref).deployment["resources"] == before.deployment["resources"]
+
+
+def test_refresh_reads_drift_back_into_the_state(
+    engine: Engine, stack_ref: StackRef, tmp_path: Path
+) -> None:
+    target = tmp_path / "out.txt"
+    engine.up(stack_ref, file_program(target, "one"))
+    target.write_text("edited by hand")
+
+    result = engine.refresh(stack_ref)
+
+    assert result.operation is OperationKind.REFRESH
+    assert set(result.changes) <= {"same", "update"}
+    file_state = next(
+        r for r in engine.export(stack_ref).deployment["resources"] if r["urn"].endswith("::file")
+    )
+    assert file_state["outputs"]["content"] == "edited by hand"
+
+
+def test_destroy_removes_the_resources(engine: Engine, stack_ref: StackRef, tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    engine.up(stack_ref, file_program(target, "one"))
+
+    result = engine.destroy(stack_ref)
+
+    assert result.changes.get("delete", 0) >= 2
+    assert not target.exists()
+    assert engine.export(stack_ref).resource_urns == ()
+    assert engine.outputs(stack_ref) == {}
+
+
+def test_destroy_with_remove_deletes_the_stack(
+    engine: Engine, stack_ref: StackRef, tmp_path: Path
+) -> None:
+    engine.up(stack_ref, file_program(tmp_path / "out.txt", "one"))
+
+    engine.destroy(stack_ref, remove=True)
+
+    with pytest.raises(StackNotFoundError) as caught:
+        engine.outputs(stack_ref)
+    assert str(stack_ref) in str(caught.value)
+
+
+def test_operations_on_a_missing_stack_raise_stack_not_found(
+    engine: Engine, stack_ref: StackRef
+) -> None:
+    with pytest.raises(StackNotFoundError):
+        engine.refresh(stack_ref)
+    with pytest.raises(StackNotFoundError):
+        engine.export(stack_ref)
+
+
+def test_work_dir_and_passphrase_are_persistent(
+    engine: Engine, stack_ref: StackRef, tmp_path: Path, data_dir: Path
+) -> None:
+    engine.up(stack_ref, file_program(tmp_path / "out.txt", "one"))
+
+    work_dir = data_dir / "stacks" / stack_ref.project / stack_ref.stack
+    assert (work_dir / "Pulumi.yaml").is_file()
+    passphrase = data_dir / "pulumi-passphrase"
+    assert passphrase.stat().st_mode & 0o777 == 0o600
+    assert engine.environment["PULUMI_CONFIG_PASSPHRASE_FILE"] == str(passphrase)
+    assert engine.environment["PULUMI_HOME"] == str(data_dir / "pulumi-home")
