@@ -5,6 +5,7 @@ from __future__ import annotations
 from shipyard.cli import db as _db  # noqa: F401  (registers commands)
 from shipyard.cli import doctor as _doctor  # noqa: F401  (registers commands)
 from shipyard.cli import engine as _engine  # noqa: F401  (registers commands)
+from shipyard.cli import validate as _validate  # noqa: F401  (registers commands)
 from shipyard.cli._app import app
 
 __all__ = ["app", "main"]

@@ -1,0 +1,126 @@
+"""`shipyard validate`: exit codes, JSON shape, text lines, directories, --platform."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from shipyard.cli import app
+
+ROOT = Path(__file__).parents[3]
+CORPUS = ROOT / ".." / "shared" / "corpus"
+runner = CliRunner()
+
+COMPONENT = """\
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: orders-api
+  annotations:
+    github.com/project-slug: acme/orders-api
+    shipyard.dev/template: web-service
+    shipyard.dev/gcp-project: acme-orders
+    shipyard.dev/prod.region: europe-west9
+spec:
+  type: service
+  lifecycle: production
+  owner: group:default/team-orders
+"""
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["validate", *args])
+    return result.exit_code, result.stdout
+
+
+def test_valid_directory_exits_zero(tmp_path: Path) -> None:
+    (tmp_path / "svc").mkdir()
+    (tmp_path / "svc" / "catalog-info.yaml").write_text(COMPONENT)
+    (tmp_path / "node_modules" / "x").mkdir(parents=True)
+    (tmp_path / "node_modules" / "x" / "catalog-info.yaml").write_text("kind: [")
+    code, out = run(str(tmp_path), "--output", "json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["valid"] is True and report["problems"] == []
+    assert [e["ref"] for e in report["entities"]] == ["component:default/orders-api"]
+
+
+def test_invalid_files_exit_one_with_json_problems() -> None:
+    name = (
+        CORPUS
+        / "backstage"
+        / (
+            "backstage__backstage__packages__catalog-model__examples__components__invalid-component.yaml"
+        )
+    )
+    code, out = run(str(name), "-o", "json")
+    assert code == 1
+    report = json.loads(out)
+    assert set(report) == {"valid", "entities", "problems"}
+    assert report["valid"] is False
+    first = report["problems"][0]
+    assert set(first) == {"file", "line", "column", "path", "message", "hint"}
+    assert (first["line"], first["column"], first["path"]) == (4, 9, "metadata.name")
+
+
+def test_text_output_lines(tmp_path: Path) -> None:
+    skeleton = (
+        CORPUS
+        / "backstage"
+        / (
+            "backstage__software-templates__scaffolder-templates__docs-template-cookiecutter__"
+            "skeleton__catalog-info.yaml"
+        )
+    )
+    code, out = run(str(skeleton))
+    assert code == 1
+    assert f"{skeleton}:4:9: this file is a template, not a catalog descriptor" in out
+    assert "hint: render the template" in out
+
+
+def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
+    assert run(str(tmp_path / "nope.yaml"))[0] == 2
+    assert run()[0] == 2
+
+
+def test_platform_contract_violations(tmp_path: Path) -> None:
+    descriptor = tmp_path / "catalog-info.yaml"
+    descriptor.write_text(COMPONENT)
+    code, out = run(
+        str(descriptor), "--platform", str(ROOT / "examples" / "platform.yaml"), "-o", "json"
+    )
+    assert code == 1
+    report = json.loads(out)
+    (problem,) = report["problems"]
+    assert (problem["file"], problem["line"], problem["column"]) == (str(descriptor), 9, 5)
+    assert problem["path"] == 'metadata.annotations["shipyard.dev/prod.region"]'
+    assert problem["message"] == (
+        '"europe-west9" is not allowed in environment prod by template web-service '
+        "(allowed: europe-west1, europe-west4)"
+    )
+    environments = report["entities"][0]["environments"]
+    assert environments["dev"]["valid"] is True and len(environments["dev"]["hash"]) == 64
+    assert environments["prod"] == {"valid": False, "hash": None}
+
+
+def test_score_and_platform_files_by_content(tmp_path: Path) -> None:
+    score = CORPUS / "score" / "score-spec__spec__samples__score-full.yaml"
+    code, _ = run(str(score), str(ROOT / "examples" / "platform.yaml"))
+    assert code == 0
+    broken = tmp_path / "platform.yaml"
+    broken.write_text("apiVersion: shipyard.dev/v1alpha1\nkind: Platform\nenvironments: []\n")
+    code, out = run(str(broken), "-o", "json")
+    assert code == 1
+    assert json.loads(out)["problems"][0]["path"] == "environments"
+
+
+def test_bad_platform_with_components(tmp_path: Path) -> None:
+    (tmp_path / "catalog-info.yaml").write_text(COMPONENT)
+    platform = tmp_path / "p.yaml"
+    platform.write_text("apiVersion: shipyard.dev/v1alpha1\nkind: Platform\n\tenvironments: []\n")
+    code, out = run(str(tmp_path), "--platform", str(platform), "-o", "json")
+    assert code == 1
+    (problem,) = json.loads(out)["problems"]
+    assert problem["line"] == 3 and "tabs" in problem["hint"]
