@@ -43,6 +43,7 @@ e2e: setup ## Long end-to-end runs
 bench: setup ## Benchmarks; JSON results in benchmarks/results/
 	@mkdir -p benchmarks/results
 	$(UV) run --frozen python benchmarks/engine.py --output benchmarks/results/engine.json
+	$(UV) run --frozen python benchmarks/local_target.py --output benchmarks/results/local_target.json
 
 clean: ## Remove the virtualenv and caches (not ~/.cache/shipyard)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -17,11 +17,19 @@ SERVER_PREFIX = "shipyard_"
 _UNSAFE = re.compile(r"[^A-Za-z0-9]+")
 _DIAL_RETRY = "5s"
 """How long Caddy retries a refused upstream dial (covers a switch's last moment)."""
+_CLOSE_CONNECTION = {"handler": "headers", "response": {"set": {"Connection": ["close"]}}}
+"""Every answer closes its client connection. Caddy applies any config change (a switch
+included) by a graceful reload that closes idle keep-alive connections; a client that
+sends its next request on one at that instant would see a reset. Without keep-alive
+there is no idle connection to lose, so a switch fails no request."""
+_NO_UPSTREAM = "no release deployed yet\n"
+"""The answer of a route whose upstream is empty (provisioned, nothing deployed)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """The stable address of one (component, environment) and where it sends requests."""
+    """The stable address of one (component, environment) and where it sends requests;
+    an empty ``upstream`` answers 503 (provisioned, nothing deployed yet)."""
 
     component: str
     environment: str
@@ -43,16 +51,20 @@ def route_id(component: str, environment: str) -> str:
     return f"{SERVER_PREFIX}{_UNSAFE.sub('_', f'{component}_{environment}')}"
 
 
+def _handler(route: Route) -> dict[str, Any]:
+    if not route.upstream:
+        return {"handler": "static_response", "status_code": 503, "body": _NO_UPSTREAM}
+    return {
+        "handler": "reverse_proxy",
+        "upstreams": [{"dial": route.upstream}],
+        "load_balancing": {"try_duration": _DIAL_RETRY, "try_interval": "50ms"},
+    }
+
+
 def _caddy_route(route: Route) -> dict[str, Any]:
     caddy: dict[str, Any] = {
         "@id": route_id(route.component, route.environment),
-        "handle": [
-            {
-                "handler": "reverse_proxy",
-                "upstreams": [{"dial": route.upstream}],
-                "load_balancing": {"try_duration": _DIAL_RETRY, "try_interval": "50ms"},
-            }
-        ],
+        "handle": [_CLOSE_CONNECTION, _handler(route)],
         "terminal": True,
     }
     if route.host:

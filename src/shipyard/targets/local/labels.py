@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["COMMIT", "COMPONENT", "ENVIRONMENT", "TAG", "shipyard_labels"]
+__all__ = [
+    "COMMIT",
+    "COMPONENT",
+    "ENVIRONMENT",
+    "REVISION",
+    "SPEC",
+    "TAG",
+    "shipyard_labels",
+]
 
 COMPONENT = "shipyard.dev/component"
 """The component id, ``namespace/name`` (e.g. ``default/greeter``)."""
@@ -11,6 +19,10 @@ TAG = "shipyard.dev/tag"
 """The git tag the image was built from."""
 COMMIT = "shipyard.dev/commit"
 """The commit that tag pointed at when it was built."""
+REVISION = "shipyard.dev/revision"
+"""A service container's revision number in its environment (1, 2, ...)."""
+SPEC = "shipyard.dev/spec"
+"""A hash of what a service container runs (image, ports, variables, limits)."""
 
 
 def shipyard_labels(

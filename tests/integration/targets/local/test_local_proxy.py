@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from request_loop import RequestLoop
 
 from shipyard.targets.local import CliContainerEngine, ContainerSpec, PortMapping
 from shipyard.targets.local.health import wait_until_healthy
@@ -51,46 +50,6 @@ def revision(
         return f"127.0.0.1:{port}"
 
     return start
-
-
-class RequestLoop:
-    """GETs a URL over and over (keep-alive, like a browser) until stopped."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.answers: list[str] = []
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=5.0, trust_env=False) as client:
-            while not self._stop.is_set():
-                try:
-                    response = client.get(self.url)
-                except httpx.HTTPError as exc:
-                    self.failures.append(repr(exc))
-                    continue
-                if response.status_code == 200:
-                    self.answers.append(response.text)
-                else:
-                    self.failures.append(f"HTTP {response.status_code}")
-
-    def __enter__(self) -> RequestLoop:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def wait_for(self, answer: str, *, after: int = 0, timeout_s: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while self.answers[after:].count(answer) < 20:
-            assert time.monotonic() < deadline, (
-                f"{self.url} did not answer {answer!r} 20 times within {timeout_s} s"
-            )
-            time.sleep(0.01)
 
 
 def test_switching_upstream_under_load_fails_no_request(

@@ -30,6 +30,16 @@ def test_routes_become_servers_and_foreign_servers_stay() -> None:
     ]
     assert shared[0]["match"] == [{"host": ["greeter.localhost"]}]
     assert "match" not in shared[1]
-    assert shared[1]["handle"][0]["upstreams"] == [{"dial": "127.0.0.1:9003"}]
+    assert shared[1]["handle"][-1]["upstreams"] == [{"dial": "127.0.0.1:9003"}]
     assert servers["shipyard_8001"]["automatic_https"] == {"disable": True}
     assert routes[1].url == "http://greeter.localhost:8080"
+
+
+def test_a_route_without_upstream_answers_503_and_every_answer_closes_its_connection() -> None:
+    routes = [Route("default/greeter", "dev", "", 8001), Route("default/x", "dev", "a:1", 8002)]
+    servers = caddy_config(routes, admin_listen="127.0.0.1:2019")["apps"]["http"]["servers"]
+
+    close, empty = servers["shipyard_8001"]["routes"][0]["handle"]
+    assert close == {"handler": "headers", "response": {"set": {"Connection": ["close"]}}}
+    assert empty["handler"] == "static_response" and empty["status_code"] == 503
+    assert servers["shipyard_8002"]["routes"][0]["handle"][1]["handler"] == "reverse_proxy"
