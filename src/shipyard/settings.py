@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "default_cache_dir", "default_data_dir"]
+__all__ = ["LogFormat", "Settings", "default_cache_dir", "default_data_dir"]
+
+LogFormat = Literal["console", "json"]
 
 
 def default_data_dir() -> Path:
@@ -58,6 +61,21 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     """SQLAlchemy URL; default: SQLite in the data dir."""
+
+    host: str = "127.0.0.1"
+    """Address ``shipyard serve`` listens on; ``0.0.0.0`` for every interface."""
+
+    port: int = Field(default=8000, ge=0, le=65535)
+    """Port ``shipyard serve`` listens on; 0 picks a free one."""
+
+    platform: Path | None = None
+    """The platform team's ``platform.yaml``: its environments are synced at start."""
+
+    workers: int = Field(default=1, ge=0)
+    """Job workers ``shipyard serve`` runs next to the API; 0 for an API-only server."""
+
+    log_format: LogFormat = "console"
+    """``console`` (coloured, for people) or ``json`` (one object a line, for collectors)."""
 
     @property
     def state_backend_url(self) -> str:

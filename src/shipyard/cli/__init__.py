@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from shipyard.cli import component as _component  # noqa: F401  (registers commands)
 from shipyard.cli import db as _db  # noqa: F401  (registers commands)
+from shipyard.cli import deploy as _deploy  # noqa: F401  (registers commands)
 from shipyard.cli import doctor as _doctor  # noqa: F401  (registers commands)
 from shipyard.cli import engine as _engine  # noqa: F401  (registers commands)
+from shipyard.cli import serve as _serve  # noqa: F401  (registers commands)
 from shipyard.cli import validate as _validate  # noqa: F401  (registers commands)
 from shipyard.cli._app import app
 

@@ -46,11 +46,12 @@ def exit_with_error(message: str, code: int = EXIT_FAILURE) -> NoReturn:
 
 @contextmanager
 def handle_errors() -> Iterator[None]:
-    """Turn Shipyard's own errors into a one-line message and a non-zero exit."""
+    """Turn Shipyard's own errors into a one-line message and a non-zero exit: the error's
+    ``exit_code`` attribute if it has one (see ``cli/_client.py``), else 1."""
     try:
         yield
     except ShipyardError as exc:
-        exit_with_error(str(exc))
+        exit_with_error(str(exc), getattr(exc, "exit_code", EXIT_FAILURE))
 
 
 def with_errors_handled(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,0 +1,102 @@
+"""A deployment's events as Server-Sent Events: the stored history, then live ones.
+
+Live events are found by polling the events table (one indexed query per tick), so the
+stream works whichever process writes them. Each event's ``id`` is its ``seq``: a client
+that reconnects with ``Last-Event-ID`` gets only what it missed. The stream ends with an
+``end`` event once the deployment is finished and every event has been sent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+import anyio.to_thread
+from sqlalchemy import Engine
+
+from shipyard.api._views import event_read
+from shipyard.api.schemas import EventRead
+from shipyard.store import models, transaction
+from shipyard.store.enums import DeploymentStatus
+from shipyard.store.events import list_events
+
+__all__ = ["EventStreamOptions", "deployment_events"]
+
+_BATCH = 500
+_FINISHED = frozenset(
+    {
+        DeploymentStatus.succeeded,
+        DeploymentStatus.failed,
+        DeploymentStatus.cancelled,
+        DeploymentStatus.unchanged,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EventStreamOptions:
+    poll_interval: float = 0.1
+    """Seconds between two looks at the events table while the deployment runs."""
+    keepalive: float = 15.0
+    """Seconds of silence after which a comment line keeps proxies from closing."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Tick:
+    events: list[EventRead]
+    status: DeploymentStatus
+
+
+def _read(engine: Engine, deployment_id: int, after_seq: int) -> _Tick:
+    with transaction(engine, read_only=True) as session:
+        # Status first: every event written before a finished status is then seen below.
+        deployment = session.get_one(models.Deployment, deployment_id)
+        status = deployment.status
+        if deployment.job_id is None:
+            return _Tick([], status)
+        events = list_events(session, deployment.job_id, after_seq=after_seq, limit=_BATCH)
+        return _Tick([event_read(event) for event in events], status)
+
+
+def _frame(event: EventRead) -> bytes:
+    return f"id: {event.seq}\ndata: {event.model_dump_json()}\n\n".encode()
+
+
+def _end(status: DeploymentStatus) -> bytes:
+    return f"event: end\ndata: {json.dumps({'status': status.value})}\n\n".encode()
+
+
+async def deployment_events(
+    engine: Engine,
+    deployment_id: int,
+    *,
+    after_seq: int = 0,
+    follow: bool = True,
+    is_disconnected: Callable[[], Awaitable[bool]],
+    options: EventStreamOptions = EventStreamOptions(),
+) -> AsyncIterator[bytes]:
+    """SSE frames of the deployment's events after ``after_seq``; without ``follow``,
+    the stored ones only."""
+    yield b"retry: 1000\n\n"
+    quiet_since = time.monotonic()
+    while True:
+        tick = await anyio.to_thread.run_sync(_read, engine, deployment_id, after_seq)
+        for event in tick.events:
+            yield _frame(event)
+            after_seq = event.seq
+        if len(tick.events) == _BATCH:
+            continue
+        if tick.status in _FINISHED or not follow:
+            yield _end(tick.status)
+            return
+        if tick.events:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= options.keepalive:
+            yield b": keepalive\n\n"
+            quiet_since = time.monotonic()
+        if await is_disconnected():
+            return
+        await anyio.sleep(options.poll_interval)

@@ -1,0 +1,89 @@
+"""Rows to response schemas: the one place ORM objects become API bodies."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from shipyard.api.schemas import (
+    ComponentDetail,
+    ComponentSummary,
+    DeploymentRead,
+    EventRead,
+    StackStatus,
+)
+from shipyard.store import models
+from shipyard.store.deployments import list_deployments
+from shipyard.store.stacks import list_stacks
+
+__all__ = ["component_detail", "component_summary", "deployment_read", "event_read"]
+
+
+def component_summary(component: models.Component) -> ComponentSummary:
+    return ComponentSummary(
+        ref=component.ref,
+        namespace=component.namespace,
+        name=component.name,
+        owner=component.owner,
+        template=component.template,
+        source=component.source,
+        created_at=component.created_at,
+        updated_at=component.updated_at,
+    )
+
+
+def deployment_read(session: Session, deployment: models.Deployment) -> DeploymentRead:
+    stack = session.get_one(models.Stack, deployment.stack_id)
+    component = session.get_one(models.Component, stack.component_id)
+    environment = session.get_one(models.Environment, stack.environment_id)
+    return DeploymentRead(
+        id=deployment.id,
+        component=component.ref,
+        environment=environment.name,
+        tag=deployment.tag,
+        release=deployment.release_id,
+        status=deployment.status,
+        url=deployment.url,
+        reason=deployment.reason,
+        force=deployment.force,
+        error=deployment.error,
+        job=deployment.job_id,
+        created_at=deployment.created_at,
+        started_at=deployment.started_at,
+        finished_at=deployment.finished_at,
+    )
+
+
+def _stack_status(session: Session, stack: models.Stack) -> StackStatus:
+    environment = session.get_one(models.Environment, stack.environment_id)
+    current = (
+        session.get_one(models.Release, stack.current_release_id)
+        if stack.current_release_id is not None
+        else None
+    )
+    last = next(iter(list_deployments(session, stack, limit=1)), None)
+    return StackStatus(
+        environment=environment.name,
+        url=stack.url,
+        current_release=current.id if current else None,
+        current_tag=current.tag if current else None,
+        last_deployment=deployment_read(session, last) if last else None,
+    )
+
+
+def component_detail(session: Session, component: models.Component) -> ComponentDetail:
+    return ComponentDetail(
+        **component_summary(component).model_dump(),
+        descriptor=component.descriptor,
+        environments=[_stack_status(session, stack) for stack in list_stacks(session, component)],
+    )
+
+
+def event_read(event: models.Event) -> EventRead:
+    return EventRead(
+        seq=event.seq,
+        kind=event.kind,
+        level=event.level,
+        message=event.message,
+        data=event.data,
+        created_at=event.created_at,
+    )

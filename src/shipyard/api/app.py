@@ -1,0 +1,77 @@
+"""The API's application factory: nothing happens at import, everything in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+from prometheus_client import CollectorRegistry
+
+from shipyard.api._events import EventStreamOptions
+from shipyard.api._jobs_collector import JobsCollector
+from shipyard.api._middleware import RequestContextMiddleware
+from shipyard.api.auth import require_principal
+from shipyard.api.bootstrap import Startup, bootstrap
+from shipyard.api.dependencies import AppState
+from shipyard.api.problems import install_problem_handlers
+from shipyard.api.routes import components, deployments, system
+from shipyard.settings import Settings
+from shipyard.store import create_engine
+
+__all__ = ["API_PREFIX", "create_app"]
+
+API_PREFIX = "/api/v1"
+
+
+def _api_router() -> APIRouter:
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_principal)])
+    api.include_router(components.router)
+    api.include_router(deployments.router)
+    return api
+
+
+def create_app(
+    settings: Settings,
+    *,
+    on_startup: Callable[[Startup], None] | None = None,
+    event_stream: EventStreamOptions | None = None,
+) -> FastAPI:
+    """The Shipyard API. Its lifespan opens the database, migrates it, syncs the platform's
+    environments and writes the admin token on first start, then calls ``on_startup``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        try:
+            startup = bootstrap(settings, engine)
+            app.state.shipyard = AppState(
+                settings=settings,
+                engine=engine,
+                platform=startup.platform,
+                event_stream=event_stream or EventStreamOptions(),
+            )
+            registry = CollectorRegistry(auto_describe=True)
+            registry.register(JobsCollector(engine))
+            app.state.metrics_registry = registry
+            if on_startup is not None:
+                on_startup(startup)
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Shipyard",
+        summary="A self-hosted platform orchestrator.",
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_url=None,  # served by system.protected, behind authentication
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(system.public)
+    app.include_router(system.protected, dependencies=[Depends(require_principal)])
+    app.include_router(_api_router())
+    return app

@@ -1,0 +1,76 @@
+"""What a server does once at start: migrate, load the platform, create the admin token."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from shipyard.catalog import Platform, load_platform
+from shipyard.services.platform import sync_environments
+from shipyard.settings import Settings
+from shipyard.store import transaction, upgrade
+from shipyard.store.auth import ensure_admin
+
+__all__ = ["ADMIN_TOKEN_FILE", "Startup", "bootstrap", "write_secret_file"]
+
+ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105  (a file name, not a secret)
+
+_log = structlog.get_logger("shipyard.api")
+
+
+@dataclass(frozen=True, slots=True)
+class Startup:
+    admin_token_file: Path
+    admin_token_created: bool
+    """True on the first start: the file was just written."""
+    platform: Platform | None
+    revision: str
+
+
+def write_secret_file(path: Path, secret: str) -> None:
+    """Write ``secret`` to ``path`` readable by its owner only (0600), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, (secret + "\n").encode())
+    finally:
+        os.close(fd)
+    staging.replace(path)
+
+
+def _ensure_admin_token(engine: Engine, path: Path) -> bool:
+    try:
+        with transaction(engine) as session:
+            issued = ensure_admin(session)
+            if issued is None:
+                return False
+            # Written before the commit: a failed write leaves no admin without a token file.
+            write_secret_file(path, issued.secret)
+            return True
+    except IntegrityError:
+        return False  # another replica created the admin at the same moment
+
+
+def bootstrap(settings: Settings, engine: Engine) -> Startup:
+    revision = upgrade(engine)
+    platform = load_platform(settings.platform) if settings.platform is not None else None
+    if platform is not None:
+        with transaction(engine) as session:
+            sync_environments(session, platform)
+    token_file = settings.data_dir / ADMIN_TOKEN_FILE
+    created = _ensure_admin_token(engine, token_file)
+    if created:
+        _log.info("admin_token.created", path=str(token_file))
+    elif not token_file.exists():
+        _log.warning(
+            "admin_token.elsewhere",
+            hint="the admin exists already (another server created it): use its token file",
+        )
+    return Startup(token_file, created, platform, revision)

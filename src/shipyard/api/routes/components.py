@@ -1,0 +1,80 @@
+"""``/api/v1/components``: register, list and show components."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from shipyard.api._views import component_detail, component_summary
+from shipyard.api.dependencies import EngineDep, PlatformDep, SettingsDep
+from shipyard.api.schemas import (
+    MAX_LIMIT,
+    ComponentDetail,
+    ComponentList,
+    ComponentRegistration,
+    ComponentRegistrationResult,
+)
+from shipyard.services import components as service
+from shipyard.store import transaction
+from shipyard.store.components import get_component_by_ref, list_components
+from shipyard.targets.local.sources import GitSources
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/components", tags=["components"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "every component already existed and was updated"}},
+)
+def register_components(
+    body: ComponentRegistration,
+    response: Response,
+    engine: EngineDep,
+    settings: SettingsDep,
+    platform: PlatformDep,
+) -> ComponentRegistrationResult:
+    """Register (or update) the components of a descriptor file, directory or git repository.
+
+    201 when at least one component is new, 200 when all of them were updated.
+    """
+    if body.path is not None:
+        found, source = service.components_at_path(Path(body.path))
+    else:
+        assert body.url is not None
+        found, source = service.components_at_url(body.url, GitSources.from_settings(settings))
+    with transaction(engine) as session:
+        registered = service.register(session, found, source, platform)
+        result = ComponentRegistrationResult(
+            components=[component_summary(entry.component) for entry in registered]
+        )
+    if not any(entry.created for entry in registered):
+        response.status_code = status.HTTP_200_OK
+    return result
+
+
+@router.get("")
+def get_components(
+    engine: EngineDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ComponentList:
+    """Components ordered by namespace and name, one page at a time."""
+    with transaction(engine, read_only=True) as session:
+        rows = list_components(session, offset=offset, limit=limit + 1)
+        items = [component_summary(component) for component in rows[:limit]]
+    more = len(rows) > limit
+    return ComponentList(
+        items=items, offset=offset, limit=limit, next_offset=offset + limit if more else None
+    )
+
+
+@router.get("/{namespace}/{name}")
+def get_component(namespace: str, name: str, engine: EngineDep) -> ComponentDetail:
+    """A component, its descriptor, and where it runs in each environment."""
+    with transaction(engine, read_only=True) as session:
+        return component_detail(session, get_component_by_ref(session, namespace, name))

@@ -1,0 +1,88 @@
+"""Deployments: request one (202, a queued job), read it, follow its events (SSE)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, status
+from fastapi.responses import StreamingResponse
+
+from shipyard.api._events import deployment_events
+from shipyard.api._views import deployment_read
+from shipyard.api.auth import CurrentPrincipal
+from shipyard.api.dependencies import EngineDep, app_state
+from shipyard.api.schemas import DeploymentRead, DeploymentRequest
+from shipyard.services.deployments import Actor, request_deployment
+from shipyard.store import transaction
+from shipyard.store.deployments import get_deployment
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["deployments"])
+
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@router.post("/components/{namespace}/{name}/deployments", status_code=status.HTTP_202_ACCEPTED)
+def create_deployment(
+    namespace: str,
+    name: str,
+    body: DeploymentRequest,
+    request: Request,
+    engine: EngineDep,
+    principal: CurrentPrincipal,
+) -> DeploymentRead:
+    """Queue a deployment of a tag (or a release) to an environment; a worker runs it."""
+    actor = Actor(
+        user_id=principal.user_id,
+        token_id=principal.token_id,
+        request_id=getattr(request.state, "request_id", None),
+    )
+    with transaction(engine) as session:
+        deployment = request_deployment(
+            session,
+            namespace,
+            name,
+            environment=body.environment,
+            tag=body.tag,
+            release_id=body.release,
+            force=body.force,
+            actor=actor,
+        )
+        return deployment_read(session, deployment)
+
+
+@router.get("/deployments/{deployment_id}")
+def read_deployment(deployment_id: int, engine: EngineDep) -> DeploymentRead:
+    with transaction(engine, read_only=True) as session:
+        return deployment_read(session, get_deployment(session, deployment_id))
+
+
+@router.get(
+    "/deployments/{deployment_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "an SSE stream"}},
+)
+def stream_deployment_events(
+    deployment_id: int,
+    request: Request,
+    engine: EngineDep,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
+    follow: Annotated[bool, Query(description="false: the stored events only")] = True,
+) -> StreamingResponse:
+    """The deployment's events as Server-Sent Events: history, then live until it ends.
+
+    Each event's ``id`` is its sequence number; reconnect with ``Last-Event-ID`` to get
+    only the ones after it. A final ``end`` event carries the deployment's status.
+    """
+    with transaction(engine, read_only=True) as session:
+        get_deployment(session, deployment_id)
+    stream = deployment_events(
+        engine,
+        deployment_id,
+        after_seq=last_event_id or 0,
+        follow=follow,
+        is_disconnected=request.is_disconnected,
+        options=app_state(request).event_stream,
+    )
+    return StreamingResponse(stream, media_type="text/event-stream", headers=_SSE_HEADERS)

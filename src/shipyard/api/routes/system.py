@@ -1,0 +1,47 @@
+"""Health, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from shipyard.api.dependencies import EngineDep
+from shipyard.api.schemas import Health
+from shipyard.metrics import REGISTRY
+
+__all__ = ["protected", "public"]
+
+public = APIRouter(tags=["system"])
+"""Routes without authentication: ``/healthz`` only."""
+
+protected = APIRouter(tags=["system"])
+
+
+@public.get("/healthz")
+def healthz(engine: EngineDep) -> Health:
+    """200 once the server has started and its database answers."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        raise HTTPException(503, f"the database does not answer: {exc}") from exc
+    return Health()
+
+
+@protected.get("/metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    """Prometheus metrics: API latency, job gauges from the database, deploy durations."""
+    scraped: CollectorRegistry = request.app.state.metrics_registry
+    body = generate_latest(REGISTRY) + generate_latest(scraped)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+@protected.get("/openapi.json", include_in_schema=False)
+def openapi(request: Request) -> JSONResponse:
+    document: dict[str, Any] = request.app.openapi()
+    return JSONResponse(document)

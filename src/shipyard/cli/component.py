@@ -1,0 +1,107 @@
+"""``shipyard component``: register, list and show components (through the API)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from shipyard.cli._app import OutputFormat, OutputOption, app
+from shipyard.cli._client import (
+    ApiClient,
+    ServerOption,
+    TokenOption,
+    connect,
+    parse_component_ref,
+)
+from shipyard.cli._utilities import console, print_json, with_errors_handled
+
+__all__: list[str] = []
+
+component_app = typer.Typer(help="Components: register, list, show.", no_args_is_help=True)
+app.add_typer(component_app, name="component")
+
+_GIT_URL = re.compile(r"^[\w+.-]+://|^[\w.-]+@[\w.-]+:")
+_PAGE = 200
+
+
+def _registration(source: str) -> dict[str, str]:
+    if _GIT_URL.match(source):
+        return {"url": source}
+    return {"path": str(Path(source).expanduser().resolve())}
+
+
+@component_app.command("register")
+@with_errors_handled
+def register(
+    source: Annotated[
+        str, typer.Argument(metavar="PATH", help="catalog-info.yaml, its directory, or a git URL")
+    ],
+    output: OutputOption = OutputFormat.text,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Register the components a descriptor holds (or update them)."""
+    with ApiClient(connect(server, token)) as client:
+        result = client.post("/components", _registration(source))
+    if output is OutputFormat.json:
+        print_json(result)
+        return
+    for component in result["components"]:
+        console.print(f"registered {component['ref']}", highlight=False, soft_wrap=True)
+
+
+def _all_components(client: ApiClient) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = client.get("/components", limit=_PAGE, offset=offset)
+        items.extend(page["items"])
+        offset = page["next_offset"]
+    return items
+
+
+@component_app.command("ls")
+@with_errors_handled
+def list_components(
+    output: OutputOption = OutputFormat.text,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """List every registered component."""
+    with ApiClient(connect(server, token)) as client:
+        items = _all_components(client)
+    if output is OutputFormat.json:
+        print_json({"items": items})
+        return
+    for component in items:
+        owner = component["owner"] or "-"
+        console.print(f"{component['ref']}\towner {owner}", highlight=False, soft_wrap=True)
+
+
+@component_app.command("show")
+@with_errors_handled
+def show(
+    component: Annotated[str, typer.Argument(metavar="COMPONENT", help="name or namespace/name")],
+    output: OutputOption = OutputFormat.text,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Show a component: owner, source, and where it runs."""
+    namespace, name = parse_component_ref(component)
+    with ApiClient(connect(server, token)) as client:
+        detail = client.get(f"/components/{namespace}/{name}")
+    if output is OutputFormat.json:
+        print_json(detail)
+        return
+    console.print(f"[bold]{detail['ref']}[/]", highlight=False, soft_wrap=True)
+    for key in ("owner", "template", "source"):
+        console.print(f"  {key}: {detail[key] or '-'}", highlight=False, soft_wrap=True)
+    for env in detail["environments"]:
+        console.print(
+            f"  {env['environment']}: {env['url'] or 'not deployed'}",
+            highlight=False,
+            soft_wrap=True,
+        )
