@@ -9,6 +9,7 @@ from shipyard.cli import doctor as _doctor  # noqa: F401  (registers commands)
 from shipyard.cli import engine as _engine  # noqa: F401  (registers commands)
 from shipyard.cli import serve as _serve  # noqa: F401  (registers commands)
 from shipyard.cli import validate as _validate  # noqa: F401  (registers commands)
+from shipyard.cli import worker as _worker  # noqa: F401  (registers commands)
 from shipyard.cli._app import app
 
 __all__ = ["app", "main"]

@@ -1,10 +1,16 @@
-"""Errors of the job queue."""
+"""Errors of the job queue, its workers and the handlers they run."""
 
 from __future__ import annotations
 
 from shipyard.errors import ShipyardError
 
-__all__ = ["JobError", "LeaseLostError"]
+__all__ = [
+    "HandlerNotFoundError",
+    "JobCancelledError",
+    "JobError",
+    "LeaseLostError",
+    "TransientJobError",
+]
 
 
 class JobError(ShipyardError):
@@ -21,3 +27,17 @@ class LeaseLostError(JobError):
         )
         self.job_id = job_id
         self.worker_id = worker_id
+
+
+class TransientJobError(JobError):
+    """Raised by a handler: this attempt failed for a passing reason, retry after a backoff."""
+
+    transient = True
+
+
+class JobCancelledError(JobError):
+    """Raised by a handler that stopped because its ``CancelToken`` was tripped."""
+
+
+class HandlerNotFoundError(JobError):
+    """No handler for a job kind, or its ``module:function`` target cannot be loaded."""

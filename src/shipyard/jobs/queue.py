@@ -42,6 +42,7 @@ __all__ = [
     "heartbeat",
     "mark_cancelled",
     "reap_expired",
+    "release",
 ]
 
 _CLAIM_TRIES = 3
@@ -229,6 +230,31 @@ def mark_cancelled(
         job = _owned(session, job_id, worker_id)
         _finish(job, JobState.cancelled, clock.now())
         append_event(session, job.id, "cancelled", f"cancelled by request, worker {worker_id}")
+        return job
+
+
+def release(
+    engine: Engine, job_id: int, worker_id: str, reason: str, *, clock: Clock = SYSTEM_CLOCK
+) -> Job:
+    """Give a running job back unfinished (its worker is shutting down): it runs again,
+    flagged ``needs_recovery``; cancelled instead if a cancel was requested meanwhile."""
+    with transaction(engine) as session:
+        job = _owned(session, job_id, worker_id)
+        if job.cancel_requested:
+            _finish(job, JobState.cancelled, clock.now())
+            append_event(session, job.id, "cancelled", f"cancelled by request: {reason}")
+            return job
+        _requeue(job, not_before=None)
+        job.needs_recovery = True
+        session.flush()
+        append_event(
+            session,
+            job.id,
+            "released",
+            f"worker {worker_id} gave the job back unfinished ({reason}); queued again",
+            level="warning",
+            data={"worker_id": worker_id, "attempt": job.attempts},
+        )
         return job
 
 

@@ -1,0 +1,110 @@
+"""The worker's side of a job's child process: start, signal, kill (with its family), reap.
+
+Children come from a fork server that has already imported the child's modules
+(SQLAlchemy, the store, logging): a job starts in milliseconds, not the second and more a
+fresh interpreter takes, and the server forks from a clean single-threaded process, never
+from the multi-threaded worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+from multiprocessing import forkserver
+from pathlib import Path
+
+from shipyard.engine import _procfs
+from shipyard.jobs import _child
+from shipyard.jobs._protocol import ChildSpec, Outcome, read_outcome
+
+__all__ = ["JobProcess", "describe_exit", "start_fork_server"]
+
+
+def _context() -> multiprocessing.context.ForkServerContext:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([_child.__name__])  # read when the server starts
+    return context
+
+
+def start_fork_server() -> None:
+    """Start the fork server and wait until it serves (it imports the child's modules: a
+    second or more), so that the first job does not spend its lease on it."""
+    context = _context()
+    forkserver.ensure_running()
+    probe = context.Process(target=_child.ready, name="shipyard-fork-server-probe")
+    probe.start()
+    probe.join()
+    probe.close()
+
+
+class JobProcess:
+    """One job's child (:func:`shipyard.jobs._child.run`), in a session of its own, so a
+    Ctrl-C meant for the worker never reaches it: the worker decides when it stops."""
+
+    def __init__(self, spec: ChildSpec) -> None:
+        self._outcome_path = Path(spec.outcome_path)
+        context = _context()
+        reader, self._lifeline = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_child.run, args=(spec, reader), name=f"shipyard-job-{spec.job_id}"
+        )
+        self._process.start()
+        reader.close()
+        self._exitcode: int | None = None
+        assert self._process.pid is not None
+        self._pid: int = self._process.pid
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once it exited (negative: the signal that ended it)."""
+        return self._exitcode
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit code once it exited, None while it runs."""
+        self._process.join(timeout)
+        self._exitcode = self._process.exitcode
+        return self._exitcode
+
+    def interrupt(self) -> None:
+        """Ask it to cancel (SIGTERM: it trips the job's CancelToken)."""
+        if self._process.exitcode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGTERM)
+
+    def kill(self) -> list[int]:
+        """SIGKILL it and every process below it (the Pulumi CLI and its providers run in
+        sessions of their own); returns the pids killed besides the child."""
+        family = _procfs.descendants(self.pid)
+        if self._process.exitcode is None:
+            self._process.kill()
+        for process in family:
+            _procfs.kill_group(process)
+        return [process.pid for process in family]
+
+    def outcome(self) -> Outcome | None:
+        """What the child reported; None if it died without reporting."""
+        return read_outcome(self._outcome_path)
+
+    def close(self) -> None:
+        """Kill it if still running, reap it, and cut its lifeline."""
+        if self._process.exitcode is None:
+            self.kill()
+        self._process.join()
+        self._exitcode = self._process.exitcode
+        self._process.close()
+        self._lifeline.close()
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"

@@ -1,0 +1,354 @@
+"""Workers: claim jobs from the queue and run each in a child process under a lease.
+
+A :class:`Worker` loops: take back expired leases, claim a job, run it in a child
+process (:mod:`shipyard.jobs._child`) while heartbeating its lease and watching its
+``cancel_requested`` flag, then record what the child reported. A crash or a cancel takes
+down the child only. :func:`run_workers` runs several workers in threads of one process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from shipyard.jobs import queue
+from shipyard.jobs._process import JobProcess, describe_exit, start_fork_server
+from shipyard.jobs._protocol import ChildSpec, Outcome, OutcomeKind
+from shipyard.jobs.backoff import DEFAULT_BACKOFF, Backoff
+from shipyard.jobs.errors import HandlerNotFoundError, LeaseLostError
+from shipyard.jobs.handlers import HandlerRegistry, default_registry
+from shipyard.settings import Settings
+from shipyard.store import create_engine, transaction
+from shipyard.store.events import append_event
+from shipyard.store.models import Job
+
+__all__ = ["Worker", "default_worker_id", "run_workers"]
+
+_log = structlog.get_logger(__name__)
+
+_USER_CANCEL = "cancel requested"
+_SHUTDOWN = "worker shutting down"
+
+
+@dataclass(slots=True)
+class _Watch:
+    """How the supervision of one child went."""
+
+    cancel_reason: str | None = None
+    signalled_at: float | None = None
+    killed: bool = False
+
+
+class Worker:
+    """Runs queued jobs one at a time, each in a child process; see the module docstring.
+
+    ``heartbeat_every`` defaults to a third of ``lease_seconds``; ``poll_interval`` is how
+    often an idle worker polls the queue and a busy one checks for a cancel. A cancelled
+    child gets ``cancel_grace`` seconds to stop before it is killed; once ``stop`` is set
+    a running job gets ``shutdown_grace`` seconds to finish before it is cancelled.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        handlers: HandlerRegistry | None = None,
+        worker_id: str | None = None,
+        lease_seconds: float = 30.0,
+        heartbeat_every: float | None = None,
+        poll_interval: float = 1.0,
+        *,
+        cancel_grace: float = 60.0,
+        shutdown_grace: float = 30.0,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        database: Engine | None = None,
+    ) -> None:
+        self.settings = settings
+        self.handlers = handlers or default_registry()
+        self.worker_id = worker_id or default_worker_id()
+        self.lease_seconds = lease_seconds
+        self.heartbeat_every = heartbeat_every or lease_seconds / 3
+        self.poll_interval = poll_interval
+        self.cancel_grace = cancel_grace
+        self.shutdown_grace = shutdown_grace
+        self.backoff = backoff
+        self._own_database = database is None
+        self.database = database or create_engine(settings)
+        self._log = _log.bind(worker_id=self.worker_id)
+
+    def run(self, stop: threading.Event) -> None:
+        """Serve jobs until ``stop`` is set; a job running then gets ``shutdown_grace``."""
+        start_fork_server()
+        self._log.info("worker started", lease_seconds=self.lease_seconds)
+        try:
+            while not stop.is_set():
+                job = self._next_job()
+                if job is None:
+                    stop.wait(self.poll_interval)
+                    continue
+                self.run_job(job, stop)
+        finally:
+            if self._own_database:
+                self.database.dispose()
+            self._log.info("worker stopped")
+
+    def _next_job(self) -> Job | None:
+        try:
+            for reaped in queue.reap_expired(self.database):
+                self._log.warning("took back a job whose lease expired", job_id=reaped.id)
+            return queue.claim(self.database, self.worker_id, self.lease_seconds)
+        except SQLAlchemyError as exc:
+            self._log.warning("cannot reach the job queue; retrying", error=str(exc))
+            return None
+
+    def run_job(self, job: Job, stop: threading.Event) -> None:
+        """Run a claimed job to its recorded end (or until its lease is lost)."""
+        with structlog.contextvars.bound_contextvars(
+            job_id=job.id, job_kind=job.kind.value, stack=job.stack_key
+        ):
+            self._log.info("job claimed", attempt=job.attempts, recovery=job.needs_recovery)
+            try:
+                self._supervise(job, stop)
+            except LeaseLostError as exc:
+                self._log.warning("lease lost: the job was stopped", error=str(exc))
+            except Exception as exc:  # noqa: BLE001  the job's outermost edge: logged, recorded
+                self._log.exception("the worker failed while running the job")
+                self._fail_quietly(job, f"worker error: {exc!r}")
+
+    # -- one job ----------------------------------------------------------------------
+
+    def _supervise(self, job: Job, stop: threading.Event) -> None:
+        try:
+            handler = self.handlers.target(job.kind)
+        except HandlerNotFoundError as exc:
+            self._fail(job, str(exc))
+            return
+        if job.needs_recovery:
+            self._event(
+                job,
+                "recovery",
+                f"attempt {job.attempts} resumes a job whose previous attempt was interrupted; "
+                "the engine recovers the stack (stale lock, pending operations) first",
+                level="warning",
+            )
+        with tempfile.TemporaryDirectory(prefix=f"shipyard-job-{job.id}-") as scratch:
+            process = JobProcess(self._spec(job, handler, Path(scratch) / "outcome.json"))
+            try:
+                self._event(
+                    job,
+                    "process_started",
+                    f"job process {process.pid} started (attempt {job.attempts})",
+                    pid=process.pid,
+                    handler=handler,
+                )
+                watch = self._watch(job, process, stop)
+                outcome = process.outcome()
+            finally:
+                process.close()
+        self._record(job, process, outcome, watch)
+
+    def _spec(self, job: Job, handler: str, outcome_path: Path) -> ChildSpec:
+        return ChildSpec(
+            job_id=job.id,
+            kind=job.kind.value,
+            stack_key=job.stack_key,
+            payload=dict(job.payload),
+            attempt=job.attempts,
+            needs_recovery=job.needs_recovery,
+            handler=handler,
+            settings=self.settings.model_dump(mode="json"),
+            outcome_path=str(outcome_path),
+            orphan_grace_s=self.cancel_grace,
+        )
+
+    def _watch(self, job: Job, process: JobProcess, stop: threading.Event) -> _Watch:
+        """Heartbeat and watch for a cancel until the child exits."""
+        watch = _Watch()
+        renewed = next_heartbeat = time.monotonic()
+        stopping_since: float | None = None
+        while process.wait(self.poll_interval) is None:
+            now = time.monotonic()
+            if now >= next_heartbeat:
+                renewed = self._heartbeat(job, process, watch, renewed)
+                next_heartbeat = now + self.heartbeat_every
+            elif watch.cancel_reason is None and self._cancel_requested(job):
+                watch.cancel_reason = _USER_CANCEL
+            if stop.is_set() and stopping_since is None:
+                stopping_since = now
+                self._log.info("stopping: the running job may finish", grace=self.shutdown_grace)
+            if (
+                watch.cancel_reason is None
+                and stopping_since is not None
+                and now - stopping_since >= self.shutdown_grace
+            ):
+                watch.cancel_reason = _SHUTDOWN
+            self._escalate(job, process, watch, now)
+        return watch
+
+    def _heartbeat(self, job: Job, process: JobProcess, watch: _Watch, renewed: float) -> float:
+        try:
+            lease = queue.heartbeat(self.database, job.id, self.worker_id, self.lease_seconds)
+        except LeaseLostError:
+            self._log.warning("lease lost: killing the job process", pid=process.pid)
+            process.kill()
+            raise
+        except SQLAlchemyError as exc:
+            if time.monotonic() - renewed >= self.lease_seconds:
+                process.kill()
+                raise LeaseLostError(job.id, self.worker_id) from exc
+            self._log.warning("heartbeat failed; retrying", error=str(exc))
+            return renewed
+        if lease.cancel_requested and watch.cancel_reason is None:
+            watch.cancel_reason = _USER_CANCEL
+        return time.monotonic()
+
+    def _cancel_requested(self, job: Job) -> bool:
+        try:
+            with transaction(self.database, read_only=True) as session:
+                return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job.id)))
+        except SQLAlchemyError as exc:
+            self._log.warning("cannot read the cancel flag", error=str(exc))
+            return False
+
+    def _escalate(self, job: Job, process: JobProcess, watch: _Watch, now: float) -> None:
+        if watch.cancel_reason is None:
+            return
+        if watch.signalled_at is None:
+            watch.signalled_at = now
+            process.interrupt()
+            self._event(
+                job,
+                "cancel",
+                f"cancel ({watch.cancel_reason}): SIGTERM to job process {process.pid}; "
+                f"it has {self.cancel_grace:g} s to stop",
+                level="warning",
+                pid=process.pid,
+            )
+        elif not watch.killed and now - watch.signalled_at >= self.cancel_grace:
+            watch.killed = True
+            others = process.kill()
+            self._event(
+                job,
+                "cancel",
+                f"cancel ({watch.cancel_reason}): job process {process.pid} did not stop within "
+                f"{self.cancel_grace:g} s: SIGKILL to it and {len(others)} process(es) below it",
+                level="warning",
+                pid=process.pid,
+                killed=others,
+            )
+
+    # -- recording the end ------------------------------------------------------------
+
+    def _record(
+        self, job: Job, process: JobProcess, outcome: Outcome | None, watch: _Watch
+    ) -> None:
+        if outcome is not None and outcome.kind is OutcomeKind.succeeded:
+            queue.complete(self.database, job.id, self.worker_id, outcome.result)
+            self._log.info("job succeeded")
+        elif watch.cancel_reason == _SHUTDOWN:
+            queue.release(self.database, job.id, self.worker_id, _SHUTDOWN)
+            self._log.info("job given back: the worker is shutting down")
+        elif watch.cancel_reason == _USER_CANCEL:
+            if outcome is None:
+                self._died(job, process)
+            elif outcome.kind is OutcomeKind.failed:
+                self._event(job, "cancel", f"the cancelled job ended with: {outcome.error}")
+            queue.mark_cancelled(self.database, job.id, self.worker_id)
+            self._log.info("job cancelled")
+        elif outcome is None:
+            self._fail(job, self._died(job, process))
+        else:
+            error = outcome.error or "no error message"
+            self._fail(job, error, transient=outcome.transient)
+
+    def _died(self, job: Job, process: JobProcess) -> str:
+        code = process.returncode
+        assert code is not None
+        how = describe_exit(code)
+        message = f"job process {process.pid} {how} without reporting an outcome"
+        self._event(
+            job,
+            "process_died",
+            message,
+            level="error",
+            pid=process.pid,
+            exit_code=code if code >= 0 else None,
+            signal=-code if code < 0 else None,
+        )
+        return message
+
+    def _fail(self, job: Job, error: str, *, transient: bool = False) -> None:
+        done = queue.fail(
+            self.database, job.id, self.worker_id, error, transient=transient, backoff=self.backoff
+        )
+        self._log.warning("job failed", error=error, transient=transient, state=done.state.value)
+
+    def _fail_quietly(self, job: Job, error: str) -> None:
+        """Best effort at the outermost edge: the lease may be gone, the database down."""
+        try:
+            self._fail(job, error)
+        except (LeaseLostError, SQLAlchemyError) as exc:
+            self._log.warning("could not record the job's failure", error=str(exc))
+
+    def _event(
+        self, job: Job, kind: str, message: str, *, level: str = "info", **data: Any
+    ) -> None:
+        try:
+            with transaction(self.database) as session:
+                append_event(session, job.id, kind, message, level=level, data=data or None)
+        except SQLAlchemyError as exc:
+            self._log.warning("could not record an event", event=message, error=str(exc))
+
+
+def default_worker_id(index: int = 0) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{index}"
+
+
+def run_workers(
+    settings: Settings,
+    count: int,
+    stop_event: threading.Event,
+    *,
+    handlers: HandlerRegistry | None = None,
+    lease_seconds: float = 30.0,
+    poll_interval: float = 1.0,
+    cancel_grace: float = 60.0,
+    shutdown_grace: float = 30.0,
+) -> None:
+    """Run ``count`` workers in threads of this process until ``stop_event`` is set and
+    their running jobs ended (finished within ``shutdown_grace``, else cancelled)."""
+    database = create_engine(settings)
+    workers = [
+        Worker(
+            settings,
+            handlers,
+            default_worker_id(index),
+            lease_seconds,
+            poll_interval=poll_interval,
+            cancel_grace=cancel_grace,
+            shutdown_grace=shutdown_grace,
+            database=database,
+        )
+        for index in range(count)
+    ]
+    threads = [
+        threading.Thread(target=worker.run, args=(stop_event,), name=f"shipyard-worker-{index}")
+        for index, worker in enumerate(workers)
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=1.0)  # short joins keep the main thread responsive
+    finally:
+        database.dispose()

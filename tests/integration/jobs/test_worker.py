@@ -1,0 +1,176 @@
+"""A worker runs each job in a child process: results, crashes, cancels, retries, logs."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import structlog
+from sqlalchemy import Engine
+from structlog.testing import capture_logs
+from worker_support import (
+    FAST_BACKOFF,
+    events,
+    finished,
+    gone,
+    job,
+    queue_job,
+    registry,
+    settings_for,
+    worker_thread,
+)
+
+from shipyard.jobs import JobKind, JobState, cancel
+from shipyard.jobs.worker import Worker
+from shipyard.store import transaction
+
+pytestmark = pytest.mark.integration
+
+WaitFor = Callable[..., None]
+LEASE = 3.0
+
+
+def make_worker(engine: Engine, tmp_path: Path, **handlers: str) -> Worker:
+    return Worker(
+        settings_for(engine, tmp_path / "data"),
+        registry(**handlers),
+        "test-worker",
+        lease_seconds=LEASE,
+        poll_interval=0.05,
+        cancel_grace=10.0,
+        shutdown_grace=1.0,
+        backoff=FAST_BACKOFF,
+        database=engine,
+    )
+
+
+def test_a_job_runs_in_a_child_process_and_completes_with_its_result(
+    engine: Engine, tmp_path: Path, wait_for: WaitFor
+) -> None:
+    out = tmp_path / "out.txt"
+    job_id = queue_job(engine, {"path": str(out), "content": "hello"})
+
+    with (
+        capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs,
+        worker_thread(make_worker(engine, tmp_path, deploy="write_file")),
+    ):
+        wait_for(lambda: finished(engine, job_id), "the job to finish")
+
+    done = job(engine, job_id)
+    assert done.state is JobState.succeeded, done.error
+    assert out.read_text() == "hello"
+    assert done.result is not None
+    assert done.result["pid"] != os.getpid()
+    kinds = [event.kind for event in events(engine, job_id)]
+    assert kinds == ["started", "process_started", "test.writing", "succeeded"]
+    started = events(engine, job_id)[1]
+    assert started.data is not None and started.data["pid"] == done.result["pid"]
+    succeeded = [line for line in logs if line["event"] == "job succeeded"]
+    assert succeeded, logs
+    assert succeeded[0]["job_id"] == job_id
+    assert succeeded[0]["job_kind"] == "deploy"
+    assert succeeded[0]["stack"] == "default/app/dev"
+    assert succeeded[0]["worker_id"] == "test-worker"
+
+
+def test_a_crashing_child_fails_its_job_naming_the_exit_code_and_the_worker_carries_on(
+    engine: Engine, tmp_path: Path, wait_for: WaitFor
+) -> None:
+    crashing = queue_job(engine, {"exit_code": 7}, kind=JobKind.build, stack="default/a/dev")
+    out = tmp_path / "next.txt"
+    following = queue_job(engine, {"path": str(out), "content": "next"}, stack="default/b/dev")
+
+    with worker_thread(make_worker(engine, tmp_path, build="crash", deploy="write_file")):
+        wait_for(lambda: finished(engine, following), "the job after the crash to finish")
+
+    crashed = job(engine, crashing)
+    assert crashed.state is JobState.failed
+    assert crashed.attempts == 1, "a crash is not retried"
+    assert crashed.error is not None and "exited with code 7" in crashed.error
+    died = [event for event in events(engine, crashing) if event.kind == "process_died"]
+    assert len(died) == 1
+    assert died[0].data is not None and died[0].data["exit_code"] == 7
+    assert "without reporting an outcome" in died[0].message
+    assert job(engine, following).state is JobState.succeeded
+    assert out.read_text() == "next"
+
+
+def test_cancelling_a_running_job_stops_its_child_and_records_it_cancelled(
+    engine: Engine, tmp_path: Path, wait_for: WaitFor
+) -> None:
+    started = tmp_path / "started"
+    payload = {"started": str(started), "gate": str(tmp_path / "gate")}
+    job_id = queue_job(engine, payload)
+
+    with worker_thread(make_worker(engine, tmp_path, deploy="wait_for_gate")):
+        wait_for(lambda: started.exists() and started.read_text() != "", "the job to start")
+        child = int(started.read_text())
+        with transaction(engine) as session:
+            cancel(session, job_id)
+        wait_for(lambda: finished(engine, job_id), "the cancelled job to finish")
+
+    assert job(engine, job_id).state is JobState.cancelled
+    assert gone(child)
+    kinds = [event.kind for event in events(engine, job_id)]
+    assert kinds == ["started", "process_started", "cancel_requested", "cancel", "cancelled"]
+    assert "SIGTERM to job process" in events(engine, job_id)[3].message
+
+
+def test_a_transient_failure_is_retried_then_succeeds(
+    engine: Engine, tmp_path: Path, wait_for: WaitFor
+) -> None:
+    job_id = queue_job(engine, {"failures": 1})
+
+    with worker_thread(make_worker(engine, tmp_path, deploy="fail_transiently")):
+        wait_for(lambda: finished(engine, job_id), "the retried job to finish")
+
+    done = job(engine, job_id)
+    assert done.state is JobState.succeeded, done.error
+    assert done.attempts == 2
+    assert done.result is not None and done.result["attempt"] == 2
+    kinds = [event.kind for event in events(engine, job_id)]
+    assert kinds.count("retry_scheduled") == 1
+    retry = next(event for event in events(engine, job_id) if event.kind == "retry_scheduled")
+    assert "TransientJobError: attempt 1: the service is not ready yet" in retry.message
+
+
+def test_a_job_without_a_handler_fails_with_a_message_saying_how_to_register_one(
+    engine: Engine, tmp_path: Path, wait_for: WaitFor
+) -> None:
+    job_id = queue_job(engine, {}, kind=JobKind.refresh)
+
+    with worker_thread(make_worker(engine, tmp_path, deploy="write_file")):
+        wait_for(lambda: finished(engine, job_id), "the job to finish")
+
+    done = job(engine, job_id)
+    assert done.state is JobState.failed
+    assert done.error is not None and "no handler registered for job kind refresh" in done.error
+
+
+def test_stopping_the_worker_gives_a_running_job_back_after_the_grace_period(
+    engine: Engine, tmp_path: Path, wait_for: WaitFor
+) -> None:
+    started = tmp_path / "started"
+    payload = {"started": str(started), "gate": str(tmp_path / "gate")}
+    job_id = queue_job(engine, payload)
+    worker = make_worker(engine, tmp_path, deploy="wait_for_gate")
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        wait_for(lambda: started.exists() and started.read_text() != "", "the job to start")
+        stop.set()
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+
+    back = job(engine, job_id)
+    assert back.state is JobState.queued
+    assert back.needs_recovery
+    assert gone(int(started.read_text()))
+    assert [event.kind for event in events(engine, job_id)][-2:] == ["cancel", "released"]
