@@ -1,11 +1,79 @@
 #!/usr/bin/env bash
-# What `make run` does until the server exists (the Control plane issue): show what
-# Shipyard will use, then a small engine run on the data dir (SHIPYARD_DATA_DIR,
-# default ~/.local/share/shipyard): `up` a file resource twice, printing events, outputs
-# and that the second `up` changed nothing.
+# `make run`: Shipyard's main job on the embedded default (SQLite, a file:// Pulumi
+# backend, the local target on this machine's container engine):
+#   1. creates the example component's git repository under the data dir (tag v1.0.0),
+#   2. starts `shipyard serve` with examples/platform.local.yaml,
+#   3. registers the example, provisions it in dev and deploys its first tag,
+#   4. prints the service URL and where the admin token is, and keeps serving (Ctrl-C
+#      stops the server; the service's container keeps running, `shipyard destroy
+#      greeter --env dev --yes` removes it).
+# SHIPYARD_DATA_DIR (default ~/.local/share/shipyard), SHIPYARD_PORT (default 8000) and
+# SHIPYARD_PLATFORM override the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-.venv/bin/shipyard doctor
-echo
-.venv/bin/shipyard engine demo
+export SHIPYARD_DATA_DIR="${SHIPYARD_DATA_DIR:-$HOME/.local/share/shipyard}"
+export SHIPYARD_PLATFORM="${SHIPYARD_PLATFORM:-$PWD/examples/platform.local.yaml}"
+SHIPYARD="$PWD/.venv/bin/shipyard"
+EXAMPLE="$SHIPYARD_DATA_DIR/examples/greeter"
+LOG="$SHIPYARD_DATA_DIR/serve.log"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+mkdir -p "$SHIPYARD_DATA_DIR"
+"$SHIPYARD" doctor
+
+if [ ! -d "$EXAMPLE/.git" ]; then
+  log "Creating the example component's repository: $EXAMPLE"
+  busybox=$(command -v busybox || true)
+  [ -x /bin/busybox ] && busybox=/bin/busybox
+  [ -n "$busybox" ] || die "the example image needs a static busybox: apt-get install busybox-static"
+  mkdir -p "$EXAMPLE"
+  cp -r examples/greeter/. "$EXAMPLE/"
+  cp "$busybox" "$EXAMPLE/busybox"
+  echo v1.0.0 > "$EXAMPLE/www/version"
+  git -C "$EXAMPLE" init -q -b main
+  git -C "$EXAMPLE" add -A
+  git -C "$EXAMPLE" -c user.name=Shipyard -c user.email=shipyard@localhost \
+    commit -q -m "greeter v1.0.0"
+  git -C "$EXAMPLE" tag v1.0.0
+fi
+
+log "Starting shipyard serve (log: $LOG)"
+"$SHIPYARD" serve >"$LOG" 2>&1 &
+server=$!
+trap 'kill -TERM "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
+trap 'exit 130' INT TERM
+
+url=""
+for _ in $(seq 1 600); do
+  kill -0 "$server" 2>/dev/null || { cat "$LOG" >&2; die "shipyard serve exited (log above)"; }
+  url=$(sed -n 's/^Shipyard is listening on \(http[^ ]*\).*/\1/p' "$LOG" | tail -n 1)
+  [ -n "$url" ] && "$PWD/.venv/bin/python" -c "import httpx, sys; httpx.get(sys.argv[1], trust_env=False).raise_for_status()" "$url/healthz" >/dev/null 2>&1 && break
+  url=""
+  sleep 0.1
+done
+[ -n "$url" ] || { cat "$LOG" >&2; die "shipyard serve did not answer /healthz within 60 s"; }
+export SHIPYARD_SERVER="$url"
+token_file="$SHIPYARD_DATA_DIR/admin-token"
+
+log "Registering the example component"
+"$SHIPYARD" component register "$EXAMPLE"
+log "Provisioning greeter in dev"
+"$SHIPYARD" provision greeter --env dev --follow
+log "Deploying greeter v1.0.0 to dev"
+result=$("$SHIPYARD" deploy greeter --env dev --tag v1.0.0 --follow --output json)
+service_url=$(printf '%s' "$result" | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"] or "")')
+[ -n "$service_url" ] || die "the deploy finished without a URL: $result"
+
+cat <<EOT
+
+Shipyard is running at $url
+  admin token:  $token_file
+  greeter (dev): $service_url   (try: curl $service_url/version)
+
+Push a new tag to $EXAMPLE (e.g. v1.0.1) and dev deploys it by itself.
+Ctrl-C stops the server.
+EOT
+wait "$server"

@@ -15,7 +15,7 @@ from shipyard.api.auth import require_principal
 from shipyard.api.bootstrap import Startup, bootstrap
 from shipyard.api.dependencies import AppState
 from shipyard.api.problems import install_problem_handlers
-from shipyard.api.routes import components, deployments, system
+from shipyard.api.routes import components, deployments, operations, system
 from shipyard.settings import Settings
 from shipyard.store import create_engine
 
@@ -28,6 +28,7 @@ def _api_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_principal)])
     api.include_router(components.router)
     api.include_router(deployments.router)
+    api.include_router(operations.router)
     return api
 
 

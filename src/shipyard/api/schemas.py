@@ -18,8 +18,11 @@ __all__ = [
     "ComponentSummary",
     "DeploymentRead",
     "DeploymentRequest",
+    "EnvironmentRequest",
     "EventRead",
     "Health",
+    "PreviewRequest",
+    "PromoteRequest",
     "StackStatus",
 ]
 
@@ -132,3 +135,27 @@ class EventRead(_Schema):
     message: str
     data: dict[str, Any] | None
     created_at: datetime
+
+
+class EnvironmentRequest(_Schema):
+    """An operation on the component's stack in one environment."""
+
+    environment: str
+
+
+class PreviewRequest(_Schema):
+    """The diff of deploying ``tag`` (without one: of the running release) to ``environment``."""
+
+    environment: str
+    tag: str | None = None
+
+
+class PromoteRequest(_Schema):
+    """Deploy the image running in ``from`` to ``to`` (default: the next environment)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    source: str = Field(alias="from", description="the environment whose release is promoted")
+    destination: str | None = Field(
+        default=None, alias="to", description="a later environment; default: the next one"
+    )

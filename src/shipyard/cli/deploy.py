@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.text import Text
 
 from shipyard.cli._app import OutputFormat, OutputOption, app
 from shipyard.cli._client import (
@@ -15,35 +14,13 @@ from shipyard.cli._client import (
     connect,
     parse_component_ref,
 )
+from shipyard.cli._deployments import FAILED as _FAILED
+from shipyard.cli._deployments import follow_deployment as _follow
+from shipyard.cli._deployments import print_event as _print_event
+from shipyard.cli._deployments import summary as _summary
 from shipyard.cli._utilities import EXIT_FAILURE, console, print_json, with_errors_handled
 
 __all__: list[str] = []
-
-_FAILED = frozenset({"failed", "cancelled"})
-_LEVEL_STYLE = {"error": "red", "warning": "yellow", "debug": "dim"}
-
-
-def _print_event(event: dict[str, Any]) -> None:
-    text = f"{event['created_at'][11:19]} {event['kind']}: {event['message']}"
-    style = _LEVEL_STYLE.get(event["level"], "")
-    console.print(Text(text, style=style), highlight=False, soft_wrap=True)
-
-
-def _follow(client: ApiClient, deployment_id: int, *, quiet: bool) -> dict[str, Any]:
-    for event in client.deployment_events(deployment_id, follow=True):
-        if not quiet:
-            _print_event(event)
-    final: dict[str, Any] = client.get(f"/deployments/{deployment_id}")
-    return final
-
-
-def _summary(deployment: dict[str, Any]) -> str:
-    where = f" at {deployment['url']}" if deployment["url"] else ""
-    return (
-        f"deployment {deployment['id']}: {deployment['component']} "
-        f"{deployment['tag'] or 'release ' + str(deployment['release'])} -> "
-        f"{deployment['environment']} {deployment['status']}{where}"
-    )
 
 
 @app.command()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -80,18 +79,22 @@ def _secrets(settings: Settings) -> Check:
 
 
 def _container_engine(settings: Settings) -> Check:
-    wanted = [settings.container_engine] if settings.container_engine else ["docker", "podman"]
-    for name in wanted:
-        found = shutil.which(name)
-        if found:
-            return Check("container_engine", True, False, found, "found (local target)")
+    from shipyard.targets.local.detect import detect_container_engine
+    from shipyard.targets.local.errors import LocalTargetError
+
+    try:
+        engine = detect_container_engine(settings)
+    except LocalTargetError as exc:
+        return Check(
+            "container_engine",
+            False,
+            False,
+            None,
+            "none works (needed by the local target)",
+            str(exc),
+        )
     return Check(
-        "container_engine",
-        False,
-        False,
-        None,
-        "none found (needed by the local target)",
-        "install podman (`apt-get install podman`) or docker",
+        "container_engine", True, False, str(engine.binary), f"{engine.kind} (local target)"
     )
 
 

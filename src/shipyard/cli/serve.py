@@ -1,4 +1,5 @@
-"""``shipyard serve``: the API (and, as they land, the embedded job workers) under uvicorn."""
+"""``shipyard serve``: the API under uvicorn, with the proxy, job workers and tag
+watchers of :class:`~shipyard.services.runtime.ServerRuntime` beside it."""
 
 from __future__ import annotations
 
@@ -55,11 +56,12 @@ def serve(
         str | None, typer.Option(help="console or json [env SHIPYARD_LOG_FORMAT; console]")
     ] = None,
 ) -> None:
-    """Run the Shipyard server: REST API, live events and metrics."""
+    """Run the Shipyard server: REST API, live events, metrics, job workers and triggers."""
     # Imported here: FastAPI, uvicorn and SQLAlchemy would slow every other command.
     from shipyard.api import create_app
     from shipyard.api.server import bind_socket, socket_url, uvicorn_server
     from shipyard.logs import configure_logging
+    from shipyard.services.runtime import ServerRuntime
 
     settings = _settings(
         host=host,
@@ -79,8 +81,10 @@ def serve(
             "stop what uses it or pick another --port"
         )
     url = socket_url(sock)
+    runtime = ServerRuntime(settings, workers=settings.workers)
 
     def announce(startup: Startup) -> None:
+        runtime.start()  # after the lifespan migrated the database
         write_client_config(settings.data_dir, url, startup.admin_token_file)
         if startup.admin_token_created:
             console.print(
@@ -94,6 +98,7 @@ def serve(
     try:
         server.run(sockets=[sock])
     finally:
+        runtime.stop()
         sock.close()
     if not server.started:
         exit_with_error("the server did not start: see the log above")

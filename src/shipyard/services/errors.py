@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from shipyard.errors import ShipyardError
 
-__all__ = ["InvalidRequestError", "RegistrationError"]
+__all__ = [
+    "InvalidRequestError",
+    "NothingRunningError",
+    "PlatformMissingError",
+    "RegistrationError",
+    "TargetUnavailableError",
+]
 
 
 class InvalidRequestError(ShipyardError):
@@ -13,3 +19,15 @@ class InvalidRequestError(ShipyardError):
 
 class RegistrationError(InvalidRequestError):
     """A component cannot be registered from what was given."""
+
+
+class TargetUnavailableError(InvalidRequestError):
+    """The environment's target cannot run here (yet)."""
+
+
+class NothingRunningError(InvalidRequestError):
+    """A rollback or promote needs a release that is not there."""
+
+
+class PlatformMissingError(InvalidRequestError):
+    """No platform file is configured, so no environment can be resolved."""

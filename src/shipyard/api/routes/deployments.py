@@ -9,14 +9,14 @@ from fastapi.responses import StreamingResponse
 
 from shipyard.api._events import deployment_events
 from shipyard.api._views import deployment_read
-from shipyard.api.auth import CurrentPrincipal
-from shipyard.api.dependencies import EngineDep, app_state
+from shipyard.api.auth import CurrentPrincipal, Principal
+from shipyard.api.dependencies import EngineDep, PlatformDep, SettingsDep, app_state
 from shipyard.api.schemas import DeploymentRead, DeploymentRequest
-from shipyard.services.deployments import Actor, request_deployment
+from shipyard.services.deployments import Actor, cancel_deployment, deploy
 from shipyard.store import transaction
 from shipyard.store.deployments import get_deployment
 
-__all__ = ["router"]
+__all__ = ["actor_of", "router"]
 
 router = APIRouter(tags=["deployments"])
 
@@ -30,25 +30,48 @@ def create_deployment(
     body: DeploymentRequest,
     request: Request,
     engine: EngineDep,
+    settings: SettingsDep,
+    platform: PlatformDep,
     principal: CurrentPrincipal,
 ) -> DeploymentRead:
-    """Queue a deployment of a tag (or a release) to an environment; a worker runs it."""
-    actor = Actor(
+    """Queue a deployment of a tag (or a release) to an environment; a worker runs it.
+
+    When the same image and desired state already run (and the recorded container really
+    does), the deployment is recorded ``unchanged`` at once, with no job; ``force`` skips
+    that check."""
+    deployment = deploy(
+        engine,
+        settings,
+        platform,
+        namespace,
+        name,
+        environment=body.environment,
+        tag=body.tag,
+        release_id=body.release,
+        force=body.force,
+        actor=actor_of(request, principal),
+    )
+    with transaction(engine, read_only=True) as session:
+        return deployment_read(session, get_deployment(session, deployment.id))
+
+
+def actor_of(request: Request, principal: Principal) -> Actor:
+    """Who asked, for the record."""
+    return Actor(
         user_id=principal.user_id,
         token_id=principal.token_id,
         request_id=getattr(request.state, "request_id", None),
     )
+
+
+@router.post("/deployments/{deployment_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+def cancel(
+    deployment_id: int, request: Request, engine: EngineDep, principal: CurrentPrincipal
+) -> DeploymentRead:
+    """Cancel a deployment: a queued one at once, a running one once its job has stopped
+    (poll it, or follow its events). A finished one is returned as it is."""
     with transaction(engine) as session:
-        deployment = request_deployment(
-            session,
-            namespace,
-            name,
-            environment=body.environment,
-            tag=body.tag,
-            release_id=body.release,
-            force=body.force,
-            actor=actor,
-        )
+        deployment = cancel_deployment(session, deployment_id, actor_of(request, principal))
         return deployment_read(session, deployment)
 
 

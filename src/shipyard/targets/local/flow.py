@@ -44,7 +44,7 @@ from shipyard.targets.local.runtime import Runtime
 from shipyard.targets.local.service_spec import ServiceSpec, service_spec
 from shipyard.targets.local.trigger import BuildRequested, TagWatcher
 
-__all__ = ["LocalDeployment", "LocalTarget", "NoSourceError", "NotLocalError"]
+__all__ = ["LocalDeployment", "LocalTarget", "NoSourceError", "NotLocalError", "open_proxy"]
 
 _log = structlog.get_logger(__name__)
 _ADMIN_PROBE_TIMEOUT_S = 1.0
@@ -82,7 +82,7 @@ def _admin_answers(url: str) -> bool:
     return True
 
 
-def _open_proxy(settings: Settings) -> Proxy:
+def open_proxy(settings: Settings) -> Proxy:
     """The configured Caddy, else one a previous Shipyard process left running, else a
     new one this process supervises."""
     proxy = Proxy.from_settings(settings)
@@ -137,7 +137,7 @@ class LocalTarget:
 
     def open(self) -> LocalTarget:
         if self._proxy is None:
-            self._proxy = _open_proxy(self.settings)
+            self._proxy = open_proxy(self.settings)
         return self
 
     def close(self) -> None:

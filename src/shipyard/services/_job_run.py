@@ -1,0 +1,124 @@
+"""What every service job handler shares: its deployment record, loaded at the start and
+settled at the end, the desired state, and the target it runs on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from shipyard.catalog import DesiredState
+from shipyard.engine import OperationCancelledError
+from shipyard.jobs import JobCancelledError, JobContext
+from shipyard.services.desired import desired_state, platform_of
+from shipyard.services.targets import open_target
+from shipyard.store import create_engine, models, transaction
+from shipyard.store.deployments import get_deployment, set_deployment_status
+from shipyard.store.enums import DeploymentStatus
+from shipyard.targets.local.flow import LocalTarget
+
+__all__ = ["JobRun", "Operation", "run_job"]
+
+_log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRun:
+    """One job of a deployment record, with what its operation needs."""
+
+    ctx: JobContext
+    database: Engine
+    deployment_id: int
+    stack_id: int
+    component_id: int
+    environment_id: int
+    environment: str
+    tag: str | None
+    release_id: int | None
+    force: bool
+    desired: DesiredState
+    target: LocalTarget
+
+    def session(self) -> AbstractContextManager[Session]:
+        """A transaction of its own: each record commits at once (SSE readers see it)."""
+        return transaction(self.database)
+
+    def on_line(self, line: str) -> None:
+        self.ctx.emit("build.log", line)
+
+
+Operation = Callable[[JobRun], tuple[DeploymentStatus, dict[str, Any]]]
+"""Runs the operation and records its result (in a transaction of its own); returns the
+deployment's final status and the job's result."""
+
+
+def run_job(ctx: JobContext, operation: Operation) -> dict[str, Any]:
+    """Run ``operation`` for the job's deployment; any failure is recorded on the
+    deployment (``failed`` or ``cancelled``) before it ends the job."""
+    database = create_engine(ctx.settings)
+    deployment_id = int(ctx.payload["deployment_id"])
+    try:
+        with structlog.contextvars.bound_contextvars(deployment_id=deployment_id):
+            return _run(ctx, database, deployment_id, operation)
+    finally:
+        database.dispose()
+
+
+def _run(
+    ctx: JobContext, database: Engine, deployment_id: int, operation: Operation
+) -> dict[str, Any]:
+    try:
+        with _started(ctx, database, deployment_id) as run:
+            status, result = operation(run)
+    except Exception as exc:  # the job's outermost edge: recorded, then re-raised
+        _settle_failure(database, deployment_id, exc)
+        raise
+    ctx.emit("deployment." + status.value, f"deployment {deployment_id} {status.value}", **result)
+    return {"deployment_id": deployment_id, "status": status.value, **result}
+
+
+@contextmanager
+def _started(ctx: JobContext, database: Engine, deployment_id: int) -> Iterator[JobRun]:
+    with transaction(database) as session:
+        deployment = get_deployment(session, deployment_id)
+        set_deployment_status(session, deployment, DeploymentStatus.running)
+        stack = session.get_one(models.Stack, deployment.stack_id)
+        component = session.get_one(models.Component, stack.component_id)
+        environment = session.get_one(models.Environment, stack.environment_id)
+    ctx.emit(
+        "deployment.running",
+        f"{deployment.reason} of {component.ref} to {environment.name} started",
+        reason=deployment.reason,
+        tag=deployment.tag,
+    )
+    desired = desired_state(component, environment.name, platform_of(ctx.settings))
+    with open_target(ctx.settings, environment.target, environment.name) as target:
+        yield JobRun(
+            ctx=ctx,
+            database=database,
+            deployment_id=deployment_id,
+            stack_id=stack.id,
+            component_id=component.id,
+            environment_id=environment.id,
+            environment=environment.name,
+            tag=deployment.tag,
+            release_id=deployment.release_id,
+            force=deployment.force,
+            desired=desired,
+            target=target,
+        )
+
+
+def _settle_failure(database: Engine, deployment_id: int, exc: Exception) -> None:
+    cancelled = isinstance(exc, JobCancelledError | OperationCancelledError)
+    status = DeploymentStatus.cancelled if cancelled else DeploymentStatus.failed
+    error = str(exc) if cancelled else f"{type(exc).__name__}: {exc}"
+    _log.warning("deployment.ended", status=status.value, error=error)
+    with transaction(database) as session:
+        deployment = get_deployment(session, deployment_id)
+        set_deployment_status(session, deployment, status, error=error)

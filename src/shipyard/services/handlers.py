@@ -1,0 +1,317 @@
+"""The job handlers of the use cases: each runs in the job's child process, on the target
+of the deployment's environment, and records its outcome on the deployment.
+
+Rollback and promote are ``deploy`` jobs of a known image (the deployment's release, or
+the payload's ``promote_release_id``); ``register_handlers`` puts these functions in a
+worker's registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from shipyard.clock import utc_now
+from shipyard.engine import StackRef
+from shipyard.errors import ShipyardError
+from shipyard.jobs import HandlerRegistry, JobContext, JobKind, default_registry
+from shipyard.services._job_run import JobRun, run_job
+from shipyard.services.errors import NothingRunningError
+from shipyard.services.unchanged import matches_current, service_is_running
+from shipyard.store import models
+from shipyard.store.builds import create_build, finish_build, latest_image_build
+from shipyard.store.deployments import get_deployment, set_deployment_status
+from shipyard.store.enums import BuildStatus, DeploymentStatus
+from shipyard.store.releases import ensure_release, get_release
+from shipyard.targets.base import Release
+from shipyard.targets.local.flow import LocalDeployment
+
+__all__ = [
+    "SERVICE_HANDLERS",
+    "deploy",
+    "destroy",
+    "preview",
+    "provision",
+    "refresh",
+    "register_handlers",
+]
+
+SERVICE_HANDLERS: Mapping[JobKind, str] = {
+    JobKind.provision: f"{__name__}:provision",
+    JobKind.deploy: f"{__name__}:deploy",
+    JobKind.preview: f"{__name__}:preview",
+    JobKind.refresh: f"{__name__}:refresh",
+    JobKind.destroy: f"{__name__}:destroy",
+}
+
+Outcome = tuple[DeploymentStatus, dict[str, Any]]
+
+
+def register_handlers(registry: HandlerRegistry | None = None) -> HandlerRegistry:
+    """Run every service job kind with these handlers (in ``registry``, else the default)."""
+    target = registry or default_registry()
+    for kind, handler in SERVICE_HANDLERS.items():
+        target.register(kind, handler)
+    return target
+
+
+def deploy(ctx: JobContext) -> dict[str, Any]:
+    return run_job(ctx, _deploy)
+
+
+def provision(ctx: JobContext) -> dict[str, Any]:
+    return run_job(ctx, _provision)
+
+
+def destroy(ctx: JobContext) -> dict[str, Any]:
+    return run_job(ctx, _destroy)
+
+
+def preview(ctx: JobContext) -> dict[str, Any]:
+    return run_job(ctx, _preview)
+
+
+def refresh(ctx: JobContext) -> dict[str, Any]:
+    return run_job(ctx, _refresh)
+
+
+# -- deploy -------------------------------------------------------------------------------
+
+
+def _deploy(run: JobRun) -> Outcome:
+    known = _known_release(run)
+    release = known or _image_for_tag(run, _tag(run))
+    desired_state = run.desired.hash_payload()
+    if not run.force:
+        unchanged = _unchanged(run, release.digest, desired_state)
+        if isinstance(unchanged, tuple):
+            return unchanged
+        if unchanged == _DRIFTED:
+            # The state still records the lost service: read it back, so the up recreates it.
+            ref = StackRef.of(run.desired.component, run.desired.environment)
+            run.target.engine.refresh(ref, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel)
+    if known is None:
+        deployed = run.target.deploy(
+            run.desired, release.tag, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel
+        )
+    else:
+        deployed = run.target.rollback(
+            run.desired, release.tag, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel
+        )
+    return _record_deployed(run, deployed, desired_state)
+
+
+def _tag(run: JobRun) -> str:
+    if run.tag is None:
+        raise NothingRunningError(
+            f"deployment {run.deployment_id} names neither a tag nor a release"
+        )
+    return run.tag
+
+
+def _known_release(run: JobRun) -> Release | None:
+    """The image of a rollback (the deployment's release) or a promote (the payload's)."""
+    release_id = run.ctx.payload.get("promote_release_id") or run.release_id
+    if release_id is None:
+        return None
+    with run.session() as session:
+        recorded = get_release(session, int(release_id))
+        tag, digest = recorded.tag, recorded.image_digest
+    found = run.target.release_of(run.desired, tag) if tag else None
+    if found is None or found.digest != digest:
+        raise NothingRunningError(
+            f"release {release_id} ({tag or 'no tag'}, {digest}) has no image here any more: "
+            f"deploy its tag instead, which builds it again"
+        )
+    run.ctx.emit("release.found", f"deploying release {release_id}: {found.image}", digest=digest)
+    return found
+
+
+def _image_for_tag(run: JobRun, tag: str) -> Release:
+    """The tag's image, built (and recorded as a build) when there is none yet."""
+    existing = run.target.release_of(run.desired, tag)
+    with run.session() as session:
+        component = session.get_one(models.Component, run.component_id)
+        recorded = latest_image_build(session, component, tag)
+        known = existing is not None and recorded is not None
+        if not (
+            known
+            and recorded is not None
+            and existing is not None
+            and recorded.image_digest == existing.digest
+        ):
+            build_id = create_build(session, component, tag, job_id=run.ctx.job_id).id
+        else:
+            build_id = None
+    if build_id is None:
+        assert existing is not None
+        run.ctx.emit("build.skipped", f"image for {tag} exists: {existing.image}")
+        return existing
+    if existing is None:
+        run.ctx.emit("build.started", f"building {run.desired.component} at {tag}", build=build_id)
+        release = _build(run, tag, build_id)
+    else:
+        release = existing
+    with run.session() as session:
+        finish_build(
+            session,
+            session.get_one(models.Build, build_id),
+            BuildStatus.succeeded,
+            image=release.image,
+            image_digest=release.digest,
+            commit=release.commit,
+        )
+    run.ctx.emit("build.succeeded", f"image {release.image}", digest=release.digest, build=build_id)
+    return release
+
+
+def _build(run: JobRun, tag: str, build_id: int) -> Release:
+    try:
+        return run.target.build(run.desired, tag, on_line=run.on_line)
+    except ShipyardError as exc:  # recorded on the build, then re-raised
+        with run.session() as session:
+            build = session.get_one(models.Build, build_id)
+            finish_build(session, build, BuildStatus.failed, error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+_DRIFTED = "drifted"
+
+
+def _unchanged(run: JobRun, digest: str, desired_state: dict[str, Any]) -> Outcome | str | None:
+    """The outcome when the same release runs; ``_DRIFTED`` when it is recorded as
+    running but is not; None when another release runs."""
+    with run.session() as session:
+        stack = session.get_one(models.Stack, run.stack_id)
+        current = matches_current(session, stack, digest, desired_state)
+        outputs = dict(stack.outputs)
+    if current is None:
+        return None
+    if not service_is_running(run.ctx.settings, outputs, containers=run.target.containers):
+        run.ctx.emit(
+            "drift.detected",
+            "the recorded service is not running as recorded: deploying it again",
+            level="warning",
+            container=outputs.get("container"),
+        )
+        return _DRIFTED
+    with run.session() as session:
+        deployment = get_deployment(session, run.deployment_id)
+        deployment.release_id = current.id
+        stack = session.get_one(models.Stack, run.stack_id)
+        set_deployment_status(session, deployment, DeploymentStatus.unchanged, url=stack.url)
+        url = stack.url
+    return DeploymentStatus.unchanged, {"release": current.id, "url": url}
+
+
+def _record_deployed(
+    run: JobRun, deployed: LocalDeployment, desired_state: dict[str, Any]
+) -> Outcome:
+    assert deployed.release is not None
+    outputs = {name: out.value for name, out in deployed.operation.outputs.items()}
+    container = outputs.get("container")
+    image_id = run.target.containers.inspect(str(container)).image_id if container else None
+    with run.session() as session:
+        component = session.get_one(models.Component, run.component_id)
+        environment = session.get_one(models.Environment, run.environment_id)
+        build = latest_image_build(session, component, deployed.release.tag)
+        release = ensure_release(
+            session,
+            component,
+            environment,
+            image=deployed.release.image,
+            image_digest=deployed.release.digest,
+            desired_state=desired_state,
+            tag=deployed.release.tag,
+            build=build,
+        )
+        deployment = get_deployment(session, run.deployment_id)
+        deployment.release_id = release.id
+        set_deployment_status(session, deployment, DeploymentStatus.succeeded, url=deployed.url)
+        stack = session.get_one(models.Stack, run.stack_id)
+        stack.outputs = {
+            "url": deployed.url,
+            "revision": deployed.revision,
+            "container": container,
+            "image": deployed.release.image,
+            "image_digest": deployed.release.digest,
+            "image_id": image_id,
+            "tag": deployed.release.tag,
+            "component": run.desired.component,
+            "environment": run.environment,
+        }
+        stack.destroyed_at = None
+        release_id = release.id
+    return DeploymentStatus.succeeded, {
+        "release": release_id,
+        "url": deployed.url,
+        "revision": deployed.revision,
+        "changes": dict(deployed.operation.changes),
+    }
+
+
+# -- the other operations -------------------------------------------------------------
+
+
+def _succeeded_keeping_release(run: JobRun, url: str | None = None) -> None:
+    """Provision, preview, refresh: the stack's current release stays current."""
+    with run.session() as session:
+        stack = session.get_one(models.Stack, run.stack_id)
+        deployment = get_deployment(session, run.deployment_id)
+        deployment.release_id = stack.current_release_id
+        if url is not None:
+            stack.url = url
+            stack.provisioned_at = utc_now()
+            stack.destroyed_at = None
+        set_deployment_status(session, deployment, DeploymentStatus.succeeded, url=stack.url)
+
+
+def _provision(run: JobRun) -> Outcome:
+    deployed = run.target.provision(
+        run.desired, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel
+    )
+    _succeeded_keeping_release(run, deployed.url)
+    return DeploymentStatus.succeeded, {
+        "url": deployed.url,
+        "changes": dict(deployed.operation.changes),
+    }
+
+
+def _destroy(run: JobRun) -> Outcome:
+    result = run.target.destroy(run.desired, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel)
+    with run.session() as session:
+        deployment = get_deployment(session, run.deployment_id)
+        deployment.release_id = None
+        set_deployment_status(session, deployment, DeploymentStatus.succeeded)
+        stack = session.get_one(models.Stack, run.stack_id)
+        stack.url = None
+        stack.outputs = {}
+        stack.destroyed_at = utc_now()
+    return DeploymentStatus.succeeded, {"changes": dict(result.changes) if result else {}}
+
+
+def _preview(run: JobRun) -> Outcome:
+    release = _image_for_tag(run, run.tag) if run.tag else run.target.current_release(run.desired)
+    ref = StackRef.of(run.desired.component, run.desired.environment)
+    result = run.target.engine.preview(
+        ref,
+        run.target.program(run.desired, release),
+        on_event=run.ctx.engine_sink(),
+        cancel=run.ctx.cancel,
+    )
+    changes = dict(result.changes)
+    run.ctx.emit("preview.diff", _diff_line(changes), changes=changes, changed=result.changed)
+    _succeeded_keeping_release(run)
+    return DeploymentStatus.succeeded, {"changes": changes, "changed": result.changed}
+
+
+def _diff_line(changes: Mapping[str, int]) -> str:
+    parts = [f"{count} to {op}" for op, count in sorted(changes.items()) if count]
+    return "preview: " + (", ".join(parts) or "no resources")
+
+
+def _refresh(run: JobRun) -> Outcome:
+    ref = StackRef.of(run.desired.component, run.desired.environment)
+    result = run.target.engine.refresh(ref, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel)
+    _succeeded_keeping_release(run)
+    return DeploymentStatus.succeeded, {"changes": dict(result.changes)}

@@ -1,0 +1,123 @@
+"""The server's triggers: one tag watcher per registered component, kept in step with
+the store, whose new tags become auto-deploys (:func:`~shipyard.services.autodeploy.on_new_tag`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import Engine
+
+from shipyard.catalog import CatalogError, DesiredState
+from shipyard.errors import ShipyardError
+from shipyard.services.autodeploy import on_new_tag
+from shipyard.services.desired import desired_state, platform_of
+from shipyard.settings import Settings
+from shipyard.store import transaction
+from shipyard.store.components import list_components
+from shipyard.targets.local.trigger import BuildRequested, TagWatcher
+
+__all__ = ["TriggerSupervisor", "WatchedSource"]
+
+_log = structlog.get_logger(__name__)
+_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedSource:
+    """What a component's watcher polls: its source and its tag pattern."""
+
+    component: str
+    source: str
+    tag_pattern: str
+
+
+def _watched(desired: DesiredState) -> WatchedSource | None:
+    if desired.source is None:
+        return None
+    source = desired.source.url or desired.source.path or desired.source.spec
+    return WatchedSource(desired.component, source, desired.tag_pattern)
+
+
+class TriggerSupervisor:
+    """Keeps a :class:`TagWatcher` running for each registered component with a source.
+
+    The source and tag pattern come from the component's first environment whose target
+    is local (the tag pattern is a template setting, the same for every environment
+    unless a platform overrides it per environment; the first local one decides).
+    """
+
+    def __init__(self, settings: Settings, database: Engine, *, sync_every_s: float = 5.0):
+        self.settings = settings
+        self.database = database
+        self.sync_every_s = sync_every_s
+        self._watchers: dict[str, tuple[WatchedSource, TagWatcher]] = {}
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def _wanted(self) -> dict[str, WatchedSource]:
+        platform = platform_of(self.settings)
+        local = [env.name for env in platform.environments if env.target == "local"]
+        if not local:
+            return {}
+        wanted: dict[str, WatchedSource] = {}
+        with transaction(self.database, read_only=True) as session:
+            offset = 0
+            while page := list_components(session, offset=offset, limit=_PAGE):
+                for component in page:
+                    try:
+                        watched = _watched(desired_state(component, local[0], platform))
+                    except (CatalogError, ShipyardError) as exc:
+                        _log.warning(
+                            "trigger.unresolvable", component=component.ref, error=str(exc)
+                        )
+                        continue
+                    if watched is not None:
+                        wanted[watched.component] = watched
+                offset += len(page)
+        return wanted
+
+    def _on_tag(self, event: BuildRequested) -> None:
+        on_new_tag(self.database, event)
+
+    def sync(self) -> None:
+        """Start watchers for new components, restart changed ones, stop removed ones."""
+        wanted = self._wanted()
+        for component in set(self._watchers) - set(wanted):
+            self._watchers.pop(component)[1].stop()
+        for component, watched in wanted.items():
+            current = self._watchers.get(component)
+            if current is not None and current[0] == watched:
+                continue
+            if current is not None:
+                current[1].stop()
+            watcher = TagWatcher.from_settings(
+                self.settings, watched.component, watched.source, watched.tag_pattern, self._on_tag
+            )
+            watcher.start()
+            self._watchers[component] = (watched, watcher)
+            _log.info("trigger.watching", component=component, source=watched.source)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sync()
+            except ShipyardError as exc:
+                _log.warning("trigger.sync_failed", error=str(exc))
+            self._stop.wait(self.sync_every_s)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="trigger-supervisor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        for _, watcher in self._watchers.values():
+            watcher.stop()
+        self._watchers.clear()

@@ -1,0 +1,103 @@
+"""The use cases end to end: the API, a real worker, git tags, podman, Pulumi, HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shipyard.services.autodeploy import on_new_tag
+from shipyard.targets.local import detect_container_engine
+from shipyard.targets.local.labels import COMPONENT
+from shipyard.targets.local.trigger import BuildRequested
+
+pytestmark = pytest.mark.integration
+
+_FINISHED = {"succeeded", "failed", "cancelled", "unchanged"}
+
+
+def _finished(
+    plane: Any, deployment: dict[str, Any], wait_for: Any, timeout: float = 240
+) -> dict[str, Any]:
+    path = f"/api/v1/deployments/{deployment['id']}"
+    wait_for(
+        lambda: plane.api.client.get(path).json()["status"] in _FINISHED,
+        f"deployment {deployment['id']} ({deployment['reason']}) to finish",
+        timeout,
+    )
+    body: dict[str, Any] = plane.api.client.get(path).json()
+    return body
+
+
+def _post(plane: Any, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = plane.api.client.post(f"/api/v1/components/default/{plane.name}{path}", json=body)
+    assert response.status_code == 202, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _updates(settings_dir: Path, name: str) -> int:
+    """How many updates the stack's Pulumi history holds (the file backend's records)."""
+    return sum(1 for _ in (settings_dir / "state").rglob(f"*{name}*/dev/*.history.json"))
+
+
+def test_register_provision_autodeploy_deploy_unchanged_drift_rollback_destroy(
+    control_plane: Any, wait_for: Any
+) -> None:
+    plane = control_plane
+    registered = plane.api.client.post("/api/v1/components", json={"path": str(plane.catalog)})
+    assert registered.status_code == 201, registered.text
+
+    provisioned = _finished(plane, _post(plane, "/provision", {"environment": "dev"}), wait_for)
+    assert provisioned["status"] == "succeeded", provisioned["error"]
+    assert provisioned["url"]
+
+    commit = plane.release("v1")
+    event = BuildRequested(f"default/{plane.name}", str(plane.repo), "v1", commit)
+    (auto_id,) = on_new_tag(plane.api.engine, event)
+    auto = _finished(plane, {"id": auto_id, "reason": "auto"}, wait_for)
+    assert auto["status"] == "succeeded", auto["error"]
+    assert auto["reason"] == "auto"
+    assert plane.answer(auto["url"]) == "v1"
+
+    plane.release("v2")
+    v2 = _finished(
+        plane, _post(plane, "/deployments", {"environment": "dev", "tag": "v2"}), wait_for
+    )
+    assert v2["status"] == "succeeded", v2["error"]
+    assert plane.answer(v2["url"]) == "v2"
+    events = plane.api.client.get(
+        f"/api/v1/deployments/{v2['id']}/events", params={"follow": "false"}
+    ).text
+    assert "build.log" in events and "engine." in events
+
+    updates = _updates(plane.settings.data_dir, plane.name)
+    again = _post(plane, "/deployments", {"environment": "dev", "tag": "v2"})
+    assert again["status"] == "unchanged"
+    assert again["job"] is None
+    assert _updates(plane.settings.data_dir, plane.name) == updates
+
+    containers = detect_container_engine(plane.settings)
+    for container in containers.list_containers({COMPONENT: f"default/{plane.name}"}):
+        containers.stop(container.id)
+    drifted = _post(plane, "/deployments", {"environment": "dev", "tag": "v2"})
+    assert drifted["status"] == "queued"
+    redeployed = _finished(plane, drifted, wait_for)
+    assert redeployed["status"] == "succeeded", redeployed["error"]
+    assert plane.answer(redeployed["url"]) == "v2"
+    assert _updates(plane.settings.data_dir, plane.name) > updates
+
+    rolled = _finished(plane, _post(plane, "/rollback", {"environment": "dev"}), wait_for)
+    assert rolled["status"] == "succeeded", rolled["error"]
+    assert plane.answer(rolled["url"]) == "v1"
+
+    promote = plane.api.client.post(
+        f"/api/v1/components/default/{plane.name}/promote", json={"from": "dev"}
+    )
+    assert promote.status_code == 422
+    assert "not yet available" in promote.json()["detail"]
+
+    destroyed = _finished(plane, _post(plane, "/destroy", {"environment": "dev"}), wait_for)
+    assert destroyed["status"] == "succeeded", destroyed["error"]
+    assert containers.list_containers({COMPONENT: f"default/{plane.name}"}) == []
