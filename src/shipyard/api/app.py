@@ -36,10 +36,13 @@ def create_app(
     settings: Settings,
     *,
     on_startup: Callable[[Startup], None] | None = None,
+    on_shutdown: Callable[[], None] | None = None,
     event_stream: EventStreamOptions | None = None,
 ) -> FastAPI:
     """The Shipyard API. Its lifespan opens the database, migrates it, syncs the platform's
-    environments and writes the admin token on first start, then calls ``on_startup``."""
+    environments and writes the admin token on first start, then calls ``on_startup``;
+    ``on_shutdown`` runs when the server stops gracefully (uvicorn re-raises SIGTERM after
+    its shutdown, so code after ``server.run()`` may never run)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,7 +62,11 @@ def create_app(
                 on_startup(startup)
             yield
         finally:
-            engine.dispose()
+            try:
+                if on_shutdown is not None:
+                    on_shutdown()
+            finally:
+                engine.dispose()
 
     app = FastAPI(
         title="Shipyard",

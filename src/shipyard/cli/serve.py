@@ -94,7 +94,7 @@ def serve(
             )
         console.print(f"Shipyard is listening on {url}", highlight=False, soft_wrap=True)
 
-    server = uvicorn_server(create_app(settings, on_startup=announce))
+    server = uvicorn_server(create_app(settings, on_startup=announce, on_shutdown=runtime.stop))
     try:
         server.run(sockets=[sock])
     finally:

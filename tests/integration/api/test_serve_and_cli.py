@@ -86,7 +86,8 @@ def _start(tmp_path: Path, database_url: str, wait_for: Any) -> Server:
     env.pop("SHIPYARD_TOKEN", None)
     platform = write_platform(tmp_path / "platform.yaml")
     process = subprocess.Popen(
-        [str(SHIPYARD), "serve", "--port", "0", "--platform", str(platform)],
+        # No workers: these tests play the worker's part by writing its records.
+        [str(SHIPYARD), "serve", "--port", "0", "--platform", str(platform), "--workers", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

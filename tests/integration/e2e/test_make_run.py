@@ -92,3 +92,17 @@ def test_make_run_deploys_the_example_and_prints_its_url(tmp_path: Path) -> None
         output.join()
         process.stdout.close()
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
+    # Stopping the server stops what it started: no process is left using its data dir.
+    assert _processes_mentioning(tmp_path / "data") == []
+
+
+def _processes_mentioning(path: Path) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(path) in cmdline:
+            found.append(f"{proc.name}: {cmdline}")
+    return found

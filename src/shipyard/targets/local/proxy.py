@@ -36,6 +36,16 @@ _RESTART_BACKOFF_S = 0.5
 _log = structlog.get_logger(__name__)
 
 
+def _own_admin_address(state_dir: Path) -> str:
+    path = state_dir / "proxy-admin.json"
+    with locked(path):
+        address = read_json(path).get("admin")
+        if not isinstance(address, str):
+            address = f"127.0.0.1:{_free_port('127.0.0.1')}"
+            write_json(path, {"admin": address})
+    return address
+
+
 def _free_port(host: str) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
@@ -67,7 +77,13 @@ class Proxy:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> Proxy:
-        return cls(settings.data_dir / "local", admin_url=settings.proxy_admin_url, **kwargs)
+        """The configured Caddy, else this data dir's own: its admin address is picked once
+        (a free loopback port) and kept in ``<data_dir>/local/proxy-admin.json``, so two
+        Shipyards on one machine never share a Caddy."""
+        state_dir = settings.data_dir / "local"
+        if settings.proxy_admin_url is None and "admin_address" not in kwargs:
+            kwargs["admin_address"] = _own_admin_address(state_dir)
+        return cls(state_dir, admin_url=settings.proxy_admin_url, **kwargs)
 
     # lifecycle
 
