@@ -22,6 +22,12 @@ _PROPERTIES: dict[str, dict[str, Any]] = {
     "min-instances": {"type": "integer", "minimum": 0},
     "max-instances": {"type": "integer", "minimum": 1},
     "public": {"type": "boolean"},
+    # the gcp target's settings (docs/gcp-target.md); their defaults live in the target
+    "keep-versions": {"type": "integer", "minimum": 1},
+    "cloudbuild-file": {"type": "string", "minLength": 1},
+    "gcp-connection": {"type": "string", "pattern": "^[a-zA-Z0-9][a-zA-Z0-9_-]*$"},
+    "ingress": {"enum": ["all", "internal", "internal-and-cloud-load-balancing"]},
+    "deletion-protection": {"type": "boolean"},
 }
 
 WELL_KNOWN_SETTINGS: tuple[str, ...] = tuple(_PROPERTIES)

@@ -1,0 +1,49 @@
+"""The GCP target's errors: each says what went wrong, where, and how to fix it."""
+
+from __future__ import annotations
+
+from shipyard.errors import ShipyardError
+
+__all__ = [
+    "BuildFailedError",
+    "BuildTimeoutError",
+    "CloudBuildError",
+    "GcpTargetError",
+    "NotGcpError",
+    "UnsupportedComponentError",
+]
+
+
+class GcpTargetError(ShipyardError):
+    """Something the GCP target cannot do for a component."""
+
+
+class NotGcpError(GcpTargetError):
+    """A desired state for another target was handed to the GCP target."""
+
+
+class UnsupportedComponentError(GcpTargetError):
+    """The component's source, workload or settings cannot be run on Cloud Run as given."""
+
+
+class CloudBuildError(GcpTargetError):
+    """The Cloud Build API refused a request or answered something unexpected."""
+
+
+class BuildFailedError(CloudBuildError):
+    """A build ended in a status other than SUCCESS."""
+
+    def __init__(self, message: str, *, build_id: str, status: str, log_url: str) -> None:
+        super().__init__(message)
+        self.build_id = build_id
+        self.status = status
+        self.log_url = log_url
+
+
+class BuildTimeoutError(CloudBuildError):
+    """A build did not finish within the time Shipyard waits for it."""
+
+    def __init__(self, message: str, *, build_id: str, log_url: str) -> None:
+        super().__init__(message)
+        self.build_id = build_id
+        self.log_url = log_url

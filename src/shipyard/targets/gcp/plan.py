@@ -1,0 +1,102 @@
+"""Check a desired state against what the GCP target can run, before any Pulumi run.
+
+:func:`gcp_plan` raises :class:`UnsupportedComponentError` for a component the program
+could not declare (no source, a repository Cloud Build cannot reach, nothing to build);
+the program itself then only declares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shipyard.catalog.score import BuildSpec, Container
+from shipyard.catalog.state import DesiredState
+from shipyard.targets.base import Release
+from shipyard.targets.gcp.config import GcpConfig, GithubRepo, gcp_config, github_repo
+from shipyard.targets.gcp.errors import UnsupportedComponentError
+
+__all__ = ["GcpPlan", "gcp_plan", "image_for"]
+
+
+@dataclass(frozen=True, slots=True)
+class GcpPlan:
+    desired: DesiredState
+    config: GcpConfig
+    source_url: str
+    github: GithubRepo | None
+    """Set when the trigger uses the (1st-gen) GitHub app; else the 2nd-gen connection."""
+    build: BuildSpec | None
+    """The Dockerfile the generated build uses; None with the repo's ``cloudbuild.yaml``."""
+    ingress_container: str
+    release: Release | None
+
+    @property
+    def image(self) -> str:
+        """The component's image in the registry, without tag or digest."""
+        return f"{self.config.registry_uri}/{self.desired.name}"
+
+
+def image_for(release: Release) -> str:
+    """The immutable reference Cloud Run runs: ``<repository>@<digest>`` when known."""
+    if not release.digest.startswith("sha256:"):
+        return release.image
+    name, _, last = release.image.rpartition("/")
+    return f"{name}/{last.partition('@')[0].partition(':')[0]}@{release.digest}"
+
+
+def _where(desired: DesiredState) -> str:
+    return f"{desired.component} ({desired.environment})"
+
+
+def _source(desired: DesiredState, config: GcpConfig) -> tuple[str, GithubRepo | None]:
+    if desired.source is None or desired.source.url is None:
+        raise UnsupportedComponentError(
+            f"{_where(desired)} has no git URL to build from: set the annotation "
+            "github.com/project-slug (or shipyard.dev/source to a git URL Cloud Build reaches)"
+        )
+    github = github_repo(desired.source.url)
+    if config.connection is None and github is None:
+        raise UnsupportedComponentError(
+            f"{_where(desired)}: source {desired.source.url!r} is not on github.com, so the "
+            "Cloud Build GitHub app cannot watch it: set shipyard.dev/gcp-connection to a "
+            "Cloud Build 2nd-gen connection that reaches it"
+        )
+    return desired.source.url, None if config.connection else github
+
+
+def _check_containers(desired: DesiredState) -> None:
+    for container in desired.containers:
+        if container.pending_variables:
+            names = ", ".join(sorted(container.pending_variables))
+            raise UnsupportedComponentError(
+                f"{_where(desired)}: container {container.name!r} uses resource outputs "
+                f"({names}), which the gcp target does not provision: give those variables "
+                "literal values in score.yaml"
+            )
+
+
+def _ingress(containers: tuple[Container, ...]) -> Container:
+    return next((c for c in containers if c.build is not None), containers[0])
+
+
+def gcp_plan(desired: DesiredState, release: Release | None) -> GcpPlan:
+    config = gcp_config(desired)
+    source_url, github = _source(desired, config)
+    _check_containers(desired)
+    if not desired.containers:
+        raise UnsupportedComponentError(f"{_where(desired)}: the workload has no container")
+    ingress = _ingress(desired.containers)
+    if config.cloudbuild_file is None and ingress.build is None:
+        raise UnsupportedComponentError(
+            f"{_where(desired)}: no container is built from the repository (`image: .` in "
+            "score.yaml) and no shipyard.dev/cloudbuild-file is set: nothing to build"
+        )
+    return GcpPlan(
+        desired=desired,
+        config=config,
+        source_url=source_url,
+        github=github,
+        build=None if config.cloudbuild_file else ingress.build,
+        ingress_container=ingress.name,
+        release=release,
+    )
