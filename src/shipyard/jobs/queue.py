@@ -92,14 +92,15 @@ def claim(
     for _ in range(_CLAIM_TRIES):
         try:
             with transaction(engine) as session:
-                return _claim(session, worker_id, timedelta(seconds=lease_seconds), clock.now())
+                return _claim(session, worker_id, timedelta(seconds=lease_seconds), clock)
         except IntegrityError:
             # Another worker started a job of the same stack first (the unique index).
             continue
     return None
 
 
-def _claim(session: Session, worker_id: str, lease: timedelta, now: datetime) -> Job | None:
+def _claim(session: Session, worker_id: str, lease: timedelta, clock: Clock) -> Job | None:
+    now = clock.now()
     other = aliased(Job)
     blocked = exists().where(
         other.stack_key == Job.stack_key,
@@ -122,6 +123,9 @@ def _claim(session: Session, worker_id: str, lease: timedelta, now: datetime) ->
     job = session.scalars(query).first()
     if job is None:
         return None
+    # Read the clock again now that the lane is ours (SQLite's write lock is held, and
+    # PostgreSQL's snapshot saw the previous job finish): the start is after that finish.
+    now = clock.now()
     job.state = JobState.running
     job.worker_id = worker_id
     job.attempts += 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, update
@@ -229,3 +229,37 @@ def test_permanent_failures_are_not_retried(engine: Engine, clock: FakeClock) ->
 def test_backoff_is_capped() -> None:
     backoff = Backoff(base=5, factor=2, maximum=60)
     assert [backoff.delay(n).total_seconds() for n in range(1, 7)] == [5, 10, 20, 40, 60, 60]
+
+
+class _LaneFinishingClock(FakeClock):
+    """Once armed, its next reading is taken just before another worker completes the
+    lane's running job: the race of a claim that waits for the lock a ``complete`` holds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._finish: tuple[Engine, int] | None = None
+
+    def finish_on_next_read(self, engine: Engine, job_id: int) -> None:
+        self._finish = (engine, job_id)
+
+    def now(self) -> datetime:
+        read = super().now()
+        if self._finish is not None:
+            (engine, job_id), self._finish = self._finish, None
+            self.advance(1)
+            complete(engine, job_id, "w1", clock=self)
+            self.advance(1)
+        return read
+
+
+def test_a_claim_records_its_start_after_the_lane_s_previous_job_finished(engine: Engine) -> None:
+    clock = _LaneFinishingClock()
+    first, second = _enqueue(engine, "a", clock), _enqueue(engine, "a", clock)
+    assert _claim(engine, clock) == first
+    clock.finish_on_next_read(engine, first)
+
+    assert _claim(engine, clock, "w2") == second
+
+    finished, started = _job(engine, first).finished_at, _job(engine, second).started_at
+    assert finished is not None and started is not None
+    assert finished <= started
