@@ -26,24 +26,26 @@ lint: setup ## ruff and mypy (strict on src/)
 	$(UV) run --frozen mypy
 
 test: lint ## Lint, then every test (unit and integration), as CI runs it
-	$(PYTEST) -m "not fuzz and not e2e" tests
+	$(PYTEST) -m "not fuzz" tests
 
 test-unit: setup ## Fast unit tests only
-	$(PYTEST) -m "not fuzz and not e2e" tests/unit
+	$(PYTEST) -m "not fuzz" tests/unit
 
 test-integration: setup ## Integration tests against the real Pulumi CLI
-	$(PYTEST) -m "not fuzz and not e2e" tests/integration
+	$(PYTEST) -m "not fuzz" tests/integration
 
 fuzz: setup ## Long property-based runs (>= 10,000 examples each)
 	$(PYTEST) -m fuzz --hypothesis-profile=fuzz tests
 
-e2e: setup ## Long end-to-end runs
-	$(PYTEST) -m e2e tests
+e2e: setup ## The end-to-end suites alone: make run, the control plane, the local flow
+	$(PYTEST) -m "not fuzz" tests/integration/e2e tests/integration/services \
+		tests/integration/targets/local/test_local_flow.py
 
 bench: setup ## Benchmarks; JSON results in benchmarks/results/
 	@mkdir -p benchmarks/results
 	$(UV) run --frozen python benchmarks/engine.py --output benchmarks/results/engine.json
 	$(UV) run --frozen python benchmarks/local_target.py --output benchmarks/results/local_target.json
+	$(UV) run --frozen python benchmarks/control_plane.py --output benchmarks/results/control_plane.json
 
 clean: ## Remove the virtualenv and caches (not ~/.cache/shipyard)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
