@@ -8,10 +8,10 @@ but a located :class:`Problem`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -19,11 +19,13 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from shipyard.catalog._problems import FieldPath, Position, Problem, format_path
 
-__all__ = ["LocatedDocument", "LocatedFile", "load_file", "load_text"]
+__all__ = ["LocatedDocument", "LocatedFile", "load_file", "load_text", "one_document"]
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_NODES = 100_000
 MAX_DEPTH = 100
+
+_T = TypeVar("_T")
 
 _TAG = "tag:yaml.org,2002:"
 _NULLS = {"", "~", "null", "Null", "NULL"}
@@ -76,6 +78,29 @@ class LocatedFile:
     text: str
     documents: tuple[LocatedDocument, ...]
     problems: tuple[Problem, ...]
+
+
+def one_document(
+    located: LocatedFile,
+    build: Callable[[LocatedDocument], tuple[_T | None, list[Problem]]],
+    *,
+    empty: tuple[str, str],
+    extra: tuple[str, str],
+    every_extra: bool = True,
+) -> tuple[_T | None, list[Problem]]:
+    """What ``build`` makes of a file that must hold one document, or None and every
+    problem: the file's, ``empty`` (message, hint) for a file without documents,
+    ``extra`` at each further document (only the second without ``every_extra``), the
+    build's."""
+    problems = list(located.problems)
+    if not located.documents:
+        if not problems:
+            problems.append(Problem(located.file, None, None, "", *empty))
+        return None, problems
+    extras = located.documents[1:] if every_extra else located.documents[1:2]
+    problems += [document.problem((), *extra) for document in extras]
+    built, found = build(located.documents[0])
+    return (None if problems else built), problems + found
 
 
 class _Limit(Exception):

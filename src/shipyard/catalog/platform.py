@@ -14,7 +14,7 @@ from jsonschema.exceptions import SchemaError
 
 from shipyard.catalog._jsonschema import violations
 from shipyard.catalog._problems import CatalogError, FieldPath, Problem
-from shipyard.catalog._yaml import LocatedDocument, LocatedFile, load_file, load_text
+from shipyard.catalog._yaml import LocatedDocument, LocatedFile, load_file, load_text, one_document
 from shipyard.catalog.settings import SETTING_NAME, WELL_KNOWN_SCHEMA
 
 __all__ = [
@@ -295,28 +295,12 @@ def _build(doc: LocatedDocument) -> tuple[Platform | None, list[Problem]]:
 
 
 def _from_file(located: LocatedFile) -> tuple[Platform | None, list[Problem]]:
-    problems = list(located.problems)
-    if not located.documents:
-        if not problems:
-            problems.append(
-                Problem(
-                    located.file,
-                    None,
-                    None,
-                    "",
-                    "the platform file is empty",
-                    "see examples/platform.yaml",
-                )
-            )
-        return None, problems
-    for extra in located.documents[1:]:
-        problems.append(
-            extra.problem(
-                (), "a platform file holds one document", "remove the extra `---` documents"
-            )
-        )
-    platform, found = _build(located.documents[0])
-    return (None if problems else platform), problems + found
+    return one_document(
+        located,
+        _build,
+        empty=("the platform file is empty", "see examples/platform.yaml"),
+        extra=("a platform file holds one document", "remove the extra `---` documents"),
+    )
 
 
 def parse_platform_text(text: str | bytes, file: str) -> tuple[Platform | None, list[Problem]]:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, JsonValue
 
 from shipyard.catalog._jsonschema import violations
 from shipyard.catalog._problems import CatalogError, FieldPath, Problem
-from shipyard.catalog._yaml import LocatedDocument, LocatedFile, load_file, load_text
+from shipyard.catalog._yaml import LocatedDocument, LocatedFile, load_file, load_text, one_document
 
 __all__ = [
     "DEFAULT_PORT",
@@ -330,29 +330,13 @@ def _hint(path: FieldPath, keyword: str) -> str | None:
 
 
 def _first_workload(located: LocatedFile) -> tuple[Workload | None, list[Problem]]:
-    problems = list(located.problems)
-    if not located.documents:
-        if not problems:
-            problems.append(
-                Problem(
-                    located.file,
-                    None,
-                    None,
-                    "",
-                    "the file holds no Score workload",
-                    "start it with `apiVersion: score.dev/v1b1`",
-                )
-            )
-        return None, problems
-    if len(located.documents) > 1:
-        second = located.documents[1]
-        problems.append(
-            second.problem(
-                (), "a Score file holds one workload", "move the other workloads to their own files"
-            )
-        )
-    workload, found = _build(located.documents[0])
-    return (None if problems else workload), problems + found
+    return one_document(
+        located,
+        _build,
+        empty=("the file holds no Score workload", "start it with `apiVersion: score.dev/v1b1`"),
+        extra=("a Score file holds one workload", "move the other workloads to their own files"),
+        every_extra=False,
+    )
 
 
 def parse_workload_text(text: str | bytes, file: str) -> tuple[Workload | None, list[Problem]]:

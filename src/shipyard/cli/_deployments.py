@@ -8,12 +8,12 @@ import typer
 from rich.text import Text
 
 from shipyard.cli._app import OutputFormat
-from shipyard.cli._client import ApiClient
+from shipyard.cli._client import ApiClient, connect
 from shipyard.cli._utilities import EXIT_FAILURE, console, print_json
 
-__all__ = ["FAILED", "follow_deployment", "print_event", "show_deployment", "summary"]
+__all__ = ["print_event", "request_deployment"]
 
-FAILED = frozenset({"failed", "cancelled"})
+_FAILED = frozenset({"failed", "cancelled"})
 _LEVEL_STYLE = {"error": "red", "warning": "yellow", "debug": "dim"}
 
 
@@ -23,7 +23,7 @@ def print_event(event: dict[str, Any]) -> None:
     console.print(Text(text, style=style), highlight=False, soft_wrap=True)
 
 
-def follow_deployment(client: ApiClient, deployment_id: int, *, quiet: bool) -> dict[str, Any]:
+def _follow(client: ApiClient, deployment_id: int, *, quiet: bool) -> dict[str, Any]:
     for event in client.deployment_events(deployment_id, follow=True):
         if not quiet:
             print_event(event)
@@ -31,7 +31,7 @@ def follow_deployment(client: ApiClient, deployment_id: int, *, quiet: bool) -> 
     return final
 
 
-def summary(deployment: dict[str, Any]) -> str:
+def _summary(deployment: dict[str, Any]) -> str:
     where = f" at {deployment['url']}" if deployment["url"] else ""
     what = deployment["tag"] or (
         f"release {deployment['release']}" if deployment["release"] else "stack"
@@ -43,18 +43,27 @@ def summary(deployment: dict[str, Any]) -> str:
     )
 
 
-def show_deployment(
-    client: ApiClient, deployment: dict[str, Any], *, follow: bool, output: OutputFormat
+def request_deployment(
+    path: str,
+    body: dict[str, Any],
+    *,
+    follow: bool,
+    output: OutputFormat,
+    server: str | None,
+    token: str | None,
 ) -> None:
-    """Print it (one JSON object with ``--output json``); with ``follow``, wait for its
-    end showing its events, and exit 1 if it failed or was cancelled."""
-    if follow:
-        if output is OutputFormat.text:
-            console.print(summary(deployment), highlight=False, soft_wrap=True)
-        deployment = follow_deployment(client, deployment["id"], quiet=output is OutputFormat.json)
+    """POST ``body`` to ``path`` and print the deployment that answers (one JSON object
+    with ``--output json``); with ``follow``, wait for its end showing its events, and
+    exit 1 if it failed or was cancelled."""
+    with ApiClient(connect(server, token)) as client:
+        deployment: dict[str, Any] = client.post(path, body)
+        if follow:
+            if output is OutputFormat.text:
+                console.print(_summary(deployment), highlight=False, soft_wrap=True)
+            deployment = _follow(client, deployment["id"], quiet=output is OutputFormat.json)
     if output is OutputFormat.json:
         print_json(deployment)
     else:
-        console.print(summary(deployment), highlight=False, soft_wrap=True)
-    if follow and deployment["status"] in FAILED:
+        console.print(_summary(deployment), highlight=False, soft_wrap=True)
+    if follow and deployment["status"] in _FAILED:
         raise typer.Exit(EXIT_FAILURE)

@@ -14,11 +14,9 @@ from shipyard.cli._client import (
     connect,
     parse_component_ref,
 )
-from shipyard.cli._deployments import FAILED as _FAILED
-from shipyard.cli._deployments import follow_deployment as _follow
 from shipyard.cli._deployments import print_event as _print_event
-from shipyard.cli._deployments import summary as _summary
-from shipyard.cli._utilities import EXIT_FAILURE, console, print_json, with_errors_handled
+from shipyard.cli._deployments import request_deployment
+from shipyard.cli._utilities import console, print_json, with_errors_handled
 
 __all__: list[str] = []
 
@@ -39,21 +37,14 @@ def deploy(
     """Deploy TAG of COMPONENT to an environment (queued; --follow waits for the end)."""
     namespace, name = parse_component_ref(component)
     body: dict[str, Any] = {"environment": env, "tag": tag, "release": release, "force": force}
-    with ApiClient(connect(server, token)) as client:
-        deployment: dict[str, Any] = client.post(
-            f"/components/{namespace}/{name}/deployments",
-            {key: value for key, value in body.items() if value is not None},
-        )
-        if follow:
-            if output is OutputFormat.text:
-                console.print(_summary(deployment), highlight=False, soft_wrap=True)
-            deployment = _follow(client, deployment["id"], quiet=output is OutputFormat.json)
-    if output is OutputFormat.json:
-        print_json(deployment)
-    else:
-        console.print(_summary(deployment), highlight=False, soft_wrap=True)
-    if follow and deployment["status"] in _FAILED:
-        raise typer.Exit(EXIT_FAILURE)
+    request_deployment(
+        f"/components/{namespace}/{name}/deployments",
+        {key: value for key, value in body.items() if value is not None},
+        follow=follow,
+        output=output,
+        server=server,
+        token=token,
+    )
 
 
 @app.command()

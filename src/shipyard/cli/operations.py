@@ -8,14 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from shipyard.cli._app import OutputFormat, OutputOption, app
-from shipyard.cli._client import (
-    ApiClient,
-    ServerOption,
-    TokenOption,
-    connect,
-    parse_component_ref,
-)
-from shipyard.cli._deployments import show_deployment
+from shipyard.cli._client import ServerOption, TokenOption, parse_component_ref
+from shipyard.cli._deployments import request_deployment
 from shipyard.cli._utilities import EXIT_USAGE, exit_with_error, with_errors_handled
 
 __all__: list[str] = []
@@ -38,9 +32,8 @@ def _operate(
     token: str | None,
 ) -> None:
     namespace, name = parse_component_ref(component)
-    with ApiClient(connect(server, token)) as client:
-        deployment = client.post(f"/components/{namespace}/{name}/{operation}", body)
-        show_deployment(client, deployment, follow=follow, output=output)
+    path = f"/components/{namespace}/{name}/{operation}"
+    request_deployment(path, body, follow=follow, output=output, server=server, token=token)
 
 
 @app.command()
@@ -141,6 +134,5 @@ def cancel(
     token: TokenOption = None,
 ) -> None:
     """Cancel a deployment: a queued one at once, a running one as soon as it stops."""
-    with ApiClient(connect(server, token)) as client:
-        deployment = client.post(f"/deployments/{deployment_id}/cancel", {})
-        show_deployment(client, deployment, follow=follow, output=output)
+    path = f"/deployments/{deployment_id}/cancel"
+    request_deployment(path, {}, follow=follow, output=output, server=server, token=token)

@@ -4,7 +4,13 @@ job a worker runs; follow it like any deployment."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from shipyard.api._views import deployment_read
 from shipyard.api.auth import CurrentPrincipal
@@ -17,7 +23,8 @@ from shipyard.api.schemas import (
     PromoteRequest,
 )
 from shipyard.services import operations as service
-from shipyard.store import transaction
+from shipyard.services.deployments import Actor
+from shipyard.store import models, transaction
 
 __all__ = ["router"]
 
@@ -25,109 +32,94 @@ router = APIRouter(prefix="/components/{namespace}/{name}", tags=["operations"])
 _ACCEPTED = status.HTTP_202_ACCEPTED
 
 
+@dataclass(frozen=True, slots=True)
+class _Requester:
+    """Who asks, and where the request is recorded."""
+
+    engine: Engine
+    actor: Actor
+
+    def __call__(self, operation: Callable[[Session, Actor], models.Deployment]) -> DeploymentRead:
+        """Request ``operation`` in one transaction; the deployment that records it."""
+        with transaction(self.engine) as session:
+            return deployment_read(session, operation(session, self.actor))
+
+
+def _requester(request: Request, engine: EngineDep, principal: CurrentPrincipal) -> _Requester:
+    return _Requester(engine, actor_of(request, principal))
+
+
+Requester = Annotated[_Requester, Depends(_requester)]
+
+
 @router.post("/provision", status_code=_ACCEPTED)
 def provision(
-    namespace: str,
-    name: str,
-    body: EnvironmentRequest,
-    request: Request,
-    engine: EngineDep,
-    principal: CurrentPrincipal,
+    namespace: str, name: str, body: EnvironmentRequest, requester: Requester
 ) -> DeploymentRead:
     """Create the stack's registry, trigger and route (the seed's "create trigger")."""
-    with transaction(engine) as session:
-        deployment = service.request_provision(
-            session, namespace, name, body.environment, actor_of(request, principal)
+    return requester(
+        lambda session, actor: service.request_provision(
+            session, namespace, name, body.environment, actor
         )
-        return deployment_read(session, deployment)
+    )
 
 
 @router.post("/rollback", status_code=_ACCEPTED)
 def rollback(
-    namespace: str,
-    name: str,
-    body: EnvironmentRequest,
-    request: Request,
-    engine: EngineDep,
-    principal: CurrentPrincipal,
+    namespace: str, name: str, body: EnvironmentRequest, requester: Requester
 ) -> DeploymentRead:
     """Deploy the release that ran before the current one."""
-    with transaction(engine) as session:
-        deployment = service.request_rollback(
-            session, namespace, name, body.environment, actor_of(request, principal)
+    return requester(
+        lambda session, actor: service.request_rollback(
+            session, namespace, name, body.environment, actor
         )
-        return deployment_read(session, deployment)
+    )
 
 
 @router.post("/promote", status_code=_ACCEPTED)
 def promote(
-    namespace: str,
-    name: str,
-    body: PromoteRequest,
-    request: Request,
-    engine: EngineDep,
-    principal: CurrentPrincipal,
+    namespace: str, name: str, body: PromoteRequest, requester: Requester
 ) -> DeploymentRead:
     """Deploy the image running in ``from`` to the next environment (or ``to``), with
     that environment's configuration."""
-    with transaction(engine) as session:
-        deployment = service.request_promote(
-            session,
-            namespace,
-            name,
-            body.source,
-            body.destination,
-            actor_of(request, principal),
+    return requester(
+        lambda session, actor: service.request_promote(
+            session, namespace, name, body.source, body.destination, actor
         )
-        return deployment_read(session, deployment)
+    )
 
 
 @router.post("/previews", status_code=_ACCEPTED)
 def preview(
-    namespace: str,
-    name: str,
-    body: PreviewRequest,
-    request: Request,
-    engine: EngineDep,
-    principal: CurrentPrincipal,
+    namespace: str, name: str, body: PreviewRequest, requester: Requester
 ) -> DeploymentRead:
     """The diff of deploying a tag: a ``preview.diff`` event and the job's result."""
-    with transaction(engine) as session:
-        deployment = service.request_preview(
-            session, namespace, name, body.environment, body.tag, actor_of(request, principal)
+    return requester(
+        lambda session, actor: service.request_preview(
+            session, namespace, name, body.environment, body.tag, actor
         )
-        return deployment_read(session, deployment)
+    )
 
 
 @router.post("/refresh", status_code=_ACCEPTED)
 def refresh(
-    namespace: str,
-    name: str,
-    body: EnvironmentRequest,
-    request: Request,
-    engine: EngineDep,
-    principal: CurrentPrincipal,
+    namespace: str, name: str, body: EnvironmentRequest, requester: Requester
 ) -> DeploymentRead:
     """Read the real resources back into the stack's state."""
-    with transaction(engine) as session:
-        deployment = service.request_refresh(
-            session, namespace, name, body.environment, actor_of(request, principal)
+    return requester(
+        lambda session, actor: service.request_refresh(
+            session, namespace, name, body.environment, actor
         )
-        return deployment_read(session, deployment)
+    )
 
 
 @router.post("/destroy", status_code=_ACCEPTED)
 def destroy(
-    namespace: str,
-    name: str,
-    body: EnvironmentRequest,
-    request: Request,
-    engine: EngineDep,
-    principal: CurrentPrincipal,
+    namespace: str, name: str, body: EnvironmentRequest, requester: Requester
 ) -> DeploymentRead:
     """Tear the stack down; its records stay."""
-    with transaction(engine) as session:
-        deployment = service.request_destroy(
-            session, namespace, name, body.environment, actor_of(request, principal)
+    return requester(
+        lambda session, actor: service.request_destroy(
+            session, namespace, name, body.environment, actor
         )
-        return deployment_read(session, deployment)
+    )
