@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     """Image registry (``host[:port]``) the local target pushes builds to; default: none,
     images stay in the container engine as ``localhost/<namespace>/<component>:<tag>``."""
 
+    gcp_cloud_build_endpoint: str | None = None
+    """The Cloud Build API endpoint of the ``gcp`` target (e.g. ``http://127.0.0.1:8080``
+    for a fake in tests); default: Google's. Credentials always come from ADC."""
+
+    gcp_build_poll_interval: float = Field(default=3.0, gt=0)
+    """Seconds between two reads of a running Cloud Build build (``gcp`` deploys)."""
+
     tag_poll_interval: float | None = Field(default=None, gt=0)
     """Seconds between two polls of a component's git tags; default: 5 s for a local
     repository, 60 s for a remote one."""

@@ -16,11 +16,10 @@ from shipyard.catalog import DesiredState
 from shipyard.engine import OperationCancelledError
 from shipyard.jobs import JobCancelledError, JobContext
 from shipyard.services.desired import desired_state, platform_of
-from shipyard.services.targets import open_target
+from shipyard.services.targets import JobTarget, open_target
 from shipyard.store import create_engine, models, transaction
 from shipyard.store.deployments import get_deployment, set_deployment_status
 from shipyard.store.enums import DeploymentStatus
-from shipyard.targets.local.flow import LocalTarget
 
 __all__ = ["JobRun", "Operation", "run_job"]
 
@@ -42,7 +41,7 @@ class JobRun:
     release_id: int | None
     force: bool
     desired: DesiredState
-    target: LocalTarget
+    target: JobTarget
 
     def session(self) -> AbstractContextManager[Session]:
         """A transaction of its own: each record commits at once (SSE readers see it)."""

@@ -17,14 +17,14 @@ from shipyard.errors import ShipyardError
 from shipyard.jobs import HandlerRegistry, JobContext, JobKind, default_registry
 from shipyard.services._job_run import JobRun, run_job
 from shipyard.services.errors import NothingRunningError
-from shipyard.services.unchanged import matches_current, service_is_running
+from shipyard.services.targets import Deployed
+from shipyard.services.unchanged import matches_current
 from shipyard.store import models
 from shipyard.store.builds import create_build, finish_build, latest_image_build
 from shipyard.store.deployments import get_deployment, set_deployment_status
 from shipyard.store.enums import BuildStatus, DeploymentStatus
 from shipyard.store.releases import ensure_release, get_release
 from shipyard.targets.base import Release
-from shipyard.targets.local.flow import LocalDeployment
 
 __all__ = [
     "SERVICE_HANDLERS",
@@ -92,11 +92,15 @@ def _deploy(run: JobRun) -> Outcome:
             run.target.engine.refresh(ref, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel)
     if known is None:
         deployed = run.target.deploy(
-            run.desired, release.tag, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel
+            run.desired,
+            release,
+            on_event=run.ctx.engine_sink(),
+            on_line=run.on_line,
+            cancel=run.ctx.cancel,
         )
     else:
         deployed = run.target.rollback(
-            run.desired, release.tag, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel
+            run.desired, release, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel
         )
     return _record_deployed(run, deployed, desired_state)
 
@@ -110,15 +114,28 @@ def _tag(run: JobRun) -> str:
 
 
 def _known_release(run: JobRun) -> Release | None:
-    """The image of a rollback (the deployment's release) or a promote (the payload's)."""
-    release_id = run.ctx.payload.get("promote_release_id") or run.release_id
+    """The image of a rollback (the deployment's release) or a promote (the payload's).
+    None for a promote to a target that builds per environment (gcp) when the image is
+    not in this environment's registry: the deploy then builds the release's tag."""
+    promoted = run.ctx.payload.get("promote_release_id")
+    release_id = promoted or run.release_id
     if release_id is None:
         return None
     with run.session() as session:
         recorded = get_release(session, int(release_id))
         tag, digest = recorded.tag, recorded.image_digest
-    found = run.target.release_of(run.desired, tag) if tag else None
+        image = Release(tag, recorded.image, digest) if tag else None
+    found = run.target.release_of(run.desired, tag, image) if tag else None
     if found is None or found.digest != digest:
+        if promoted and tag and run.target.builds_per_environment:
+            run.ctx.emit(
+                "release.rebuild",
+                f"release {release_id} ({tag}) has no image in {run.environment}'s registry: "
+                f"building {tag} there (same tag, a new digest)",
+                level="warning",
+                digest=digest,
+            )
+            return None
         raise NothingRunningError(
             f"release {release_id} ({tag or 'no tag'}, {digest}) has no image here any more: "
             f"deploy its tag instead, which builds it again"
@@ -129,7 +146,16 @@ def _known_release(run: JobRun) -> Release | None:
 
 def _image_for_tag(run: JobRun, tag: str) -> Release:
     """The tag's image, built (and recorded as a build) when there is none yet."""
-    existing = run.target.release_of(run.desired, tag)
+    with run.session() as session:
+        found = latest_image_build(
+            session, session.get_one(models.Component, run.component_id), tag
+        )
+        built = (
+            Release(tag, found.image, found.image_digest, found.commit)
+            if found is not None and found.image and found.image_digest
+            else None
+        )
+    existing = run.target.release_of(run.desired, tag, built)
     with run.session() as session:
         component = session.get_one(models.Component, run.component_id)
         recorded = latest_image_build(session, component, tag)
@@ -187,7 +213,7 @@ def _unchanged(run: JobRun, digest: str, desired_state: dict[str, Any]) -> Outco
         outputs = dict(stack.outputs)
     if current is None:
         return None
-    if not service_is_running(run.ctx.settings, outputs, containers=run.target.containers):
+    if not run.target.is_running(run.desired, outputs):
         run.ctx.emit(
             "drift.detected",
             "the recorded service is not running as recorded: deploying it again",
@@ -204,13 +230,8 @@ def _unchanged(run: JobRun, digest: str, desired_state: dict[str, Any]) -> Outco
     return DeploymentStatus.unchanged, {"release": current.id, "url": url}
 
 
-def _record_deployed(
-    run: JobRun, deployed: LocalDeployment, desired_state: dict[str, Any]
-) -> Outcome:
+def _record_deployed(run: JobRun, deployed: Deployed, desired_state: dict[str, Any]) -> Outcome:
     assert deployed.release is not None
-    outputs = {name: out.value for name, out in deployed.operation.outputs.items()}
-    container = outputs.get("container")
-    image_id = run.target.containers.inspect(str(container)).image_id if container else None
     with run.session() as session:
         component = session.get_one(models.Component, run.component_id)
         environment = session.get_one(models.Environment, run.environment_id)
@@ -232,10 +253,9 @@ def _record_deployed(
         stack.outputs = {
             "url": deployed.url,
             "revision": deployed.revision,
-            "container": container,
+            **deployed.outputs,
             "image": deployed.release.image,
             "image_digest": deployed.release.digest,
-            "image_id": image_id,
             "tag": deployed.release.tag,
             "component": run.desired.component,
             "environment": run.environment,
@@ -246,7 +266,7 @@ def _record_deployed(
         "release": release_id,
         "url": deployed.url,
         "revision": deployed.revision,
-        "changes": dict(deployed.operation.changes),
+        "changes": dict(deployed.changes),
     }
 
 
@@ -273,12 +293,12 @@ def _provision(run: JobRun) -> Outcome:
     _succeeded_keeping_release(run, deployed.url)
     return DeploymentStatus.succeeded, {
         "url": deployed.url,
-        "changes": dict(deployed.operation.changes),
+        "changes": dict(deployed.changes),
     }
 
 
 def _destroy(run: JobRun) -> Outcome:
-    result = run.target.destroy(run.desired, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel)
+    changes = run.target.destroy(run.desired, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel)
     with run.session() as session:
         deployment = get_deployment(session, run.deployment_id)
         deployment.release_id = None
@@ -287,7 +307,7 @@ def _destroy(run: JobRun) -> Outcome:
         stack.url = None
         stack.outputs = {}
         stack.destroyed_at = utc_now()
-    return DeploymentStatus.succeeded, {"changes": dict(result.changes) if result else {}}
+    return DeploymentStatus.succeeded, {"changes": dict(changes)}
 
 
 def _preview(run: JobRun) -> Outcome:

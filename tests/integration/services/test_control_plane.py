@@ -17,6 +17,16 @@ pytestmark = pytest.mark.integration
 _FINISHED = {"succeeded", "failed", "cancelled", "unchanged"}
 
 
+@pytest.fixture(autouse=True)
+def _no_google_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Application Default Credentials, whatever the machine has (set before the
+    control plane's workers start): no key file, no gcloud ADC file, no GCE metadata."""
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud"))
+    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
+    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
+
+
 def _finished(
     plane: Any, deployment: dict[str, Any], wait_for: Any, timeout: float = 240
 ) -> dict[str, Any]:
@@ -92,11 +102,17 @@ def test_register_provision_autodeploy_deploy_unchanged_drift_rollback_destroy(
     assert rolled["status"] == "succeeded", rolled["error"]
     assert plane.answer(rolled["url"]) == "v1"
 
+    # prod targets gcp: the promote queues; with no Google Cloud credentials (none here,
+    # see _no_google_credentials) its job stops at once, saying how to provide them
     promote = plane.api.client.post(
         f"/api/v1/components/default/{plane.name}/promote", json={"from": "dev"}
     )
-    assert promote.status_code == 422
-    assert "not yet available" in promote.json()["detail"]
+    assert promote.status_code == 202, promote.text
+    promoted = _finished(plane, promote.json(), wait_for)
+    assert promoted["status"] == "failed"
+    assert promoted["error"].startswith("GcpCredentialsError: ")
+    assert "Application Default Credentials" in promoted["error"]
+    assert "gcloud auth application-default login" in promoted["error"]
 
     destroyed = _finished(plane, _post(plane, "/destroy", {"environment": "dev"}), wait_for)
     assert destroyed["status"] == "succeeded", destroyed["error"]

@@ -17,10 +17,16 @@ from typing import Any
 
 from google.api_core import exceptions as google_errors
 from google.api_core.client_options import ClientOptions
+from google.auth import exceptions as auth_errors
 from google.auth.credentials import Credentials
 from google.cloud.devtools import cloudbuild_v1
 
-from shipyard.targets.gcp.errors import BuildFailedError, BuildTimeoutError, CloudBuildError
+from shipyard.targets.gcp.errors import (
+    BuildFailedError,
+    BuildTimeoutError,
+    CloudBuildError,
+    GcpCredentialsError,
+)
 
 __all__ = ["BuildUpdate", "BuiltImage", "CloudBuild", "OnUpdate"]
 
@@ -85,12 +91,24 @@ class CloudBuild:
         **options: Any,
     ) -> CloudBuild:
         """A client on the REST transport; without ``credentials``, Application Default
-        Credentials. ``endpoint`` (e.g. ``http://127.0.0.1:8080``) replaces Google's."""
-        client = cloudbuild_v1.CloudBuildClient(
-            credentials=credentials,
-            transport="rest",
-            client_options=ClientOptions(api_endpoint=endpoint) if endpoint else None,
-        )
+        Credentials. ``endpoint`` (e.g. ``http://127.0.0.1:8080``) replaces Google's.
+
+        Raises :class:`GcpCredentialsError` when there are no credentials to use."""
+        try:
+            client = cloudbuild_v1.CloudBuildClient(
+                credentials=credentials,
+                transport="rest",
+                client_options=ClientOptions(api_endpoint=endpoint) if endpoint else None,
+            )
+        except auth_errors.DefaultCredentialsError as exc:
+            raise GcpCredentialsError(
+                "Shipyard found no Google Cloud credentials to call the Cloud Build API "
+                f"({exc}). It uses Application Default Credentials (ADC): on the Shipyard "
+                "host run `gcloud auth application-default login` (to try it out), or set "
+                "GOOGLE_APPLICATION_CREDENTIALS to a service account key or a workload "
+                "identity federation config, or run Shipyard on GCP with an attached service "
+                "account (workload identity on GKE); see docs/gcp-target.md, 'Credentials'"
+            ) from exc
         return cls(client, **options)
 
     def run_trigger(
@@ -112,6 +130,8 @@ class CloudBuild:
         try:
             operation = self.client.run_build_trigger(request=request)
             build = operation.metadata.build
+        except auth_errors.GoogleAuthError as exc:
+            raise _unusable_credentials(exc) from exc
         except google_errors.GoogleAPICallError as exc:
             raise CloudBuildError(
                 f"Cloud Build refused to run trigger {trigger} at tag {tag}: {exc.message} "
@@ -124,6 +144,8 @@ class CloudBuild:
     def _get(self, name: str) -> Any:
         try:
             return self.client.get_build(name=name)
+        except auth_errors.GoogleAuthError as exc:
+            raise _unusable_credentials(exc) from exc
         except google_errors.GoogleAPICallError as exc:
             raise CloudBuildError(
                 f"could not read build {name}: {exc.message} (HTTP {exc.code}); check that "
@@ -169,3 +191,12 @@ class CloudBuild:
             )
         tagged = next((i for i in images if str(i.name).endswith(f":{tag}")), images[0])
         return BuiltImage(update.build_id, str(tagged.name), str(tagged.digest), update.log_url)
+
+
+def _unusable_credentials(exc: Exception) -> GcpCredentialsError:
+    return GcpCredentialsError(
+        f"Shipyard's Application Default Credentials could not be used ({exc}): renew them "
+        "(`gcloud auth application-default login`, or a new key or workload identity config "
+        "in GOOGLE_APPLICATION_CREDENTIALS) and check that the account is not disabled; see "
+        "docs/gcp-target.md, 'Credentials'"
+    )

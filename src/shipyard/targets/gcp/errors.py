@@ -8,6 +8,8 @@ __all__ = [
     "BuildFailedError",
     "BuildTimeoutError",
     "CloudBuildError",
+    "GcpCredentialsError",
+    "GcpPluginMissingError",
     "GcpTargetError",
     "NotGcpError",
     "UnsupportedComponentError",
@@ -16,6 +18,14 @@ __all__ = [
 
 class GcpTargetError(ShipyardError):
     """Something the GCP target cannot do for a component."""
+
+
+class GcpCredentialsError(GcpTargetError):
+    """No Application Default Credentials: Shipyard cannot call Google Cloud."""
+
+
+class GcpPluginMissingError(GcpTargetError):
+    """Pulumi's ``gcp`` provider plugin is not installed in Shipyard's ``PULUMI_HOME``."""
 
 
 class NotGcpError(GcpTargetError):

@@ -3,6 +3,7 @@ destroy. The Control plane calls these from its jobs."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from shipyard.catalog.state import DesiredState
 from shipyard.engine import (
     CancelToken,
     Engine,
+    EngineError,
     EventSink,
     OperationResult,
     Program,
@@ -22,6 +24,7 @@ from shipyard.settings import Settings
 from shipyard.targets.base import OnLine, Release, Target
 from shipyard.targets.gcp.cloud_build import BuildUpdate, CloudBuild
 from shipyard.targets.gcp.config import gcp_config
+from shipyard.targets.gcp.errors import GcpPluginMissingError
 from shipyard.targets.gcp.plan import gcp_plan
 from shipyard.targets.gcp.program import gcp_program
 
@@ -59,11 +62,17 @@ class GcpTarget:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **options: Any) -> GcpTarget:
+        """Cloud Build first (it fails fast without credentials), on
+        ``settings.gcp_cloud_build_endpoint`` when set, then the engine."""
         resolved = settings or Settings()
+        cloud_build = options.pop("cloud_build", None) or CloudBuild.connect(
+            endpoint=resolved.gcp_cloud_build_endpoint,
+            poll_interval_s=resolved.gcp_build_poll_interval,
+        )
         return cls(
             resolved,
             engine=options.pop("engine", None) or Engine.from_settings(resolved),
-            cloud_build=options.pop("cloud_build", None) or CloudBuild.connect(),
+            cloud_build=cloud_build,
         )
 
     def __enter__(self) -> GcpTarget:
@@ -128,6 +137,18 @@ class GcpTarget:
         release = self.run_trigger(desired, tag, on_line=on_line)
         return self._up(desired, release, on_event, cancel)
 
+    def deploy_release(
+        self,
+        desired: DesiredState,
+        release: Release,
+        *,
+        on_event: EventSink | None = None,
+        cancel: CancelToken | None = None,
+    ) -> GcpDeployment:
+        """``up`` the service on an image already built (by digest): a deploy whose build
+        ran earlier, or a rollback. Runs no build."""
+        return self._up(desired, release, on_event, cancel)
+
     def destroy(
         self,
         desired: DesiredState,
@@ -160,9 +181,24 @@ class GcpTarget:
         cancel: CancelToken | None,
     ) -> GcpDeployment:
         ref = StackRef.of(desired.component, desired.environment)
-        result = self.engine.up(
-            ref, self.program(desired, release), on_event=on_event, cancel=cancel
-        )
+        try:
+            result = self.engine.up(
+                ref, self.program(desired, release), on_event=on_event, cancel=cancel
+            )
+        except EngineError as exc:
+            missing = _MISSING_PLUGIN.search(str(exc))
+            if missing is None:
+                raise
+            version = missing.group(1) or "<the version in pulumi_gcp's pulumi-plugin.json>"
+            raise GcpPluginMissingError(
+                f"`pulumi up` of stack {ref} needs Pulumi's gcp provider plugin "
+                f"{version}, which is not installed in Shipyard's PULUMI_HOME "
+                f"({self.engine.pulumi_home}) and cannot be downloaded from here: on a "
+                f"connected machine run `PULUMI_HOME={self.engine.pulumi_home} pulumi plugin "
+                f"install resource gcp {version}` and copy "
+                "plugins/resource-gcp-*/ to that directory; see docs/gcp-target.md, "
+                "'The gcp provider plugin'"
+            ) from exc
         outputs = {name: out.value for name, out in result.outputs.items()}
         _log.info("gcp.up", stack=str(ref), tag=release.tag if release else None)
         return GcpDeployment(
@@ -173,6 +209,11 @@ class GcpTarget:
             release,
             result,
         )
+
+
+_MISSING_PLUGIN = re.compile(
+    r"no resource plugin 'pulumi-resource-gcp' found(?: in the workspace)?(?: at version (v\S+))?"
+)
 
 
 def _fields(update: BuildUpdate) -> dict[str, str]:

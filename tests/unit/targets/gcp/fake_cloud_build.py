@@ -2,7 +2,9 @@
 reachable here). It speaks what ``CloudBuildClient(transport="rest")`` sends: ``POST
 /v1/projects/P/locations/R/triggers/T:run`` answers a long-running Operation whose
 metadata holds the Build; ``GET /v1/projects/P/locations/R/builds/ID`` walks the build
-through ``statuses``, one per read, the last one sticking."""
+through ``statuses``, one per read, the last one sticking. ``POST /token`` stands in for
+Google's OAuth token endpoint, for Application Default Credentials written by
+:func:`write_adc` (a service account key whose ``token_uri`` points here)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 _RUN = re.compile(r"^/v1/projects/([^/]+)/locations/([^/]+)/triggers/([^/:]+):run$")
 _GET = re.compile(r"^/v1/projects/([^/]+)/locations/([^/]+)/builds/([^/]+)$")
 DIGEST = "sha256:" + "ab" * 32
+TOKEN = "fake-access-token"
 
 
 @dataclass
@@ -28,6 +35,8 @@ class FakeCloudBuild:
     status_detail: str = ""
     image: str = "europe-west1-docker.pkg.dev/acme-prod/orders-api-prod/orders-api"
     runs: list[dict[str, Any]] = field(default_factory=list)
+    authorizations: list[str] = field(default_factory=list)
+    """The ``Authorization`` header of every API request (not the token requests)."""
     reads: int = 0
     endpoint: str = ""
     _builds: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -102,10 +111,15 @@ def _handler(fake: FakeCloudBuild) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"{}")
-            self._answer(*fake.run(self.path.partition("?")[0], body))
+            raw = self.rfile.read(length)
+            if self.path == "/token":  # form-encoded refresh-token grant
+                self._answer(200, {"access_token": TOKEN, "expires_in": 3600})
+                return
+            fake.authorizations.append(self.headers.get("Authorization", ""))
+            self._answer(*fake.run(self.path.partition("?")[0], json.loads(raw or b"{}")))
 
         def do_GET(self) -> None:
+            fake.authorizations.append(self.headers.get("Authorization", ""))
             self._answer(*fake.get(self.path.partition("?")[0]))
 
         def log_message(self, format: str, *args: Any) -> None:
@@ -126,3 +140,26 @@ def serve(fake: FakeCloudBuild) -> Iterator[FakeCloudBuild]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def write_adc(path: Path, fake: FakeCloudBuild) -> Path:
+    """Application Default Credentials (for ``GOOGLE_APPLICATION_CREDENTIALS``): a service
+    account key made up here, its ``token_uri`` on ``fake``: the real ADC code path, and
+    no call leaves 127.0.0.1."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    info = {
+        "type": "service_account",
+        "project_id": "acme-platform",
+        "private_key_id": "fake-key",
+        "private_key": pem,
+        "client_email": "shipyard@acme-platform.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": f"{fake.endpoint}/token",
+    }
+    path.write_text(json.dumps(info))
+    return path
