@@ -15,13 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from shipyard.catalog import Component, DescriptorFile, Platform, Problem, read_catalog
 from shipyard.catalog.platform import parse_platform
 from shipyard.catalog.resolve import check
 from shipyard.catalog.score import parse_workload
 from shipyard.cli._app import OutputFormat, app
-from shipyard.cli._utilities import EXIT_FAILURE, console, print_json, with_errors_handled
+from shipyard.cli._utilities import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    console,
+    print_json,
+    with_errors_handled,
+)
+from shipyard.errors import ShipyardError
 
 __all__ = ["Report", "validate_paths"]
 
@@ -117,6 +125,12 @@ def _component_entry(
     return entry
 
 
+class NothingToValidateError(ShipyardError):
+    """A directory named on the command line holds no descriptor: a usage error."""
+
+    exit_code = EXIT_USAGE
+
+
 def validate_paths(paths: Iterable[Path], platform_file: Path | None = None) -> Report:
     """Validate files and directories (and resolve components when a platform is given)."""
     report = Report()
@@ -127,7 +141,13 @@ def validate_paths(paths: Iterable[Path], platform_file: Path | None = None) -> 
     descriptors: list[Path] = []
     for path in paths:
         if path.is_dir():
-            descriptors.extend(_descriptors(path))
+            found = list(_descriptors(path))
+            if not found:
+                raise NothingToValidateError(
+                    f"{path}: no catalog-info.yaml (or .yml) below this directory; name the "
+                    "descriptor files themselves to validate files with other names"
+                )
+            descriptors.extend(found)
             continue
         kind = _kind_of(path)
         if kind == "score":
@@ -149,13 +169,18 @@ def validate_paths(paths: Iterable[Path], platform_file: Path | None = None) -> 
 
 def _print_text(report: Report) -> None:
     for problem in report.problems:
-        where = f"[bold]{problem.location()}[/]"
-        path = f" [cyan]{problem.path}[/]:" if problem.path else ":"
+        where = f"[bold]{escape(problem.location())}[/]"
+        path = f" [cyan]{escape(problem.path)}[/]:" if problem.path else ":"
+        # Messages quote user input and regexes ("[A-Za-z0-9]"): never read them as markup.
         console.print(
-            f"{where}{path} [red]{problem.message}[/]", highlight=False, markup=True, soft_wrap=True
+            f"{where}{path} [red]{escape(problem.message)}[/]",
+            highlight=False,
+            soft_wrap=True,
         )
         if problem.hint:
-            console.print(f"    [dim]hint: {problem.hint}[/]", highlight=False, soft_wrap=True)
+            console.print(
+                f"    [dim]hint: {escape(problem.hint)}[/]", highlight=False, soft_wrap=True
+            )
     count = len(report.entities)
     if report.valid:
         console.print(

@@ -124,3 +124,22 @@ def test_bad_platform_with_components(tmp_path: Path) -> None:
     assert code == 1
     (problem,) = json.loads(out)["problems"]
     assert problem["line"] == 3 and "tabs" in problem["hint"]
+
+
+def test_a_directory_without_descriptors_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("no descriptor here\n")
+
+    result = runner.invoke(app, ["validate", str(tmp_path)])
+
+    assert result.exit_code == 2
+    assert "no catalog-info.yaml" in result.stderr
+
+
+def test_text_output_keeps_brackets_in_messages(tmp_path: Path) -> None:
+    bad = tmp_path / "catalog-info.yaml"
+    bad.write_text(COMPONENT.replace("name: orders-api", "name: orders api"))
+
+    code, out = run(str(bad))
+
+    assert code == 1
+    assert "characters of [a-zA-Z0-9] separated" in " ".join(out.split())
