@@ -81,6 +81,15 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=0)
     """Job workers ``shipyard serve`` runs next to the API; 0 for an API-only server."""
 
+    backstage_url: str | None = None
+    """The Backstage backend (e.g. ``https://backstage.example.com``) that
+    ``POST /api/v1/components/sync`` reads when the request names no catalog."""
+
+    backstage_token: str | None = None
+    """Bearer token sent to ``backstage_url`` (a Backstage static/service token); never sent
+    to a catalog URL a request names instead. A plain string, not ``SecretStr``: job
+    children rebuild the settings from ``model_dump(mode="json")``, which would mask it."""
+
     log_format: LogFormat = "console"
     """``console`` (coloured, for people) or ``json`` (one object a line, for collectors)."""
 

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from shipyard.catalog import CatalogError
+from shipyard.catalog.backstage import BackstageError
 from shipyard.errors import ShipyardError
 from shipyard.jobs.errors import JobError
 from shipyard.services.errors import InvalidRequestError
@@ -41,6 +42,7 @@ STATUS_BY_ERROR: dict[type[ShipyardError], int] = {
     CatalogError: 422,
     InvalidRequestError: 422,
     MigrationError: 503,
+    BackstageError: 502,
 }
 
 _HTTP_TITLES = {
@@ -52,6 +54,7 @@ _HTTP_TITLES = {
     409: "Conflict",
     422: "Unprocessable Content",
     500: "Internal Server Error",
+    502: "Bad Gateway",
     503: "Service Unavailable",
 }
 

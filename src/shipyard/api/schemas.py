@@ -16,6 +16,8 @@ __all__ = [
     "ComponentRegistration",
     "ComponentRegistrationResult",
     "ComponentSummary",
+    "ComponentSync",
+    "ComponentSyncResult",
     "DeploymentRead",
     "DeploymentRequest",
     "EnvironmentRequest",
@@ -23,6 +25,7 @@ __all__ = [
     "Health",
     "PreviewRequest",
     "PromoteRequest",
+    "RejectedComponent",
     "StackStatus",
 ]
 
@@ -67,6 +70,37 @@ class ComponentSummary(_Schema):
 
 class ComponentRegistrationResult(_Schema):
     components: list[ComponentSummary]
+
+
+class ComponentSync(_Schema):
+    """Which Backstage catalog to sync from; both default to the server's settings."""
+
+    backstage_url: str | None = Field(
+        default=None,
+        description="the Backstage backend URL; default: SHIPYARD_BACKSTAGE_URL",
+    )
+    token: str | None = Field(
+        default=None,
+        description="bearer token for that catalog; default: SHIPYARD_BACKSTAGE_TOKEN, "
+        "only when backstage_url is the configured one (or omitted)",
+    )
+
+
+class RejectedComponent(_Schema):
+    ref: str = Field(description="namespace/name (lower-cased for an invalid entity)")
+    problems: list[dict[str, Any]] = Field(
+        description="[{file, line, column, path, message, hint}]; line and column are null"
+    )
+
+
+class ComponentSyncResult(_Schema):
+    """What the sync did to each annotated Component of the catalog (refs namespace/name)."""
+
+    catalog: str
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    rejected: list[RejectedComponent]
 
 
 class ComponentList(_Schema):

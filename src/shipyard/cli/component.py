@@ -1,4 +1,4 @@
-"""``shipyard component``: register, list and show components (through the API)."""
+"""``shipyard component``: register, sync, list and show components (through the API)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from shipyard.cli._utilities import console, print_json, with_errors_handled
 
 __all__: list[str] = []
 
-component_app = typer.Typer(help="Components: register, list, show.", no_args_is_help=True)
+component_app = typer.Typer(help="Components: register, sync, list, show.", no_args_is_help=True)
 app.add_typer(component_app, name="component")
 
 _GIT_URL = re.compile(r"^[\w+.-]+://|^[\w.-]+@[\w.-]+:")
@@ -51,6 +51,55 @@ def register(
         return
     for component in result["components"]:
         console.print(f"registered {component['ref']}", highlight=False, soft_wrap=True)
+
+
+@component_app.command("sync")
+@with_errors_handled
+def sync(
+    backstage_url: Annotated[
+        str | None,
+        typer.Option(
+            "--backstage-url",
+            help="the Backstage backend; default: the server's SHIPYARD_BACKSTAGE_URL",
+            show_default=False,
+        ),
+    ] = None,
+    backstage_token: Annotated[
+        str | None,
+        typer.Option(
+            "--backstage-token",
+            help="bearer token for that catalog; default: the server's "
+            "SHIPYARD_BACKSTAGE_TOKEN (for its own catalog only)",
+            show_default=False,
+        ),
+    ] = None,
+    output: OutputOption = OutputFormat.text,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Register or update every annotated Component of a Backstage catalog."""
+    body = {
+        key: value
+        for key, value in (("backstage_url", backstage_url), ("token", backstage_token))
+        if value is not None
+    }
+    with ApiClient(connect(server, token)) as client:
+        result = client.post("/components/sync", body)
+    if output is OutputFormat.json:
+        print_json(result)
+        return
+    for outcome in ("created", "updated", "unchanged"):
+        for ref in result[outcome]:
+            console.print(f"{outcome} {ref}", highlight=False, soft_wrap=True)
+    for rejected in result["rejected"]:
+        for problem in rejected["problems"]:
+            where = f" {problem['path']}" if problem["path"] else ""
+            hint = f" (hint: {problem['hint']})" if problem["hint"] else ""
+            console.print(
+                f"rejected {rejected['ref']}{where}: {problem['message']}{hint}",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def _all_components(client: ApiClient) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""``/api/v1/components``: register, list and show components."""
+"""``/api/v1/components``: register, sync (Backstage), list and show components."""
 
 from __future__ import annotations
 
@@ -15,7 +15,11 @@ from shipyard.api.schemas import (
     ComponentList,
     ComponentRegistration,
     ComponentRegistrationResult,
+    ComponentSync,
+    ComponentSyncResult,
+    RejectedComponent,
 )
+from shipyard.services import backstage
 from shipyard.services import components as service
 from shipyard.store import transaction
 from shipyard.store.components import get_component_by_ref, list_components
@@ -55,6 +59,39 @@ def register_components(
     if not any(entry.created for entry in registered):
         response.status_code = status.HTTP_200_OK
     return result
+
+
+@router.post(
+    "/sync",
+    responses={
+        422: {"description": "no catalog given or configured, or not an http(s) URL"},
+        502: {"description": "the catalog could not be read, or refused the token"},
+    },
+)
+def sync_components(
+    body: ComponentSync, engine: EngineDep, settings: SettingsDep, platform: PlatformDep
+) -> ComponentSyncResult:
+    """Register or update every Component of a Backstage catalog carrying shipyard.dev/*
+    annotations; one that is invalid or breaks the platform's contract is rejected (and
+    reported), the others still sync. 200 with what happened to each."""
+    target = backstage.backstage_target(
+        body.backstage_url, body.token, settings.backstage_url, settings.backstage_token
+    )
+    catalog = backstage.read_backstage(target)
+    with transaction(engine) as session:
+        result = backstage.sync_from_backstage(session, catalog, platform, catalog_url=target.url)
+    return ComponentSyncResult(
+        catalog=result.catalog,
+        created=result.created,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        rejected=[
+            RejectedComponent(
+                ref=entry.ref, problems=[problem.as_dict() for problem in entry.problems]
+            )
+            for entry in result.rejected
+        ],
+    )
 
 
 @router.get("")

@@ -1,0 +1,256 @@
+"""Syncing components from a Backstage catalog, through the API (SQLite and PostgreSQL) and
+the ``shipyard`` console script, against a real local HTTP server shaped like Backstage's
+by-query API (items, totalItems, pageInfo.nextCursor; see tests/unit/catalog)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from shipyard.settings import Settings
+from shipyard.store import create_engine
+from shipyard.testing.api import Api, assert_problem, serve_api
+
+SHIPYARD = Path(sys.executable).with_name("shipyard")
+TOKEN = "s3cret"
+
+
+def entity(name: str, annotations: dict[str, str], *, etag: str = "e1") -> dict[str, Any]:
+    return {
+        "apiVersion": "backstage.io/v1alpha1",
+        "kind": "Component",
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "uid": f"uid-{name}",
+            "etag": etag,
+            "annotations": annotations,
+        },
+        "spec": {"type": "service", "lifecycle": "production", "owner": "group:default/t"},
+        "relations": [{"type": "ownedBy", "targetRef": "group:default/t"}],
+    }
+
+
+def _pages() -> list[list[dict[str, Any]]]:
+    return [
+        [
+            entity("orders-api", {"shipyard.dev/template": "web-service"}),
+            entity("plain", {"github.com/project-slug": "a/b"}),  # not Shipyard's: skipped
+        ],
+        [
+            entity("billing", {"shipyard.dev/max-instances": "3"}),
+            entity("big", {"shipyard.dev/max-instances": "50"}),  # the contract allows 10
+            entity("Bad Name", {"shipyard.dev/port": "80"}),  # not a valid entity name
+        ],
+    ]
+
+
+@dataclass
+class Backstage:
+    url: str
+    pages: list[list[dict[str, Any]]] = field(default_factory=_pages)
+    auth: list[str | None] = field(default_factory=list)
+
+    def annotate(self, name: str, key: str, value: str) -> None:
+        for page in self.pages:
+            for item in page:
+                if item["metadata"]["name"] == name:
+                    item["metadata"]["annotations"][key] = value
+
+
+@pytest.fixture
+def backstage() -> Iterator[Backstage]:
+    state = Backstage("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            query = parse_qs(url.query)
+            auth = self.headers.get("Authorization")
+            state.auth.append(auth)
+            if auth != f"Bearer {TOKEN}":
+                self.send(401, {"error": {"name": "AuthenticationError"}})
+            elif url.path != "/api/catalog/entities/by-query":
+                self.send(404, {})
+            else:
+                page = int(query["cursor"][0].removeprefix("page-")) if "cursor" in query else 0
+                more = page + 1 < len(state.pages)
+                info = {"nextCursor": f"page-{page + 1}"} if more else {}
+                total = sum(len(items) for items in state.pages)
+                self.send(200, {"items": state.pages[page], "totalItems": total, "pageInfo": info})
+
+        def send(self, status: int, body: Any) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def _sync(api: Api, backstage: Backstage, token: str | None = TOKEN) -> dict[str, Any]:
+    body = {"backstage_url": backstage.url, "token": token}
+    response = api.client.post("/api/v1/components/sync", json=body)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_sync_creates_then_leaves_unchanged_then_updates(api: Api, backstage: Backstage) -> None:
+    first = _sync(api, backstage)
+    backstage.pages[0][0]["metadata"]["etag"] = "e2"  # a re-stitch in Backstage: no change
+    second = _sync(api, backstage)
+    backstage.annotate("billing", "shipyard.dev/max-instances", "4")
+    third = _sync(api, backstage)
+
+    assert first["catalog"] == backstage.url
+    assert first["created"] == ["default/billing", "default/orders-api"]
+    assert first["updated"] == first["unchanged"] == []
+    assert second["created"] == second["updated"] == []
+    assert second["unchanged"] == ["default/billing", "default/orders-api"]
+    assert third["updated"] == ["default/billing"]
+    assert third["unchanged"] == ["default/orders-api"]
+    assert first["rejected"] == second["rejected"] == third["rejected"]
+
+    rejected = {entry["ref"]: entry["problems"] for entry in first["rejected"]}
+    assert rejected.keys() == {"default/big", "default/bad name"}
+    dev, staging = rejected["default/big"]  # one problem per environment, as registering
+    for problem in (dev, staging):
+        assert problem["file"] == f"{backstage.url} component:default/big"
+        assert problem["line"] is None and problem["column"] is None
+        assert problem["path"] == 'metadata.annotations["shipyard.dev/max-instances"]'
+    assert "above the maximum 10 in environment dev" in dev["message"]
+    [bad] = rejected["default/bad name"]
+    assert bad["path"] == "metadata.name" and "'Bad Name'" in bad["message"]
+
+    listed = api.client.get("/api/v1/components").json()["items"]
+    assert [item["ref"] for item in listed] == ["default/billing", "default/orders-api"]
+    shown = api.client.get("/api/v1/components/default/billing").json()
+    assert shown["source"] == f"{backstage.url} component:default/billing"
+    assert shown["owner"] == "group:default/t"
+    metadata = shown["descriptor"]["metadata"]
+    assert metadata["annotations"]["shipyard.dev/max-instances"] == "4"
+    assert "uid" not in metadata and "etag" not in metadata
+    assert "relations" not in shown["descriptor"]
+    orders = api.client.get("/api/v1/components/default/orders-api").json()
+    assert orders["template"] == "web-service"
+    assert set(backstage.auth) == {f"Bearer {TOKEN}"}
+
+
+def test_a_token_backstage_refuses_is_a_502_problem(sqlite_api: Api, backstage: Backstage) -> None:
+    body = {"backstage_url": backstage.url, "token": "wrong"}
+    response = sqlite_api.client.post("/api/v1/components/sync", json=body)
+
+    problem = assert_problem(response, 502, instance="/api/v1/components/sync")
+    assert problem["type"] == "urn:shipyard:problem:backstage-auth"
+    assert "refused the request (401)" in problem["detail"]
+    assert "check the token" in problem["detail"]
+    assert "wrong" not in problem["detail"]
+    assert sqlite_api.client.get("/api/v1/components").json()["items"] == []
+
+
+def test_an_unreachable_catalog_is_a_502_problem(sqlite_api: Api) -> None:
+    body = {"backstage_url": "http://127.0.0.1:9"}
+    response = sqlite_api.client.post("/api/v1/components/sync", json=body)
+
+    problem = assert_problem(response, 502)
+    assert problem["type"] == "urn:shipyard:problem:backstage"
+    assert "cannot reach the Backstage catalog at http://127.0.0.1:9" in problem["detail"]
+
+
+def test_without_a_catalog_anywhere_the_request_is_invalid(sqlite_api: Api) -> None:
+    response = sqlite_api.client.post("/api/v1/components/sync", json={})
+
+    problem = assert_problem(response, 422)
+    assert "SHIPYARD_BACKSTAGE_URL" in problem["detail"]
+
+
+SettingsFor = Callable[[str], Settings]
+
+
+def test_the_configured_token_goes_to_the_configured_catalog_only(
+    settings_for: SettingsFor, tmp_path: Path, backstage: Backstage
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shipyard.db'}"
+    settings = settings_for(url).model_copy(
+        update={"backstage_url": backstage.url + "/", "backstage_token": TOKEN}
+    )
+    engine = create_engine(url)
+    try:
+        with serve_api(settings, engine) as api:
+            configured = api.client.post("/api/v1/components/sync", json={})
+            elsewhere = api.client.post(
+                "/api/v1/components/sync",
+                json={"backstage_url": backstage.url.replace("127.0.0.1", "localhost")},
+            )
+    finally:
+        engine.dispose()
+
+    assert configured.status_code == 200, configured.text
+    assert configured.json()["created"] == ["default/billing", "default/orders-api"]
+    assert assert_problem(elsewhere, 502)["type"] == "urn:shipyard:problem:backstage-auth"
+    assert backstage.auth[-1] is None
+
+
+def _cli(api: Api, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("SHIPYARD_") or key == "SHIPYARD_PYTHON"
+    }
+    env.update(HOME=str(tmp_path / "home"), SHIPYARD_DATA_DIR=str(tmp_path / "client"))
+    return subprocess.run(
+        [str(SHIPYARD), "component", "sync", "--server", api.url, "--token", api.token, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def test_the_cli_syncs_and_reports_each_component(
+    sqlite_api: Api, backstage: Backstage, tmp_path: Path
+) -> None:
+    source = ("--backstage-url", backstage.url, "--backstage-token", TOKEN)
+    as_json = _cli(sqlite_api, tmp_path, *source, "--output", "json")
+    as_text = _cli(sqlite_api, tmp_path, *source)
+    refused = _cli(sqlite_api, tmp_path, "--backstage-url", backstage.url)
+
+    assert as_json.returncode == 0, as_json.stderr
+    result = json.loads(as_json.stdout)
+    assert result["created"] == ["default/billing", "default/orders-api"]
+    assert [entry["ref"] for entry in result["rejected"]] == ["default/bad name", "default/big"]
+    assert as_text.returncode == 0, as_text.stderr
+    lines = as_text.stdout.splitlines()
+    assert "unchanged default/billing" in lines and "unchanged default/orders-api" in lines
+    assert any(
+        line.startswith('rejected default/big metadata.annotations["shipyard.dev/max-instances"]')
+        for line in lines
+    )
+    assert refused.returncode == 1
+    assert "check the token" in refused.stderr + refused.stdout
