@@ -19,17 +19,18 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, object_session
 
 from shipyard.clock import SYSTEM_CLOCK, Clock
 from shipyard.jobs.backoff import DEFAULT_BACKOFF, Backoff
 from shipyard.jobs.errors import LeaseLostError
 from shipyard.store import transaction
 from shipyard.store._queries import get_or_raise
-from shipyard.store.enums import JobKind, JobState
+from shipyard.store.deployments import set_deployment_status
+from shipyard.store.enums import DeploymentStatus, JobKind, JobState
 from shipyard.store.errors import NotFoundError
 from shipyard.store.events import append_event
-from shipyard.store.models import Job
+from shipyard.store.models import Deployment, Job
 
 __all__ = [
     "Lease",
@@ -314,8 +315,8 @@ def _reap(session: Session, job: Job, now: datetime) -> None:
         job.needs_recovery = True
         outcome = f"queued again for attempt {job.attempts + 1} of {job.max_attempts}"
     else:
-        _finish(job, JobState.failed, now)
         job.error = f"{lost}; all {job.max_attempts} attempts used"
+        _finish(job, JobState.failed, now)
         outcome = "failed: no attempts left"
     session.flush()
     append_event(session, job.id, "lease_expired", f"{lost}; {outcome}", level="warning", data=data)
@@ -339,3 +340,28 @@ def _finish(job: Job, state: JobState, now: datetime) -> None:
     job.state = state
     job.finished_at = now
     job.lease_expires_at = None
+    if state in _SETTLES:
+        _settle_deployments(job, _SETTLES[state], now)
+
+
+_SETTLES = {
+    JobState.failed: DeploymentStatus.failed,
+    JobState.cancelled: DeploymentStatus.cancelled,
+}
+
+
+def _settle_deployments(job: Job, status: DeploymentStatus, now: datetime) -> None:
+    """A job that ends without its handler settling its deployment (its process died, its
+    attempts ran out, it was cancelled before it ran) settles it here, so no deployment
+    stays ``queued`` or ``running`` behind a finished job."""
+    session = object_session(job)
+    if session is None:
+        return
+    unfinished = select(Deployment).where(
+        Deployment.job_id == job.id,
+        Deployment.status.in_([DeploymentStatus.queued, DeploymentStatus.running]),
+    )
+    for deployment in session.scalars(unfinished):
+        set_deployment_status(
+            session, deployment, status, error=job.error or f"job {job.id} {job.state}", at=now
+        )

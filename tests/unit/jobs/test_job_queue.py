@@ -24,8 +24,13 @@ from shipyard.jobs import (
     reap_expired,
 )
 from shipyard.store import transaction
+from shipyard.store.components import upsert_component
+from shipyard.store.deployments import create_deployment, get_deployment
+from shipyard.store.enums import DeploymentStatus
+from shipyard.store.environments import upsert_environment
 from shipyard.store.events import list_events
-from shipyard.store.models import Job
+from shipyard.store.models import Deployment, Job
+from shipyard.store.stacks import ensure_stack
 from shipyard.testing.clock import FakeClock
 
 LEASE = 30.0
@@ -263,3 +268,57 @@ def test_a_claim_records_its_start_after_the_lane_s_previous_job_finished(engine
     finished, started = _job(engine, first).finished_at, _job(engine, second).started_at
     assert finished is not None and started is not None
     assert finished <= started
+
+
+def _deployment_for_new_job(engine: Engine, clock: FakeClock, **kwargs: int) -> tuple[int, int]:
+    """A deploy job and the deployment it runs, as the API records them."""
+    with transaction(engine) as session:
+        component = upsert_component(session, "default", "greeter", descriptor={})
+        environment = upsert_environment(session, "dev", target="local", position=0)
+        stack = ensure_stack(session, component, environment)
+        job = enqueue(session, JobKind.deploy, stack.key, {}, clock=clock, **kwargs)
+        deployment = create_deployment(session, stack, tag="v1", job_id=job.id)
+        return job.id, deployment.id
+
+
+def _deployment(engine: Engine, deployment_id: int) -> Deployment:
+    with transaction(engine, read_only=True) as session:
+        return get_deployment(session, deployment_id)
+
+
+def test_a_deployment_whose_job_ran_out_of_attempts_is_failed(
+    engine: Engine, clock: FakeClock
+) -> None:
+    job_id, deployment_id = _deployment_for_new_job(engine, clock, max_attempts=1)
+    assert _claim(engine, clock) == job_id
+    clock.advance(LEASE + 1)
+    reap_expired(engine, clock=clock)
+
+    deployment = _deployment(engine, deployment_id)
+    assert deployment.status is DeploymentStatus.failed
+    assert deployment.error is not None and "attempts used" in deployment.error
+    assert deployment.finished_at is not None
+
+
+def test_a_deployment_whose_job_failed_outside_its_handler_is_failed(
+    engine: Engine, clock: FakeClock
+) -> None:
+    job_id, deployment_id = _deployment_for_new_job(engine, clock)
+    assert _claim(engine, clock) == job_id
+    fail(engine, job_id, "w1", "job process died (exit code -9)", clock=clock)
+
+    deployment = _deployment(engine, deployment_id)
+    assert (deployment.status, deployment.error) == (
+        DeploymentStatus.failed,
+        "job process died (exit code -9)",
+    )
+
+
+def test_a_deployment_cancelled_before_its_job_ran_is_cancelled(
+    engine: Engine, clock: FakeClock
+) -> None:
+    job_id, deployment_id = _deployment_for_new_job(engine, clock)
+    with transaction(engine) as session:
+        cancel(session, job_id, clock=clock)
+
+    assert _deployment(engine, deployment_id).status is DeploymentStatus.cancelled
