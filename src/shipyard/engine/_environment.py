@@ -16,6 +16,7 @@ import contextlib
 import os
 import secrets
 import sys
+import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -101,8 +102,9 @@ def ensure_passphrase_file(data_dir: Path) -> Path:
         _tighten(path)
         return path
     data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = data_dir / f".pulumi-passphrase.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _PASSPHRASE_MODE)
+    # mkstemp: a name of its own per caller (threads of one process share a pid), mode 0600.
+    fd, name = tempfile.mkstemp(dir=data_dir, prefix=".pulumi-passphrase.", suffix=".tmp")
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(32) + "\n")
