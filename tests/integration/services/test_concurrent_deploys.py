@@ -82,9 +82,14 @@ def test_fifty_concurrent_deploys_run_one_at_a_time_and_the_last_one_wins(
         r.text for r in responses if r.status_code != 202
     ]
     assert {r.json()["status"] for r in responses} == {"queued"}
+    # A job finishes just after its deployment: the handler settles the deployment, then
+    # the worker records the job's outcome.
     wait_for(
-        lambda: all(d.status.value in _FINISHED for d, _ in _deploy_rows(plane)),
-        f"{REQUESTS} deployments to finish",
+        lambda: all(
+            d.status.value in _FINISHED and job.finished_at is not None
+            for d, job in _deploy_rows(plane)
+        ),
+        f"{REQUESTS} deployments and their jobs to finish",
         REQUESTS * 15,  # ~2-4 s each; up to ~7 s on a loaded 2-core machine
     )
     rows = _deploy_rows(plane)
