@@ -38,7 +38,7 @@ _FINISHED = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class EventStreamOptions:
-    poll_interval: float = 0.1
+    poll_interval: float = 0.05
     """Seconds between two looks at the events table while the deployment runs."""
     keepalive: float = 15.0
     """Seconds of silence after which a comment line keeps proxies from closing."""

@@ -14,8 +14,9 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shipyard.api.dependencies import EngineDep
+from shipyard.clock import utc_now
 from shipyard.store import transaction
-from shipyard.store.auth import authenticate
+from shipyard.store.auth import find_live_token, record_use, use_is_stale
 from shipyard.store.models import User
 
 __all__ = ["CurrentPrincipal", "Principal", "require_principal"]
@@ -48,14 +49,20 @@ def require_principal(
             "this endpoint needs a bearer token: send 'Authorization: Bearer <token>' "
             "(the admin token is in <data-dir>/admin-token)"
         )
-    with transaction(engine) as session:
-        token = authenticate(session, credentials.credentials)
+    now = utc_now()
+    # A read: most requests write nothing, so they never queue behind a writer.
+    with transaction(engine, read_only=True) as session:
+        token = find_live_token(session, credentials.credentials, now=now)
         if token is None:
             raise _unauthorized("the bearer token is unknown, revoked or expired")
         user = session.get_one(User, token.user_id)
         principal = Principal(
             user_id=user.id, user_name=user.name, token_id=token.id, is_admin=user.is_admin
         )
+        stale = use_is_stale(token, now)
+    if stale:
+        with transaction(engine) as session:
+            record_use(session, token.id, now=now)
     request.state.principal = principal
     return principal
 

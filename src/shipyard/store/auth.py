@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from shipyard.clock import utc_now
@@ -16,6 +16,7 @@ from shipyard.store.models import ApiToken, Team, TeamMembership, User
 
 __all__ = [
     "ADMIN_USER",
+    "LAST_USED_RESOLUTION",
     "TOKEN_PREFIX",
     "IssuedToken",
     "add_team_member",
@@ -23,13 +24,18 @@ __all__ = [
     "create_team",
     "create_user",
     "ensure_admin",
+    "find_live_token",
     "hash_token",
     "issue_token",
+    "record_use",
     "revoke_token",
+    "use_is_stale",
 ]
 
 ADMIN_USER = "admin"
 TOKEN_PREFIX = "shp_"  # noqa: S105  (a public marker that makes leaked tokens greppable)
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+"""``last_used_at`` is rewritten at most this often, so a request needs no write."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +95,10 @@ def ensure_admin(session: Session) -> IssuedToken | None:
     return issue_token(session, create_user(session, ADMIN_USER, is_admin=True), "admin")
 
 
-def authenticate(session: Session, secret: str, *, now: datetime | None = None) -> ApiToken | None:
-    """The live token with this secret (its ``last_used_at`` updated), or ``None``."""
+def find_live_token(
+    session: Session, secret: str, *, now: datetime | None = None
+) -> ApiToken | None:
+    """The live (not revoked, not expired) token with this secret, or ``None``; no write."""
     now = now or utc_now()
     token = session.scalars(
         select(ApiToken).where(ApiToken.token_hash == hash_token(secret))
@@ -99,8 +107,38 @@ def authenticate(session: Session, secret: str, *, now: datetime | None = None) 
         return None
     if token.expires_at is not None and token.expires_at <= now:
         return None
-    token.last_used_at = now
+    return token
+
+
+def use_is_stale(token: ApiToken, now: datetime) -> bool:
+    """Whether ``last_used_at`` is older than :data:`LAST_USED_RESOLUTION`."""
+    return token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION
+
+
+def record_use(session: Session, token_id: int, *, now: datetime | None = None) -> None:
+    """Set the token's ``last_used_at`` to ``now`` unless it is that recent already."""
+    now = now or utc_now()
+    session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            or_(
+                ApiToken.last_used_at.is_(None),
+                ApiToken.last_used_at <= now - LAST_USED_RESOLUTION,
+            ),
+        )
+        .values(last_used_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
     session.flush()
+
+
+def authenticate(session: Session, secret: str, *, now: datetime | None = None) -> ApiToken | None:
+    """The live token with this secret (its use recorded), or ``None``."""
+    now = now or utc_now()
+    token = find_live_token(session, secret, now=now)
+    if token is not None and use_is_stale(token, now):
+        record_use(session, token.id, now=now)
     return token
 
 

@@ -12,6 +12,7 @@ from shipyard.jobs import JobKind, enqueue
 from shipyard.store import AlreadyExistsError, NotFoundError, transaction
 from shipyard.store.audit import list_audit_records, record_audit
 from shipyard.store.auth import (
+    LAST_USED_RESOLUTION,
     add_team_member,
     authenticate,
     create_team,
@@ -84,6 +85,21 @@ def test_tokens_are_stored_hashed_and_authenticate_until_revoked(engine: Engine)
 
         revoke_token(session, issued.token.id)
         assert authenticate(session, issued.secret) is None
+
+
+def test_a_token_use_is_recorded_at_most_once_per_resolution(engine: Engine) -> None:
+    start = utc_now()
+    with transaction(engine) as session:
+        issued = issue_token(session, create_user(session, "dora"), "ci")
+        token_id = issued.token.id
+        authenticate(session, issued.secret, now=start)
+        authenticate(session, issued.secret, now=start + timedelta(seconds=30))
+    with transaction(engine) as session:
+        assert session.get_one(ApiToken, token_id).last_used_at == start
+        later = start + LAST_USED_RESOLUTION
+        authenticate(session, issued.secret, now=later)
+    with transaction(engine) as session:
+        assert session.get_one(ApiToken, token_id).last_used_at == later
 
 
 def test_expired_tokens_do_not_authenticate(engine: Engine) -> None:

@@ -1,0 +1,709 @@
+"""Benchmark of the control plane: API, job queue, workers, SSE and the server's footprint.
+
+(1) ``deploy_vs_engine_up``: a forced deploy through the API (POST, a worker runs the job
+    in its child process, the client follows the deployment's SSE stream to its ``end``)
+    vs a direct ``Engine.up`` of the same program: the local target's program for the same
+    stack, desired state (resolved from the stored descriptor, as the job does) and image.
+    Tags v1 and v2 alternate, so every ``up`` switches the revision (real containers,
+    Caddy, health checks); the order alternates too. Both images are built beforehand.
+(2) ``unchanged_deploy``: POST of a deploy whose image digest and desired-state hash equal
+    what runs: 202 ``unchanged``, no job (a container inspect checks the service runs).
+(3) ``worker_scaling``: deploys of different components (stacks) with 2 workers vs 1.
+    Each is a real Pulumi ``up`` of one dynamic-provider file resource (the handler
+    ``shipyard.jobs.testing:engine_up``), not a container deploy: 20 image builds and
+    container starts would measure the 2-core machine, not the workers.
+(4) ``api_latency``: GET a component page, a component and a deployment, against a real
+    uvicorn server on 127.0.0.1 holding 10k components and 100k deployments (bulk-inserted
+    with SQLAlchemy core), on SQLite and on a throwaway PostgreSQL.
+(5) ``event_to_sse`` (in ``api_latency``): a job event committed the way a worker's child
+    commits one (its own transaction) until a connected SSE client reads it, at the
+    product's default poll interval (0.05 s).
+(6) ``idle_rss``: VmRSS of a ``shipyard serve --workers 1`` subprocess a few seconds after
+    /healthz answers, alone and with its child processes (Caddy, the job fork server).
+
+    uv run --frozen python benchmarks/control_plane.py \
+        --output benchmarks/results/control_plane.json [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+import structlog
+from sqlalchemy import Engine
+
+from shipyard.api import ADMIN_TOKEN_FILE, create_app
+from shipyard.engine import StackRef
+from shipyard.engine.toolchain import ensure_pulumi
+from shipyard.jobs import HandlerRegistry, JobKind, enqueue
+from shipyard.jobs.worker import run_workers
+from shipyard.services.desired import desired_state, platform_of
+from shipyard.settings import Settings
+from shipyard.store import create_engine, models, transaction, upgrade
+from shipyard.store.components import get_component_by_ref
+from shipyard.store.enums import DeploymentStatus, JobState
+from shipyard.store.events import append_event
+from shipyard.targets.local.flow import LocalTarget
+from shipyard.testing.postgres import throwaway_cluster
+from shipyard.testing.server import running_server
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests/integration/services"))
+from plane_world import ControlPlane, open_control_plane
+
+GOALS = {
+    "deploy_vs_engine_up_ratio_max": 1.05,
+    "unchanged_deploy_s_max": 0.1,
+    "worker_speedup_min": 1.8,
+    "api_p99_ms_max": 25.0,
+    "event_to_sse_p95_ms_max": 100.0,
+}
+DEADLINE_S = 600.0
+_DONE_JOBS = (JobState.succeeded, JobState.failed, JobState.cancelled)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    pairs: int
+    unchanged: int
+    scaling_deploys: int
+    components: int
+    deployments_per_component: int
+    requests_per_route: int
+    sse_events: int
+
+    @classmethod
+    def of(cls, quick: bool) -> Sizes:
+        if quick:
+            return cls(1, 20, 4, 500, 10, 100, 20)
+        return cls(5, 40, 20, 10_000, 10, 1_500, 200)
+
+
+def load() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return {
+        "n": len(samples),
+        "p50": round(statistics.median(samples), 2),
+        "p95": round(cuts[94], 2),
+        "p99": round(cuts[98], 2),
+        "max": round(max(samples), 2),
+    }
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)  # a poll interval, bounded by the deadline
+
+
+# -- (1) and (2): deploys through the API -------------------------------------------------
+
+
+def follow(client: httpx.Client, deployment_id: int) -> str:
+    """Follow the deployment's SSE stream to its ``end`` event; the final status."""
+    path = f"/api/v1/deployments/{deployment_id}/events"
+    with client.stream("GET", path, timeout=DEADLINE_S) as response:
+        ended = False
+        for line in response.iter_lines():
+            if line == "event: end":
+                ended = True
+            elif ended and line.startswith("data: "):
+                status: str = json.loads(line.removeprefix("data: "))["status"]
+                return status
+    raise SystemExit(f"the event stream of deployment {deployment_id} ended without an end")
+
+
+def api_deploy(plane: ControlPlane, tag: str, *, force: bool) -> tuple[float, dict[str, Any]]:
+    path = f"/api/v1/components/default/{plane.name}/deployments"
+    started = time.perf_counter()
+    response = plane.api.client.post(path, json={"environment": "dev", "tag": tag, "force": force})
+    if response.status_code != 202:
+        raise SystemExit(f"deploy {tag}: {response.status_code} {response.text}")
+    status = follow(plane.api.client, response.json()["id"])
+    elapsed = time.perf_counter() - started
+    body: dict[str, Any] = plane.api.client.get(
+        f"/api/v1/deployments/{response.json()['id']}"
+    ).json()
+    if status != "succeeded":
+        raise SystemExit(f"deploy {tag} ended {status}: {body.get('error')}")
+    return elapsed, body
+
+
+def prepare(plane: ControlPlane) -> None:
+    """Register, provision, and build v1 and v2 (deployed once each through the API)."""
+    client = plane.api.client
+    registered = client.post("/api/v1/components", json={"path": str(plane.catalog)})
+    if registered.status_code != 201:
+        raise SystemExit(f"register: {registered.text}")
+    provision = client.post(
+        f"/api/v1/components/default/{plane.name}/provision", json={"environment": "dev"}
+    )
+    if follow(client, provision.json()["id"]) != "succeeded":
+        raise SystemExit("provision failed")
+    for tag in ("v1", "v2"):
+        plane.release(tag)
+        api_deploy(plane, tag, force=False)
+
+
+def direct_up(plane: ControlPlane, target: LocalTarget, tag: str) -> float:
+    """An engine ``up`` of the program the deploy job runs for this stack and tag."""
+    with transaction(plane.api.engine, read_only=True) as session:
+        component = get_component_by_ref(session, "default", plane.name)
+        desired = desired_state(component, "dev", platform_of(plane.settings))
+    release = target.release_of(desired, tag)
+    assert release is not None, f"no image for {tag}"
+    program = target.program(desired, release)
+    events: list[object] = []
+    started = time.perf_counter()
+    result = target.engine.up(
+        StackRef.of(desired.component, "dev"), program, on_event=events.append
+    )
+    elapsed = time.perf_counter() - started
+    if not result.changed:
+        raise SystemExit(f"the direct up of {tag} changed nothing: not a comparable run")
+    return elapsed
+
+
+def seconds_between(body: dict[str, Any], start: str, end: str) -> float:
+    return round(
+        (datetime.fromisoformat(body[end]) - datetime.fromisoformat(body[start])).total_seconds(),
+        3,
+    )
+
+
+MILESTONES = (
+    "started",
+    "process_started",
+    "deployment.running",
+    "engine.",
+    "deployment.succeeded",
+)
+
+
+def milestones(plane: ControlPlane, body: dict[str, Any]) -> dict[str, float]:
+    """Seconds from the request to the first event of each kind (``engine.``: the first
+    engine event)."""
+    response = plane.api.client.get(
+        f"/api/v1/deployments/{body['id']}/events", params={"follow": "false"}
+    )
+    events = [
+        json.loads(line.removeprefix("data: "))
+        for line in response.text.splitlines()
+        if line.startswith('data: {"seq"')
+    ]
+    requested = datetime.fromisoformat(body["created_at"])
+    found: dict[str, float] = {}
+    for event in events:
+        for name in MILESTONES:
+            matches = event["kind"] == name or (
+                name.endswith(".") and event["kind"].startswith(name)
+            )
+            if matches and name not in found:
+                at = datetime.fromisoformat(event["created_at"]) - requested
+                found[name] = round(at.total_seconds(), 3)
+    return found
+
+
+def deploys(root: Path, sizes: Sizes) -> dict[str, Any]:
+    root.mkdir(parents=True)
+    with open_control_plane(root) as plane:
+        prepare(plane)
+        pairs = []
+        with LocalTarget.from_settings(plane.settings) as target:
+            for index in range(sizes.pairs):
+                api_tag, direct_tag = ("v1", "v2") if index % 2 == 0 else ("v2", "v1")
+                if index % 2 == 0:
+                    api_s, body = api_deploy(plane, api_tag, force=True)
+                    engine_s = direct_up(plane, target, direct_tag)
+                else:
+                    engine_s = direct_up(plane, target, direct_tag)
+                    api_s, body = api_deploy(plane, api_tag, force=True)
+                pairs.append(
+                    {
+                        "api_s": round(api_s, 3),
+                        "engine_up_s": round(engine_s, 3),
+                        "ratio": round(api_s / engine_s, 3),
+                        "queued_s": seconds_between(body, "created_at", "started_at"),
+                        "job_s": seconds_between(body, "started_at", "finished_at"),
+                        "api_milestones_s": milestones(plane, body),
+                    }
+                )
+        load_after_pairs = load()
+        # What runs now is the last API deploy's release only if the last up was the API's.
+        api_deploy(plane, "v2", force=True)
+        unchanged = unchanged_latency(plane, "v2", sizes.unchanged)
+    ratios = [p["ratio"] for p in pairs]
+    return {
+        "deploy_vs_engine_up": {
+            "what": "wall time of a forced deploy through the API (POST -> worker claims the "
+            "job, polling every 0.05 s -> child process: release lookup, image inspect, engine "
+            "up, records -> SSE `end` read by the client, server polling events every "
+            "0.02 s) vs a direct Engine.up of the same program (LocalTarget.program for the "
+            "same stack, desired state and image), tags alternating so each up switches the "
+            "revision; queued_s and job_s are the deployment's own timestamps; api_milestones_s: "
+            "seconds from the request to the job's first events of each kind",
+            "same_program": "LocalTarget(settings).program(desired_state(stored component, "
+            "'dev', platform), release_of(tag)) on stack default/<name>/dev",
+            "pairs": pairs,
+            "median_ratio": round(statistics.median(ratios), 3),
+            "median_api_s": round(statistics.median(p["api_s"] for p in pairs), 3),
+            "median_engine_up_s": round(statistics.median(p["engine_up_s"] for p in pairs), 3),
+            "goal_ratio_max": GOALS["deploy_vs_engine_up_ratio_max"],
+            "load_after": load_after_pairs,
+        },
+        "unchanged_deploy": unchanged,
+    }
+
+
+def unchanged_latency(plane: ControlPlane, tag: str, requests: int) -> dict[str, Any]:
+    path = f"/api/v1/components/default/{plane.name}/deployments"
+    samples = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        response = plane.api.client.post(path, json={"environment": "dev", "tag": tag})
+        samples.append(time.perf_counter() - started)
+        body = response.json()
+        if response.status_code != 202 or body["status"] != "unchanged" or body["job"]:
+            raise SystemExit(f"expected unchanged, got {response.status_code} {body}")
+    stats = percentiles([s * 1000 for s in samples])
+    return {
+        "what": "client wall time of POST deployments for the tag that runs (same digest "
+        "and desired-state hash): 202 `unchanged`, no job; includes one container inspect",
+        "ms": stats,
+        "median_s": round(stats["p50"] / 1000, 4),
+        "p95_s": round(stats["p95"] / 1000, 4),
+        "goal_s_max": GOALS["unchanged_deploy_s_max"],
+        "load_after": load(),
+    }
+
+
+# -- (3) workers ------------------------------------------------------------------------
+
+
+def run_jobs(root: Path, pulumi: Path, workers: int, count: int) -> dict[str, Any]:
+    settings = Settings(
+        data_dir=root / f"workers-{workers}",
+        cache_dir=root / "cache",
+        pulumi=pulumi,
+        backend_url=None,
+        secrets_provider=None,
+    )
+    database = create_engine(settings)
+    upgrade(database)
+    handlers = HandlerRegistry()
+    handlers.register(JobKind.deploy, "shipyard.jobs.testing:engine_up")
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_workers,
+        args=(settings, workers, stop),
+        kwargs={"handlers": handlers, "poll_interval": 0.05},
+    )
+    thread.start()
+    try:
+        enqueue_and_wait(database, settings, "warmup", workers)  # fork server, plugins
+        started = time.perf_counter()
+        enqueue_and_wait(database, settings, "bench", count)
+        elapsed = time.perf_counter() - started
+    finally:
+        stop.set()
+        thread.join(DEADLINE_S)
+        database.dispose()
+    return {"workers": workers, "deploys": count, "wall_s": round(elapsed, 3)}
+
+
+def enqueue_and_wait(database: Engine, settings: Settings, prefix: str, count: int) -> None:
+    with transaction(database) as session:
+        ids = [
+            enqueue(
+                session,
+                JobKind.deploy,
+                f"bench/{prefix}-{index}/dev",
+                {
+                    "path": str(settings.data_dir / f"{prefix}-{index}.txt"),
+                    "content": f"{prefix} {index}",
+                },
+            ).id
+            for index in range(count)
+        ]
+
+    def finished() -> bool:
+        with transaction(database, read_only=True) as session:
+            states = session.scalars(sa.select(models.Job.state).where(models.Job.id.in_(ids)))
+            return all(state in _DONE_JOBS for state in states)
+
+    wait_until(finished, f"{count} {prefix} jobs")
+    with transaction(database, read_only=True) as session:
+        failed = session.scalars(
+            sa.select(models.Job.error).where(
+                models.Job.id.in_(ids), models.Job.state != JobState.succeeded
+            )
+        ).all()
+    if failed:
+        raise SystemExit(f"{len(failed)} jobs failed: {failed[0]}")
+
+
+def worker_scaling(root: Path, sizes: Sizes) -> dict[str, Any]:
+    pulumi = ensure_pulumi(Settings()).path
+    one = run_jobs(root, pulumi, 1, sizes.scaling_deploys)
+    two = run_jobs(root, pulumi, 2, sizes.scaling_deploys)
+    return {
+        "what": f"{sizes.scaling_deploys} deploy jobs on as many stacks, enqueued at once, "
+        "until all succeeded; each a real Pulumi up of one dynamic-provider file resource "
+        "(shipyard.jobs.testing:engine_up) in the job's child process, worker poll 0.05 s; "
+        "not container deploys (too heavy for 2 shared cores)",
+        "runs": [one, two],
+        "speedup": round(one["wall_s"] / two["wall_s"], 3),
+        "goal_speedup_min": GOALS["worker_speedup_min"],
+        "load_after": load(),
+    }
+
+
+# -- (4) and (5): the API on a large database ------------------------------------------
+
+
+def bulk_insert(database: Engine, components: int, per_component: int) -> tuple[int, int]:
+    """``components`` components with a dev stack each and ``per_component`` finished
+    deployments per stack; the first and last deployment id."""
+    now = datetime.now(UTC)
+    descriptor = {
+        "apiVersion": "backstage.io/v1alpha1",
+        "kind": "Component",
+        "spec": {"type": "service", "lifecycle": "production", "owner": "group:team"},
+    }
+    with transaction(database) as session:
+        connection = session.connection()
+        env_id = connection.execute(
+            sa.insert(models.Environment)
+            .values(name="dev", target="local")
+            .returning(models.Environment.id)
+        ).scalar_one()
+        for start in range(0, components, 2_000):
+            names = [f"svc-{i:05d}" for i in range(start, min(start + 2_000, components))]
+            connection.execute(
+                sa.insert(models.Component),
+                [
+                    {
+                        "namespace": "default",
+                        "name": name,
+                        "owner": "group:team",
+                        "template": "web-service",
+                        "source": f"https://git.example/{name}.git",
+                        "descriptor": {**descriptor, "metadata": {"name": name}},
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for name in names
+                ],
+            )
+        rows = connection.execute(sa.select(models.Component.id, models.Component.name)).all()
+        connection.execute(
+            sa.insert(models.Stack),
+            [
+                {
+                    "key": f"default/{name}/dev",
+                    "component_id": component_id,
+                    "environment_id": env_id,
+                    "project": f"default.{name}",
+                    "stack_name": "dev",
+                    "url": f"http://{name}.localhost",
+                    "outputs": {},
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for component_id, name in rows
+            ],
+        )
+        stack_ids = connection.execute(sa.select(models.Stack.id)).scalars().all()
+        batch: list[dict[str, Any]] = []
+        for number in range(per_component):
+            for stack_id in stack_ids:
+                created = now - timedelta(minutes=per_component - number)
+                batch.append(
+                    {
+                        "stack_id": stack_id,
+                        "tag": f"v{number}",
+                        "status": DeploymentStatus.succeeded,
+                        "reason": "deploy",
+                        "force": False,
+                        "created_at": created,
+                        "started_at": created,
+                        "finished_at": created + timedelta(seconds=5),
+                    }
+                )
+                if len(batch) == 10_000:
+                    connection.execute(sa.insert(models.Deployment), batch)
+                    batch = []
+        if batch:
+            connection.execute(sa.insert(models.Deployment), batch)
+        low, high = connection.execute(
+            sa.select(sa.func.min(models.Deployment.id), sa.func.max(models.Deployment.id))
+        ).one()
+    return int(low), int(high)
+
+
+@contextmanager
+def api_server(settings: Settings) -> Iterator[httpx.Client]:
+    """The product's app (default event-stream options) under uvicorn on 127.0.0.1."""
+    with running_server(create_app(settings)) as url:
+        token = (settings.data_dir / ADMIN_TOKEN_FILE).read_text().strip()
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=30, trust_env=False) as client:
+            yield client
+
+
+def time_routes(
+    client: httpx.Client, sizes: Sizes, deployment_ids: tuple[int, int]
+) -> dict[str, Any]:
+    rng = random.Random(6)
+    last_page = max(sizes.components - 50, 0)
+    routes: dict[str, Callable[[], str]] = {
+        "GET /api/v1/components?limit=50&offset=N": lambda: (
+            f"/api/v1/components?limit=50&offset={rng.randrange(0, last_page + 1)}"
+        ),
+        "GET /api/v1/components/{namespace}/{name}": lambda: (
+            f"/api/v1/components/default/svc-{rng.randrange(sizes.components):05d}"
+        ),
+        "GET /api/v1/deployments/{id}": lambda: (
+            f"/api/v1/deployments/{rng.randint(*deployment_ids)}"
+        ),
+    }
+    samples: dict[str, list[float]] = {route: [] for route in routes}
+    for round_ in range(sizes.requests_per_route + 20):
+        for route, path in routes.items():
+            started = time.perf_counter()
+            response = client.get(path())
+            elapsed = time.perf_counter() - started
+            if response.status_code != 200:
+                raise SystemExit(f"{route}: {response.status_code} {response.text}")
+            if round_ >= 20:  # the first rounds warm caches and connections
+                samples[route].append(elapsed * 1000)
+    return {route: percentiles(values) for route, values in samples.items()}
+
+
+def sse_latency(client: httpx.Client, database: Engine, events: int) -> dict[str, Any]:
+    with transaction(database) as session:
+        stack = session.scalars(sa.select(models.Stack).limit(1)).one()
+        job = enqueue(session, JobKind.deploy, stack.key)
+        deployment = models.Deployment(
+            stack_id=stack.id, job_id=job.id, tag="sse", status=DeploymentStatus.running
+        )
+        session.add(deployment)
+        session.flush()
+        job_id, deployment_id = job.id, deployment.id
+    arrived: dict[int, float] = {}
+    connected = threading.Event()
+
+    def read() -> None:
+        path = f"/api/v1/deployments/{deployment_id}/events"
+        with client.stream("GET", path, timeout=DEADLINE_S) as response:
+            for line in response.iter_lines():
+                if line.startswith("retry:"):
+                    connected.set()
+                elif line.startswith("id: "):
+                    arrived[int(line.removeprefix("id: "))] = time.perf_counter()
+                elif line == "event: end":
+                    return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    if not connected.wait(60):
+        raise SystemExit("the SSE client did not connect")
+    committed: dict[int, float] = {}
+    rng = random.Random(5)
+    for index in range(events):
+        time.sleep(rng.uniform(0.01, 0.15))  # events at random phases of the server's poll
+        with transaction(database) as session:
+            seq = append_event(
+                session, job_id, "engine.diagnostic", f"line {index}", data={"i": index}
+            ).seq
+        committed[seq] = time.perf_counter()
+    wait_until(lambda: len(arrived) >= events, "every event at the SSE client", 60)
+    with transaction(database) as session:
+        row = session.get_one(models.Deployment, deployment_id)
+        row.status = DeploymentStatus.succeeded
+    reader.join(60)
+    return percentiles([(arrived[seq] - at) * 1000 for seq, at in committed.items()])
+
+
+def api_on(url: str, root: Path, sizes: Sizes) -> dict[str, Any]:
+    settings = Settings(data_dir=root, database_url=url)
+    database = create_engine(settings)
+    try:
+        upgrade(database)
+        started = time.perf_counter()
+        ids = bulk_insert(database, sizes.components, sizes.deployments_per_component)
+        inserted_s = time.perf_counter() - started
+        with api_server(settings) as client:
+            routes = time_routes(client, sizes, ids)
+            sse = sse_latency(client, database, sizes.sse_events)
+    finally:
+        database.dispose()
+    return {
+        "rows": {
+            "components": sizes.components,
+            "deployments": sizes.components * sizes.deployments_per_component,
+            "insert_s": round(inserted_s, 1),
+        },
+        "routes_ms": routes,
+        "worst_p99_ms": max(r["p99"] for r in routes.values()),
+        "event_to_sse_ms": sse,
+        "load_after": load(),
+    }
+
+
+def api_latency(root: Path, sizes: Sizes) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "what": "routes_ms: client wall time (httpx, keep-alive, admin bearer token) of "
+        "GET components pages at random offsets, components by name and deployments by id, "
+        "round-robin, after 20 warm-up rounds, against uvicorn on 127.0.0.1 in a thread of "
+        "this process; event_to_sse_ms: from the commit of an event (its own transaction, "
+        "as a job's child writes it) to its line at a connected SSE client, events at "
+        "random 10-150 ms intervals, the server's default poll interval",
+        "sqlite": api_on(f"sqlite:///{root / 'sqlite' / 'shipyard.db'}", root / "sqlite", sizes),
+    }
+    with throwaway_cluster() as cluster, cluster.database() as url:
+        results["postgresql"] = api_on(url, root / "postgresql", sizes)
+    return results
+
+
+# -- (6) idle server --------------------------------------------------------------------
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def rss_kb(pid: int) -> tuple[str, int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return fields["Name"].strip(), int(fields.get("VmRSS", "0 kB").split()[0])
+
+
+def idle_rss(root: Path, settle_s: float) -> dict[str, Any]:
+    shipyard = Path(sys.executable).parent / "shipyard"
+    data = root / "serve"
+    command = [str(shipyard), "serve", "--port", "0", "--data-dir", str(data), "--workers", "1"]
+    env = {**os.environ, "SHIPYARD_CACHE_DIR": str(root / "serve-cache")}
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ) as server:
+        try:
+            config = data / "client.json"
+
+            def healthy() -> bool:
+                if server.poll() is not None:
+                    raise SystemExit(f"shipyard serve exited {server.returncode}")
+                if not config.exists():
+                    return False
+                url = json.loads(config.read_text())["server"]
+                try:
+                    return httpx.get(f"{url}/healthz", trust_env=False).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            wait_until(healthy, "shipyard serve to answer /healthz", 120)
+            time.sleep(settle_s)  # idle is the point: the measure is taken after this quiet
+            name, own = rss_kb(server.pid)
+            children = [rss_kb(pid) for pid in descendants(server.pid)]
+        finally:
+            server.terminate()
+            server.wait(60)
+    return {
+        "what": f"VmRSS from /proc/PID/status of `shipyard serve --workers 1` (SQLite), "
+        f"{settle_s:g} s after /healthz answered; alone, and summed with its descendants",
+        "server_mb": round(own / 1024, 1),
+        "with_children_mb": round((own + sum(kb for _, kb in children)) / 1024, 1),
+        "children": [{"name": n, "mb": round(kb / 1024, 1)} for n, kb in children],
+        "process": name,
+    }
+
+
+# -- the report -------------------------------------------------------------------------
+
+
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    api = report["api_latency"]
+    return {
+        "deploy_vs_engine_up_ratio": report["deploy_vs_engine_up"]["median_ratio"],
+        "unchanged_deploy_p95_s": report["unchanged_deploy"]["p95_s"],
+        "worker_speedup": report["worker_scaling"]["speedup"],
+        "api_p99_ms_sqlite": api["sqlite"]["worst_p99_ms"],
+        "api_p99_ms_postgresql": api["postgresql"]["worst_p99_ms"],
+        "event_to_sse_p95_ms_sqlite": api["sqlite"]["event_to_sse_ms"]["p95"],
+        "event_to_sse_p95_ms_postgresql": api["postgresql"]["event_to_sse_ms"]["p95"],
+        "idle_rss_mb": report["idle_rss"]["server_mb"],
+        "idle_rss_with_children_mb": report["idle_rss"]["with_children_mb"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, required=True, help="where to write the JSON")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    args = parser.parse_args()
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    sizes = Sizes.of(args.quick)
+    report: dict[str, Any] = {
+        "benchmark": "control_plane",
+        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "load_at_start": load(),
+        "sizes": sizes.__dict__,
+        "goals": GOALS,
+    }
+    with tempfile.TemporaryDirectory(prefix="shipyard-bench-cp-") as tmp:
+        root = Path(tmp)
+        report["idle_rss"] = idle_rss(root, 1.0 if args.quick else 5.0)
+        report["api_latency"] = api_latency(root / "api", sizes)
+        report.update(deploys(root / "deploys", sizes))
+        report["worker_scaling"] = worker_scaling(root / "workers", sizes)
+    report["load_at_end"] = load()
+    report["summary"] = summary(report)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report["summary"], indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""``benchmarks/control_plane.py --quick`` runs and reports every measure as a number."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "control_plane.py"
+MEASURES = (
+    "deploy_vs_engine_up_ratio",
+    "unchanged_deploy_p95_s",
+    "worker_speedup",
+    "api_p99_ms_sqlite",
+    "api_p99_ms_postgresql",
+    "event_to_sse_p95_ms_sqlite",
+    "event_to_sse_p95_ms_postgresql",
+    "idle_rss_mb",
+    "idle_rss_with_children_mb",
+)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+@pytest.mark.timeout(1800)
+def test_control_plane_benchmark_quick_reports_every_measure(tmp_path: Path) -> None:
+    output = tmp_path / "control_plane.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--quick", "--output", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=1700,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = json.loads(output.read_text())
+
+    assert str(BENCHMARK) in report["command"] and "--quick" in report["command"]
+    assert all(_number(value) for value in report["load_at_start"])
+    assert {key: _number(report["summary"].get(key)) for key in MEASURES} == dict.fromkeys(
+        MEASURES, True
+    )
+    for database in ("sqlite", "postgresql"):
+        routes = report["api_latency"][database]["routes_ms"]
+        assert len(routes) == 3
+        assert all(_number(stats[p]) for stats in routes.values() for p in ("p50", "p95", "p99"))
+    assert len(report["deploy_vs_engine_up"]["pairs"]) >= 1
+    assert report["unchanged_deploy"]["ms"]["n"] >= 20
