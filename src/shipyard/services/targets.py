@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -31,8 +31,10 @@ from shipyard.services.unchanged import service_is_running
 from shipyard.settings import Settings
 from shipyard.targets.base import OnLine, Release
 from shipyard.targets.gcp.config import gcp_config
-from shipyard.targets.gcp.flow import GcpDeployment, GcpTarget
 from shipyard.targets.local.flow import LocalDeployment, LocalTarget
+
+if TYPE_CHECKING:
+    from shipyard.targets.gcp.flow import GcpDeployment, GcpTarget
 
 __all__ = [
     "AVAILABLE_TARGETS",
@@ -332,6 +334,10 @@ def open_target(settings: Settings, name: str, environment: str) -> Iterator[Job
     the job fails at once with :class:`~shipyard.targets.gcp.GcpCredentialsError`."""
     check_target(name, environment)
     if name == "gcp":
+        # Imported here: pulumi_gcp and the Cloud Build client cost ~1 s, which local jobs
+        # need not pay.
+        from shipyard.targets.gcp.flow import GcpTarget
+
         with GcpTarget.from_settings(settings) as gcp:
             yield GcpJobTarget(gcp)
         return

@@ -6,22 +6,58 @@ Build API and ``up`` the built digest. See docs/gcp-target.md for running it for
 
 from __future__ import annotations
 
-from shipyard.targets.gcp.cloud_build import BuildUpdate, BuiltImage, CloudBuild
-from shipyard.targets.gcp.cloudbuild import generated_build
-from shipyard.targets.gcp.config import GcpConfig, gcp_config
-from shipyard.targets.gcp.errors import (
-    BuildFailedError,
-    BuildTimeoutError,
-    CloudBuildError,
-    GcpCredentialsError,
-    GcpPluginMissingError,
-    GcpTargetError,
-    NotGcpError,
-    UnsupportedComponentError,
-)
-from shipyard.targets.gcp.flow import GcpDeployment, GcpTarget
-from shipyard.targets.gcp.plan import GcpPlan, gcp_plan
-from shipyard.targets.gcp.program import gcp_program
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shipyard.targets.gcp.cloud_build import BuildUpdate, BuiltImage, CloudBuild
+    from shipyard.targets.gcp.cloudbuild import generated_build
+    from shipyard.targets.gcp.config import GcpConfig, gcp_config
+    from shipyard.targets.gcp.errors import (
+        BuildFailedError,
+        BuildTimeoutError,
+        CloudBuildError,
+        GcpCredentialsError,
+        GcpPluginMissingError,
+        GcpTargetError,
+        NotGcpError,
+        UnsupportedComponentError,
+    )
+    from shipyard.targets.gcp.flow import GcpDeployment, GcpTarget
+    from shipyard.targets.gcp.plan import GcpPlan, gcp_plan
+    from shipyard.targets.gcp.program import gcp_program
+
+# Names -> the submodule defining them, imported on first use: the Cloud Build client and
+# pulumi_gcp cost ~1 s to import, which every job and command would pay otherwise.
+_HOME = {
+    "BuildUpdate": "cloud_build",
+    "BuiltImage": "cloud_build",
+    "CloudBuild": "cloud_build",
+    "generated_build": "cloudbuild",
+    "GcpConfig": "config",
+    "gcp_config": "config",
+    "BuildFailedError": "errors",
+    "BuildTimeoutError": "errors",
+    "CloudBuildError": "errors",
+    "GcpCredentialsError": "errors",
+    "GcpPluginMissingError": "errors",
+    "GcpTargetError": "errors",
+    "NotGcpError": "errors",
+    "UnsupportedComponentError": "errors",
+    "GcpDeployment": "flow",
+    "GcpTarget": "flow",
+    "GcpPlan": "plan",
+    "gcp_plan": "plan",
+    "gcp_program": "program",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+
 
 __all__ = [
     "BuildFailedError",

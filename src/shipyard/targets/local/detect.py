@@ -3,6 +3,8 @@ else podman."""
 
 from __future__ import annotations
 
+import functools
+import os
 import shutil
 from pathlib import Path
 
@@ -46,9 +48,18 @@ def _docker_answers(binary: str) -> bool:
 
 
 def detect_container_engine(settings: Settings) -> CliContainerEngine:
-    """The engine to use; raises :class:`ContainerEngineMissingError` naming what to install."""
-    if settings.container_engine:
-        return _configured(settings.container_engine)
+    """The engine to use; raises :class:`ContainerEngineMissingError` naming what to install.
+
+    Detection asks ``docker info`` (tens of ms), so its answer is kept for the process:
+    the engine a machine has does not change under a running server.
+    """
+    return _detect(settings.container_engine, os.environ.get("PATH", ""))
+
+
+@functools.lru_cache(maxsize=16)
+def _detect(configured: str | None, _path: str) -> CliContainerEngine:
+    if configured:
+        return _configured(configured)
     docker = shutil.which("docker")
     if docker is not None and _docker_answers(docker):
         return CliContainerEngine(Path(docker), "docker")
