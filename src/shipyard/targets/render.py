@@ -8,6 +8,7 @@ with a placeholder container engine and proxy, since nothing is started.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -80,12 +81,26 @@ class _Recorder(pulumi.runtime.Mocks):
 
 
 def render_program(program: Program, *, project: str, stack: str) -> list[RenderedResource]:
-    """Run ``program`` under Pulumi's mocks; the resources in declaration order."""
+    """Run ``program`` under Pulumi's mocks; the resources sorted by type, then name.
+
+    Resources register concurrently, so declaration order is not stable from one run to the
+    next: a sorted list diffs cleanly between two renders.
+    """
+    _ensure_event_loop()
     recorder = _Recorder()
     pulumi.runtime.set_mocks(recorder, project=project, stack=stack, preview=False)
     run: Callable[[], None] = pulumi.runtime.test(program)  # type: ignore[no-untyped-call]
     run()
-    return recorder.resources
+    return sorted(recorder.resources, key=lambda resource: (resource.type, resource.name))
+
+
+def _ensure_event_loop() -> None:
+    """Pulumi's mock runtime runs on the thread's current event loop; give it one when an
+    earlier ``asyncio.run`` left none (the policy then raises instead of creating one)."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def _program(desired: DesiredState, release: Release) -> Program:
