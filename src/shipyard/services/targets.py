@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import structlog
 
@@ -47,6 +47,8 @@ __all__ = [
 ]
 
 _log = structlog.get_logger(__name__)
+
+_T = TypeVar("_T", bound="_TargetOfJobs")
 
 AVAILABLE_TARGETS = frozenset({"gcp", "local"})
 
@@ -142,13 +144,17 @@ def _changes(result: OperationResult | None) -> dict[str, int]:
     return dict(result.changes) if result is not None else {}
 
 
-class LocalJobTarget:
-    """The ``local`` target for the jobs."""
+class _TargetOfJobs(Protocol):
+    @property
+    def engine(self) -> Engine: ...
 
-    name = "local"
-    builds_per_environment = False
+    def program(self, desired: DesiredState, release: Release | None) -> Program: ...
 
-    def __init__(self, target: LocalTarget) -> None:
+
+class _Adapter(Generic[_T]):
+    """What both adapters pass straight to their target: its engine and its program."""
+
+    def __init__(self, target: _T) -> None:
         self.target = target
 
     @property
@@ -157,6 +163,13 @@ class LocalJobTarget:
 
     def program(self, desired: DesiredState, release: Release | None) -> Program:
         return self.target.program(desired, release)
+
+
+class LocalJobTarget(_Adapter[LocalTarget]):
+    """The ``local`` target for the jobs."""
+
+    name = "local"
+    builds_per_environment = False
 
     def build(self, desired: DesiredState, tag: str, *, on_line: OnLine | None = None) -> Release:
         return self.target.build(desired, tag, on_line=on_line)
@@ -223,7 +236,7 @@ class LocalJobTarget:
         )
 
 
-class GcpJobTarget:
+class GcpJobTarget(_Adapter["GcpTarget"]):
     """The ``gcp`` target for the jobs.
 
     An image exists for a tag when Shipyard recorded a build of it into this
@@ -234,18 +247,9 @@ class GcpJobTarget:
     a ``refresh`` job reads the cloud, and a forced deploy runs ``up`` regardless.
     """
 
+    target: GcpTarget
     name = "gcp"
     builds_per_environment = True
-
-    def __init__(self, target: GcpTarget) -> None:
-        self.target = target
-
-    @property
-    def engine(self) -> Engine:
-        return self.target.engine
-
-    def program(self, desired: DesiredState, release: Release | None) -> Program:
-        return self.target.program(desired, release)
 
     def build(self, desired: DesiredState, tag: str, *, on_line: OnLine | None = None) -> Release:
         return self.target.run_trigger(desired, tag, on_line=on_line)
