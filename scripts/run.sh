@@ -43,7 +43,14 @@ fi
 log "Starting shipyard serve (log: $LOG)"
 "$SHIPYARD" serve >"$LOG" 2>&1 &
 server=$!
-trap 'kill -TERM "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
+stop_server() {
+  # Ignore further signals first: make forwards its own SIGTERM, and an `exit` from a
+  # trap run inside this one would leave before the server has stopped what it started.
+  trap '' INT TERM
+  kill -TERM "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+}
+trap stop_server EXIT
 trap 'exit 130' INT TERM
 
 url=""

@@ -54,7 +54,7 @@ def run(spec: ChildSpec, worker: Connection) -> None:
     database = create_engine(settings)
     try:
         with structlog.contextvars.bound_contextvars(
-            job_id=spec.job_id, job_kind=spec.kind, stack=spec.stack_key, pid=os.getpid()
+            job_id=spec.job_id, job_kind=spec.kind, stack_key=spec.stack_key, pid=os.getpid()
         ):
             outcome = _run(spec, settings, token, database)
             write_outcome(Path(spec.outcome_path), outcome)

@@ -113,7 +113,7 @@ class Worker:
     def run_job(self, job: Job, stop: threading.Event) -> None:
         """Run a claimed job to its recorded end (or until its lease is lost)."""
         with structlog.contextvars.bound_contextvars(
-            job_id=job.id, job_kind=job.kind.value, stack=job.stack_key
+            job_id=job.id, job_kind=job.kind.value, stack_key=job.stack_key
         ):
             self._log.info("job claimed", attempt=job.attempts, recovery=job.needs_recovery)
             try:

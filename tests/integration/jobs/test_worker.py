@@ -72,7 +72,7 @@ def test_a_job_runs_in_a_child_process_and_completes_with_its_result(
     assert succeeded, logs
     assert succeeded[0]["job_id"] == job_id
     assert succeeded[0]["job_kind"] == "deploy"
-    assert succeeded[0]["stack"] == "default/app/dev"
+    assert succeeded[0]["stack_key"] == "default/app/dev"
     assert succeeded[0]["worker_id"] == "test-worker"
 
 

@@ -200,7 +200,7 @@ class GcpTarget:
                 "'The gcp provider plugin'"
             ) from exc
         outputs = {name: out.value for name, out in result.outputs.items()}
-        _log.info("gcp.up", stack=str(ref), tag=release.tag if release else None)
+        _log.info("gcp.up", stack_ref=str(ref), tag=release.tag if release else None)
         return GcpDeployment(
             ref,
             str(outputs["url"]) if outputs.get("url") else None,

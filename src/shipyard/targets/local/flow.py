@@ -309,7 +309,7 @@ class LocalTarget:
             self.proxy.remove_route(desired.component, desired.environment)
         if remove_images:
             self._remove_images(desired.component)
-        _log.info("local.destroyed", stack=str(ref), images_removed=remove_images)
+        _log.info("local.destroyed", stack_ref=str(ref), images_removed=remove_images)
         return result
 
     def _remove_images(self, component: str) -> None:
@@ -345,7 +345,7 @@ class LocalTarget:
         outputs = {name: out.value for name, out in result.outputs.items()}
         _log.info(
             "local.up",
-            stack=str(ref),
+            stack_ref=str(ref),
             tag=release.tag if release else None,
             revision=outputs.get("revision"),
             changes=dict(result.changes),
