@@ -1,9 +1,11 @@
 """The worker's side of a job's child process: start, signal, kill (with its family), reap.
 
 Children come from a fork server that has already imported the child's modules
-(SQLAlchemy, the store, logging): a job starts in milliseconds, not the second and more a
-fresh interpreter takes, and the server forks from a clean single-threaded process, never
-from the multi-threaded worker.
+(SQLAlchemy, the store, logging) and the workers' handler modules (the targets, the
+Pulumi SDK): a job starts in milliseconds, not the second and more a fresh interpreter
+takes, and the server forks from a clean single-threaded process, never from the
+multi-threaded worker. (multiprocessing also imports the parent's main script in every
+child: ``shipyard.__main__`` is kept light for that.)
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+from collections.abc import Iterable
 from multiprocessing import forkserver
 from pathlib import Path
 
@@ -23,15 +26,17 @@ __all__ = ["JobProcess", "describe_exit", "start_fork_server"]
 
 
 def _context() -> multiprocessing.context.ForkServerContext:
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([_child.__name__])  # read when the server starts
-    return context
+    return multiprocessing.get_context("forkserver")
 
 
-def start_fork_server() -> None:
-    """Start the fork server and wait until it serves (it imports the child's modules: a
-    second or more), so that the first job does not spend its lease on it."""
+def start_fork_server(handler_modules: Iterable[str] = ()) -> None:
+    """Start the fork server and wait until it serves (it imports the child's modules and
+    ``handler_modules``: a second or more), so that no job spends its lease on imports.
+
+    The modules are read once, when the server starts: a process's first workers decide.
+    """
     context = _context()
+    context.set_forkserver_preload([_child.__name__, *sorted(set(handler_modules))])
     forkserver.ensure_running()
     probe = context.Process(target=_child.ready, name="shipyard-fork-server-probe")
     probe.start()

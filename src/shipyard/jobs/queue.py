@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, aliased, object_session
 
 from shipyard.clock import SYSTEM_CLOCK, Clock
 from shipyard.jobs.backoff import DEFAULT_BACKOFF, Backoff
+from shipyard.jobs.doorbell import ring_after_commit
 from shipyard.jobs.errors import LeaseLostError
 from shipyard.store import transaction
 from shipyard.store._queries import get_or_raise
@@ -65,7 +66,8 @@ def enqueue(
     max_attempts: int = 3,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Job:
-    """Queue a job behind the stack's earlier ones."""
+    """Queue a job behind the stack's earlier ones; this process's idle workers wake when
+    the session commits."""
     job = Job(
         kind=kind,
         stack_key=stack_key,
@@ -75,6 +77,7 @@ def enqueue(
     )
     session.add(job)
     session.flush()
+    ring_after_commit(session)
     return job
 
 

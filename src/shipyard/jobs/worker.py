@@ -25,6 +25,7 @@ from shipyard.jobs import queue
 from shipyard.jobs._process import JobProcess, describe_exit, start_fork_server
 from shipyard.jobs._protocol import ChildSpec, Outcome, OutcomeKind
 from shipyard.jobs.backoff import DEFAULT_BACKOFF, Backoff
+from shipyard.jobs.doorbell import DOORBELL
 from shipyard.jobs.errors import HandlerNotFoundError, LeaseLostError
 from shipyard.jobs.handlers import HandlerRegistry, default_registry
 from shipyard.settings import Settings
@@ -36,6 +37,8 @@ __all__ = ["Worker", "default_worker_id", "run_workers"]
 
 _log = structlog.get_logger(__name__)
 
+_STOP_CHECK_S = 0.2
+"""How soon an idle worker notices ``stop``."""
 _USER_CANCEL = "cancel requested"
 _SHUTDOWN = "worker shutting down"
 
@@ -87,19 +90,28 @@ class Worker:
 
     def run(self, stop: threading.Event) -> None:
         """Serve jobs until ``stop`` is set; a job running then gets ``shutdown_grace``."""
-        start_fork_server()
+        start_fork_server(target.partition(":")[0] for _kind, target in self.handlers)
         self._log.info("worker started", lease_seconds=self.lease_seconds)
         try:
             while not stop.is_set():
+                seen = DOORBELL.rings
                 job = self._next_job()
                 if job is None:
-                    stop.wait(self.poll_interval)
+                    self._idle(seen, stop)
                     continue
                 self.run_job(job, stop)
         finally:
             if self._own_database:
                 self.database.dispose()
             self._log.info("worker stopped")
+
+    def _idle(self, seen: int, stop: threading.Event) -> None:
+        """Wait for the next poll, a job queued in this process, or ``stop``."""
+        deadline = time.monotonic() + self.poll_interval
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or DOORBELL.wait(seen, min(left, _STOP_CHECK_S)):
+                return
 
     def _next_job(self) -> Job | None:
         try:

@@ -23,7 +23,8 @@ from worker_support import (
     worker_thread,
 )
 
-from shipyard.jobs import JobKind, JobState, cancel
+from shipyard.jobs import JobKind, JobState, cancel, enqueue
+from shipyard.jobs.doorbell import DOORBELL
 from shipyard.jobs.worker import Worker
 from shipyard.store import transaction
 
@@ -174,3 +175,31 @@ def test_stopping_the_worker_gives_a_running_job_back_after_the_grace_period(
     assert back.needs_recovery
     assert gone(int(started.read_text()))
     assert [event.kind for event in events(engine, job_id)][-2:] == ["cancel", "released"]
+
+
+def test_a_job_queued_in_the_workers_process_is_claimed_at_once_not_at_the_next_poll(
+    engine: Engine, tmp_path: Path, wait_for: WaitFor
+) -> None:
+    worker = make_worker(engine, tmp_path, deploy="write_file")
+    worker.poll_interval = 120.0  # an idle worker would find the second job in 2 min
+    first, second = tmp_path / "first.txt", tmp_path / "second.txt"
+
+    with worker_thread(worker):
+        first_id = queue_job(engine, {"path": str(first), "content": "1"})
+        wait_for(lambda: finished(engine, first_id), "the first job to finish", timeout=60)
+        second_id = queue_job(engine, {"path": str(second), "content": "2"})
+        wait_for(lambda: finished(engine, second_id), "the second job to finish", timeout=30)
+
+    assert job(engine, second_id).state is JobState.succeeded
+    assert second.read_text() == "2"
+
+
+def test_only_a_committed_enqueue_wakes_the_workers(engine: Engine) -> None:
+    before = DOORBELL.rings
+    with pytest.raises(RuntimeError), transaction(engine) as session:
+        enqueue(session, JobKind.deploy, "default/app/dev", {})
+        raise RuntimeError("the use case failed after queueing")
+    assert DOORBELL.rings == before
+
+    queue_job(engine, {})
+    assert DOORBELL.rings == before + 1
