@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from pulumi.automation import CommandResult, PulumiCommand
 from pulumi.automation.errors import create_command_error
+from semver import VersionInfo
 
 from shipyard.engine import _procfs
 from shipyard.engine._procfs import ProcessId
@@ -140,14 +141,14 @@ class OperationControl:
 class TrackedPulumiCommand(PulumiCommand):
     """``PulumiCommand`` whose ``run`` uses Shipyard's environment and process tracking.
 
-    Built from an already validated ``PulumiCommand`` (its version check ran once), so
-    making one per stack costs nothing.
+    Built from a CLI whose version the toolchain already checked, so making one per stack
+    costs nothing.
     """
 
-    def __init__(self, validated: PulumiCommand, base_env: Mapping[str, str]) -> None:
+    def __init__(self, command: str, version: VersionInfo, base_env: Mapping[str, str]) -> None:
         # Deliberately not calling super().__init__: it would run `pulumi version` again.
-        self.command = validated.command
-        self.version = validated.version
+        self.command = command
+        self.version = version
         self._base_env = dict(base_env)
         self.control: OperationControl | None = None
 

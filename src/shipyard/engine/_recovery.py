@@ -117,6 +117,12 @@ def is_stale(lock: LockFile, hostname: str | None = None) -> bool:
     return started > lock.timestamp.timestamp() + _CLOCK_SLACK_S
 
 
+def state_exists(root: Path, ref: StackRef) -> bool:
+    """The ``file://`` backend holds a state for the stack (it was created)."""
+    base = root / ".pulumi" / "stacks" / ref.project / ref.stack
+    return Path(f"{base}.json").is_file() or Path(f"{base}.json.gz").is_file()
+
+
 def read_pending(root: Path, ref: StackRef) -> list[PendingOperation]:
     """Pending operations recorded in a ``file://`` backend's state for the stack."""
     base = root / ".pulumi" / "stacks" / ref.project / ref.stack

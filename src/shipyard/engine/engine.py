@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import structlog
 from pulumi import automation as auto
 from pulumi.automation import errors as sdk_errors
+from semver import VersionInfo
 
 from shipyard.engine import _recovery
 from shipyard.engine._convert import EventStream, Scrubber
@@ -98,7 +99,7 @@ class Engine:
             passphrase_file=passphrase,
         )
         self._base_env = base_environment(self.backend_url, settings.secrets_provider)
-        self._validated = _validated_command(cli, self.data_dir)
+        self._cli_version = VersionInfo.parse(cli.version)  # checked by the toolchain
         self._registry = threading.Lock()
         self._stack_locks: dict[StackRef, threading.Lock] = {}
         self._handles: dict[StackRef, _Handle] = {}
@@ -331,7 +332,7 @@ class Engine:
         with self._registry:
             handle = self._handles.get(ref)
         if handle is None:
-            command = TrackedPulumiCommand(self._validated, self._base_env)
+            command = TrackedPulumiCommand(str(self.cli.path), self._cli_version, self._base_env)
             command.control = control
             handle = _Handle(self._open(ref, command, create), command)
             with self._registry:
@@ -355,8 +356,16 @@ class Engine:
             ),
             pulumi_command=command,
         )
-        opener = auto.create_or_select_stack if create else auto.select_stack
-        return opener(ref.stack, project_name=ref.project, program=no_program, opts=options)
+        options.program = no_program
+        root = self._file_root
+        workspace = _Workspace(
+            lambda name: (
+                root is not None and name == ref.stack and _recovery.state_exists(root, ref)
+            ),
+            **options.__dict__,
+        )
+        opener = auto.Stack.create_or_select if create else auto.Stack.select
+        return opener(ref.stack, workspace)
 
     def _forget(self, ref: StackRef) -> None:
         with self._registry:
@@ -415,17 +424,18 @@ class Engine:
         )
 
 
-def _validated_command(cli: PulumiCli, data_dir: Path) -> auto.PulumiCommand:
-    """The SDK's own version check, run once. ``PulumiCommand`` wants ``<root>/bin/pulumi``:
-    a binary named otherwise is reached through a symlink in the data dir."""
-    root = cli.bin_dir.parent
-    if cli.path.name != "pulumi":
-        root = data_dir / "pulumi-root"
-        link = root / "bin" / "pulumi"
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.unlink(missing_ok=True)
-        link.symlink_to(cli.path)
-    return auto.PulumiCommand(root=str(root), skip_version_check=False)
+class _Workspace(auto.LocalWorkspace):
+    """A ``LocalWorkspace`` that selects a stack the ``file://`` backend already holds
+    without ``pulumi stack select``: every stack command names its stack (``--stack``),
+    so selecting it would only cost a CLI run (0.1-0.2 s) in each job's process."""
+
+    def __init__(self, exists: Callable[[str], bool], **options: Any) -> None:
+        super().__init__(**options)
+        self._exists = exists
+
+    def select_stack(self, stack_name: str) -> None:
+        if not self._exists(stack_name):
+            super().select_stack(stack_name)
 
 
 def _sdk_config(config: Mapping[str, ConfigValue]) -> dict[str, auto.ConfigValue]:

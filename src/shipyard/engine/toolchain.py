@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -43,7 +44,7 @@ PINNED_VERSION = "3.274.1"
 """The Pulumi CLI Shipyard builds and tests against."""
 
 MIN_VERSION = "3.272.0"
-"""The oldest CLI accepted from PATH: the version of the Python SDK Shipyard depends on."""
+"""The oldest CLI accepted (from the setting, PATH or the cache): the Python SDK's version."""
 
 DYNAMIC_PROVIDER_PLUGIN = "pulumi-resource-pulumi-python"
 
@@ -103,6 +104,55 @@ def _probe_version(binary: Path) -> str | None:
     return ".".join(map(str, parsed)) if parsed else None
 
 
+def _signature(binary: Path) -> list[int] | None:
+    try:
+        found = binary.stat()
+    except OSError:
+        return None
+    return [found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns]
+
+
+def _probes_file(settings: Settings) -> Path:
+    return settings.cache_dir / "pulumi" / "versions.json"
+
+
+def _known_version(settings: Settings, binary: Path) -> str | None:
+    """``pulumi version`` of ``binary``, remembered in the cache for as long as the file
+    is the same (device, inode, size, mtime): a CLI run costs 0.1-0.2 s, and every job's
+    process resolves the CLI again."""
+    signature = _signature(binary)
+    if signature is None:
+        return None
+    probes_file = _probes_file(settings)
+    try:
+        probes = json.loads(probes_file.read_text())
+        known = probes[str(binary)]
+        if known["signature"] == signature and isinstance(known["version"], str):
+            return known["version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        probes = None
+    version = _probe_version(binary)
+    if version is not None:
+        _remember_version(probes_file, probes, str(binary), signature, version)
+    return version
+
+
+def _remember_version(
+    probes_file: Path, probes: object, binary: str, signature: list[int], version: str
+) -> None:
+    known = dict(probes) if isinstance(probes, dict) else {}
+    known[binary] = {"signature": signature, "version": version}
+    try:
+        probes_file.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", dir=probes_file.parent, prefix=".versions-", delete=False
+        ) as tmp:
+            json.dump(known, tmp)
+        Path(tmp.name).replace(probes_file)
+    except OSError:
+        pass  # a read-only cache only costs the probe next time
+
+
 def _at_least(version: str, minimum: str) -> bool:
     have, need = _parse_version(version), _parse_version(minimum)
     return have is not None and need is not None and have >= need
@@ -120,24 +170,30 @@ def find_pulumi(settings: Settings) -> PulumiCli | None:
     """
     if settings.pulumi is not None:
         explicit = settings.pulumi.expanduser().resolve()
-        version = _probe_version(explicit)
+        version = _known_version(settings, explicit)
         if version is None:
             raise PulumiNotFoundError(
                 f"SHIPYARD_PULUMI={settings.pulumi} does not answer `pulumi version`: "
                 "point it at a working Pulumi CLI binary, or unset it to let Shipyard find one"
             )
+        if not _at_least(version, MIN_VERSION):
+            raise PulumiNotFoundError(
+                f"SHIPYARD_PULUMI={settings.pulumi} is Pulumi v{version}, older than the "
+                f"v{MIN_VERSION} Shipyard's SDK needs: point it at a newer CLI, or unset it "
+                "to let Shipyard find or build one"
+            )
         return PulumiCli(explicit, version, "setting")
 
     on_path = shutil.which("pulumi")
     if on_path is not None:
-        version = _probe_version(Path(on_path))
+        version = _known_version(settings, Path(on_path))
         if version is not None and _at_least(version, MIN_VERSION):
             return PulumiCli(Path(on_path).resolve(), version, "path")
 
     cached = cache_bin_dir(settings) / "pulumi"
     if cached.is_file():
-        version = _probe_version(cached)
-        if version is not None:
+        version = _known_version(settings, cached)
+        if version is not None and _at_least(version, MIN_VERSION):
             return PulumiCli(cached, version, "cache")
     return None
 

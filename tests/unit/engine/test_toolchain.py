@@ -189,3 +189,50 @@ def test_two_builds_at_once_build_once_and_leave_a_working_cache(
     assert len((tmp_path / "go.log").read_text().split()) == 1
     cli = find_pulumi(isolated)
     assert cli is not None and cli.version == PINNED_VERSION
+
+
+def _counting_pulumi(directory: Path, prints: str, log: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    return _executable(directory / "pulumi", f"#!/bin/sh\necho run >> {log}\necho {prints}\n")
+
+
+def test_a_probed_version_is_remembered_until_the_binary_changes(
+    isolated: Settings, tmp_path: Path
+) -> None:
+    runs = tmp_path / "runs.log"
+    on_path = _counting_pulumi(Path(os.environ["PATH"].split(":")[0]), "v3.280.2", runs)
+
+    first, second = find_pulumi(isolated), find_pulumi(isolated)
+
+    assert first == second
+    assert first is not None and first.version == "3.280.2"
+    assert runs.read_text().split() == ["run"]  # the second resolution ran nothing
+    # A new binary at the same path (an upgrade) is asked again.
+    replacement = on_path.with_name(".pulumi.new")
+    _counting_pulumi(replacement.parent, "v3.281.0", runs).rename(replacement)
+    replacement.replace(on_path)
+    upgraded = find_pulumi(isolated)
+    assert upgraded is not None and upgraded.version == "3.281.0"
+    assert runs.read_text().split() == ["run", "run"]
+
+
+def test_a_corrupt_version_cache_is_ignored_and_rewritten(isolated: Settings) -> None:
+    _fake_pulumi(Path(os.environ["PATH"].split(":")[0]), "v3.280.2")
+    probes = isolated.cache_dir / "pulumi" / "versions.json"
+    probes.parent.mkdir(parents=True)
+    probes.write_text("{not json")
+
+    cli = find_pulumi(isolated)
+
+    assert cli is not None and cli.version == "3.280.2"
+    assert "3.280.2" in probes.read_text()
+
+
+def test_too_old_explicit_setting_is_an_error_naming_the_versions(
+    isolated: Settings, tmp_path: Path
+) -> None:
+    explicit = _fake_pulumi(tmp_path / "explicit", "v3.100.0")
+    settings = isolated.model_copy(update={"pulumi": explicit})
+
+    with pytest.raises(PulumiNotFoundError, match=r"v3\.100\.0, older than the v3\.272\.0"):
+        find_pulumi(settings)
