@@ -23,8 +23,9 @@ _log = structlog.get_logger(__name__)
 
 
 class ServerRuntime:
-    """Starts, in order, the proxy (unless ``SHIPYARD_PROXY_ADMIN_URL`` names one), the
-    workers and the triggers; stops them in reverse order.
+    """Starts, in order, the proxy (or loads the saved routes into the one
+    ``SHIPYARD_PROXY_ADMIN_URL`` names), the workers and the triggers; stops them in
+    reverse order.
 
     The proxy outlives every job: jobs run in child processes that find it through
     ``settings.proxy_admin_url``, so a job's end never takes a service's URL down.
@@ -41,11 +42,9 @@ class ServerRuntime:
 
     def start(self) -> Settings:
         """Start everything; the settings the workers run with (naming the proxy)."""
-        if self.settings.proxy_admin_url is None:
-            self._proxy = open_proxy(self.settings)
-            self.settings = self.settings.model_copy(
-                update={"proxy_admin_url": self._proxy.admin_url}
-            )
+        # Started here, or a configured one given its saved routes (a restarted Caddy).
+        self._proxy = open_proxy(self.settings)
+        self.settings = self.settings.model_copy(update={"proxy_admin_url": self._proxy.admin_url})
         if self.workers > 0:
             handlers = register_handlers(HandlerRegistry())
             self._workers_thread = threading.Thread(

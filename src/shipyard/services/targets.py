@@ -194,9 +194,7 @@ class LocalJobTarget(_Adapter[LocalTarget]):
         on_line: OnLine | None,
         cancel: CancelToken | None,
     ) -> Deployed:
-        deployed = self.target.deploy(
-            desired, release.tag, on_event=on_event, on_line=on_line, cancel=cancel
-        )
+        deployed = self.target.run_release(desired, release, on_event=on_event, cancel=cancel)
         return self._deployed(deployed)
 
     def rollback(
@@ -207,7 +205,7 @@ class LocalJobTarget(_Adapter[LocalTarget]):
         on_event: EventSink | None,
         cancel: CancelToken | None,
     ) -> Deployed:
-        deployed = self.target.rollback(desired, release.tag, on_event=on_event, cancel=cancel)
+        deployed = self.target.run_release(desired, release, on_event=on_event, cancel=cancel)
         return self._deployed(deployed)
 
     def destroy(
@@ -225,7 +223,9 @@ class LocalJobTarget(_Adapter[LocalTarget]):
     def _deployed(self, deployed: LocalDeployment) -> Deployed:
         outputs = {name: out.value for name, out in deployed.operation.outputs.items()}
         container = outputs.get("container")
-        image_id = self.target.containers.inspect(str(container)).image_id if container else None
+        image_id = outputs.get("image_id")  # the revision container runs the spec's image
+        if container and not image_id:  # a stack deployed before the program exported it
+            image_id = self.target.containers.inspect(str(container)).image_id
         return Deployed(
             url=deployed.url,
             release=deployed.release,
@@ -345,5 +345,7 @@ def open_target(settings: Settings, name: str, environment: str) -> Iterator[Job
         with GcpTarget.from_settings(settings) as gcp:
             yield GcpJobTarget(gcp)
         return
-    with LocalTarget.from_settings(settings) as local:
+    # The server that runs the jobs loaded the proxy's routes when it started (see
+    # ServerRuntime), and every route change loads them again: no reload per job.
+    with LocalTarget.from_settings(settings, sync_routes=False) as local:
         yield LocalJobTarget(local)

@@ -65,7 +65,7 @@ def service_is_running(
     }
     ok = (
         found.running
-        and found.image_id == image_id
+        and found.image_id.removeprefix("sha256:") == str(image_id).removeprefix("sha256:")
         and all(labels.get(key) == value for key, value in expected.items())
     )
     _log.info("drift.check", container=name, running=ok)

@@ -40,7 +40,7 @@ def _container(item: dict[str, Any]) -> ContainerInfo:
         id=item["Id"],
         name=str(item.get("Name", "")).lstrip("/"),
         image=config.get("Image") or item.get("ImageName") or "",
-        image_id=item.get("Image", ""),
+        image_id=_image_id(item.get("Image", "")),
         status=state.get("Status", ""),
         running=bool(state.get("Running")),
         labels=dict(config.get("Labels") or {}),
@@ -49,11 +49,15 @@ def _container(item: dict[str, Any]) -> ContainerInfo:
     )
 
 
+def _image_id(raw: str) -> str:
+    """``sha256:<hex>`` whichever engine answered (podman leaves the prefix out)."""
+    return raw if not raw or raw.startswith("sha256:") else f"sha256:{raw}"
+
+
 def _image(item: dict[str, Any]) -> ImageInfo:
     labels = (item.get("Config") or {}).get("Labels") or item.get("Labels") or {}
-    image_id = item["Id"]
     return ImageInfo(
-        id=image_id if image_id.startswith("sha256:") else f"sha256:{image_id}",
+        id=_image_id(item["Id"]),
         references=tuple(item.get("RepoTags") or ()),
         digests=tuple(item.get("RepoDigests") or ()),
         labels=dict(labels),

@@ -82,13 +82,15 @@ def _admin_answers(url: str) -> bool:
     return True
 
 
-def open_proxy(settings: Settings) -> Proxy:
+def open_proxy(settings: Settings, *, sync: bool = True) -> Proxy:
     """The configured Caddy, else one a previous Shipyard process left running, else a
-    new one this process supervises."""
+    new one this process supervises. ``sync=False`` does not load the saved routes into
+    a configured Caddy (a job's process: the server loaded them when it started)."""
     proxy = Proxy.from_settings(settings)
     if not proxy.external and _admin_answers(proxy.admin_url):
         proxy = Proxy(proxy.state_dir, admin_url=proxy.admin_url)
-    proxy.start()
+        sync = True
+    proxy.start(sync=sync)
     return proxy
 
 
@@ -113,6 +115,7 @@ class LocalTarget:
         containers: CliContainerEngine,
         labels: Mapping[str, str] | None = None,
         health_timeout_s: float = 60.0,
+        sync_routes: bool = True,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -120,8 +123,11 @@ class LocalTarget:
         self.labels = dict(labels or {})
         """Extra labels on everything this target makes (e.g. a test run's)."""
         self.health_timeout_s = health_timeout_s
+        self.sync_routes = sync_routes
+        """Load the saved routes into a configured proxy on :meth:`open`."""
         self.builder = ImageBuilder.from_settings(containers, settings)
         self._proxy: Proxy | None = None
+        self._image_ids: dict[tuple[str, str], str] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **options: Any) -> LocalTarget:
@@ -137,7 +143,7 @@ class LocalTarget:
 
     def open(self) -> LocalTarget:
         if self._proxy is None:
-            self._proxy = open_proxy(self.settings)
+            self._proxy = open_proxy(self.settings, sync=self.sync_routes)
         return self
 
     def close(self) -> None:
@@ -182,11 +188,18 @@ class LocalTarget:
             service=service,
         )
 
+    def _image_id(self, release: Release) -> str:
+        """The local id of the release's image: known when this target found or built it
+        (an image's id for a reference and digest never changes), else one inspect."""
+        key = (release.image, release.digest)
+        if key not in self._image_ids:
+            self._image_ids[key] = self.containers.inspect_image(release.image).id
+        return self._image_ids[key]
+
     def _service(self, desired: DesiredState, release: Release) -> ServiceSpec:
-        image = self.containers.inspect_image(release.image)
         return service_spec(
             desired,
-            image_id=image.id,
+            image_id=self._image_id(release),
             image=release.image,
             digest=release.digest,
             tag=release.tag,
@@ -196,6 +209,7 @@ class LocalTarget:
     def build(self, desired: DesiredState, ref: str, *, on_line: OnLine | None = None) -> Release:
         """Build ``ref`` of the component's source (and push it when a registry is set)."""
         built = self.builder.build(self._build_request(desired, ref), on_line=on_line)
+        self._image_ids[built.reference, built.digest] = built.image_id
         return Release(ref, built.reference, built.digest, built.commit)
 
     def run_trigger(
@@ -213,6 +227,7 @@ class LocalTarget:
             return None
         if image.labels.get(COMPONENT) != desired.component:
             return None
+        self._image_ids[reference, image.digest] = image.id
         return Release(tag, reference, image.digest, image.labels.get(COMMIT))
 
     def _build_request(self, desired: DesiredState, tag: str) -> BuildRequest:
@@ -284,6 +299,18 @@ class LocalTarget:
                 returncode=0,
                 output="",
             )
+        return self._up(desired, release, on_event, cancel)
+
+    def run_release(
+        self,
+        desired: DesiredState,
+        release: Release,
+        *,
+        on_event: EventSink | None = None,
+        cancel: CancelToken | None = None,
+    ) -> LocalDeployment:
+        """``up`` with a release the caller already found (:meth:`release_of`) or built."""
+        _ensure_local(desired)
         return self._up(desired, release, on_event, cancel)
 
     def destroy(

@@ -90,6 +90,7 @@ def local_program(
         pulumi.export("container", deployed.container)
         pulumi.export("image_digest", service.digest)
         pulumi.export("image", service.image)
+        pulumi.export("image_id", service.image_id)
         pulumi.export("tag", service.tag)
         pulumi.export("timings", deployed.timings)
 

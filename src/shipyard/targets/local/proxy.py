@@ -87,11 +87,13 @@ class Proxy:
 
     # lifecycle
 
-    def start(self) -> None:
-        """Make sure Caddy runs and serves every saved route."""
+    def start(self, *, sync: bool = True) -> None:
+        """Make sure Caddy runs and serves every saved route. ``sync=False`` attaches to an
+        external Caddy without loading the routes again (whoever runs it loaded them)."""
         with self._lock:
             if self.external:
-                self._apply()
+                if sync:
+                    self._apply()
                 return
             self._stopping.clear()
             self._spawn()

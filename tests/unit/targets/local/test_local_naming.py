@@ -79,3 +79,15 @@ def test_inspect_of_docker_and_podman() -> None:
     )
     [image] = parse_images(json.dumps([{"Id": "f00", "RepoTags": ["x:1"], "Labels": {"a": "b"}}]))
     assert (image.id, image.labels, image.digest) == ("sha256:f00", {"a": "b"}, "sha256:f00")
+
+
+def test_a_containers_image_id_reads_the_same_from_docker_and_podman() -> None:
+    # docker says "sha256:<hex>", podman only "<hex>": both are one id, and the drift check
+    # and the image sweep compare it with an image's id.
+    docker = {"Id": "c1", "Name": "/a", "Image": "sha256:0123abcd"}
+    podman = {"Id": "c2", "Name": "b", "Image": "0123abcd"}
+    [image] = parse_images(json.dumps([{"Id": "0123abcd"}]))
+
+    parsed = parse_containers(json.dumps([docker, podman]))
+
+    assert [c.image_id for c in parsed] == [image.id, image.id] == ["sha256:0123abcd"] * 2
