@@ -1,7 +1,8 @@
 """Benchmark of the control plane: API, job queue, workers, SSE and the server's footprint.
 
-(1) ``deploy_vs_engine_up``: a forced deploy through the API (POST, a worker runs the job
-    in its child process, the client follows the deployment's SSE stream to its ``end``)
+(1) ``deploy_vs_engine_up``: a forced deploy through the API of a ``shipyard serve``
+    process (POST, a worker runs the job in its child process, the client follows the
+    deployment's SSE stream to its ``end``)
     vs a direct ``Engine.up`` of the same program: the local target's program for the same
     stack, desired state (resolved from the stored descriptor, as the job does) and image.
     Tags v1 and v2 alternate, so every ``up`` switches the revision (real containers,
@@ -67,7 +68,7 @@ from shipyard.testing.postgres import throwaway_cluster
 from shipyard.testing.server import running_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests/integration/services"))
-from plane_world import ControlPlane, open_control_plane
+from plane_world import PLATFORM, ControlPlane, open_control_plane
 
 GOALS = {
     "deploy_vs_engine_up_ratio_max": 1.05,
@@ -230,7 +231,10 @@ def milestones(plane: ControlPlane, body: dict[str, Any]) -> dict[str, float]:
 
 def deploys(root: Path, sizes: Sizes) -> dict[str, Any]:
     root.mkdir(parents=True)
-    with open_control_plane(root) as plane:
+    # `shipyard serve` in a process of its own, as users run it; no autoDeploy, so the tag
+    # watchers never start a deploy of their own between the measured ones.
+    platform = PLATFORM.replace("autoDeploy: true", "autoDeploy: false")
+    with open_control_plane(root, platform=platform, served=True) as plane:
         prepare(plane)
         pairs = []
         with LocalTarget.from_settings(plane.settings) as target:
@@ -259,10 +263,11 @@ def deploys(root: Path, sizes: Sizes) -> dict[str, Any]:
     ratios = [p["ratio"] for p in pairs]
     return {
         "deploy_vs_engine_up": {
-            "what": "wall time of a forced deploy through the API (POST -> worker claims the "
-            "job, polling every 0.05 s -> child process: release lookup, image inspect, engine "
-            "up, records -> SSE `end` read by the client, server polling events every "
-            "0.02 s) vs a direct Engine.up of the same program (LocalTarget.program for the "
+            "what": "wall time of a forced deploy through the API of a `shipyard serve` "
+            "process with the product's defaults (POST -> the enqueue's commit wakes the "
+            "worker -> job child process from the fork server: records, release lookup, "
+            "engine up -> SSE `end` read by the client, the server polling events every "
+            "0.05 s) vs a direct Engine.up of the same program (LocalTarget.program for the "
             "same stack, desired state and image), tags alternating so each up switches the "
             "revision; queued_s and job_s are the deployment's own timestamps; api_milestones_s: "
             "seconds from the request to the job's first events of each kind",

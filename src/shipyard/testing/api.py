@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +21,7 @@ from shipyard.api import ADMIN_TOKEN_FILE, EventStreamOptions, create_app
 from shipyard.settings import Settings
 from shipyard.testing.server import running_server
 
-__all__ = ["Api", "assert_problem", "serve_api"]
+__all__ = ["Api", "assert_problem", "serve_api", "serve_process"]
 
 FAST_EVENTS = EventStreamOptions(poll_interval=0.02, keepalive=0.2)
 
@@ -41,6 +48,60 @@ def serve_api(settings: Settings, engine: Engine) -> Iterator[Api]:
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
             yield Api(url, token, settings, engine, client)
+
+
+_LISTENING = re.compile(r"Shipyard is listening on (http://\S+)")
+_SETTINGS_PASSED = ("data_dir", "cache_dir", "pulumi", "proxy_admin_url", "platform", "registry")
+
+
+@contextmanager
+def serve_process(
+    settings: Settings, engine: Engine, *, workers: int = 1, timeout: float = 120.0
+) -> Iterator[Api]:
+    """``shipyard serve`` as users run it, in a process of its own (API, workers, tag
+    watchers, product defaults), on ``settings``; its log is ``<data_dir>/serve.log``."""
+    env = {
+        **os.environ,
+        **{
+            f"SHIPYARD_{name.upper()}": str(value)
+            for name in _SETTINGS_PASSED
+            if (value := getattr(settings, name)) is not None
+        },
+        "SHIPYARD_PORT": "0",
+        "SHIPYARD_WORKERS": str(workers),
+    }
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log = settings.data_dir / "serve.log"
+    shipyard = Path(sys.executable).with_name("shipyard")
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [str(shipyard), "serve"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        url = _wait_listening(process, log, timeout)
+        token = (settings.data_dir / ADMIN_TOKEN_FILE).read_text().strip()
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=30, trust_env=False) as client:
+            yield Api(url, token, settings, engine, client)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_listening(process: subprocess.Popen[bytes], log: Path, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = _LISTENING.search(log.read_text(errors="replace"))
+        if found is not None:
+            return found.group(1)
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)  # the server's start-up: migrations, proxy, workers
+    raise RuntimeError(f"`shipyard serve` did not start: see {log}\n{log.read_text()[-4000:]}")
 
 
 def assert_problem(

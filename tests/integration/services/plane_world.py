@@ -23,7 +23,7 @@ from shipyard.store import create_engine
 from shipyard.targets.local import detect_container_engine
 from shipyard.targets.local.labels import COMPONENT
 from shipyard.targets.local.proxy import Proxy
-from shipyard.testing.api import Api, serve_api
+from shipyard.testing.api import Api, serve_api, serve_process
 
 PLATFORM = """\
 apiVersion: shipyard.dev/v1alpha1
@@ -119,10 +119,11 @@ class ControlPlane:
 
 @contextmanager
 def open_control_plane(
-    tmp_path: Path, *, platform: str = PLATFORM, workers: int = 1
+    tmp_path: Path, *, platform: str = PLATFORM, workers: int = 1, served: bool = False
 ) -> Iterator[ControlPlane]:
     """The API, ``workers`` worker threads and a Caddy on ``platform``; everything the
-    component made is removed by label at the end."""
+    component made is removed by label at the end. ``served``: the API and workers run in
+    a ``shipyard serve`` process, with the product's defaults (for the benchmarks)."""
     name = f"svc-{uuid.uuid4().hex[:8]}"
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -156,9 +157,13 @@ def open_control_plane(
             name="test-workers",
         )
         try:
-            with serve_api(settings, database) as api:
-                worker_threads.start()
-                yield ControlPlane(api, settings, name, repo, catalog)
+            if served:
+                with serve_process(settings, database, workers=workers) as api:
+                    yield ControlPlane(api, settings, name, repo, catalog)
+            else:
+                with serve_api(settings, database) as api:
+                    worker_threads.start()
+                    yield ControlPlane(api, settings, name, repo, catalog)
         finally:
             stop.set()
             if worker_threads.is_alive():
