@@ -3,7 +3,8 @@
 # and its tests (see docs/local-target.md). Safe to run again, silent when all is fine.
 #
 # - Always: the tools the local target and its tests use, when missing (apt): Caddy (the
-#   proxy), busybox-static (test images) and docker-registry (a loopback registry).
+#   proxy), busybox-static (test images) and docker-registry (a loopback registry);
+#   net.ipv4.tcp_migrate_req=1 when it is 0 (see allow_zero_drop_switches).
 # - A docker engine that answers, or a podman that runs a container: nothing else.
 # - Otherwise (Debian, root): installs podman and runc from apt, builds a throwaway
 #   `FROM scratch` busybox image (no image can be pulled here) and runs one container.
@@ -132,8 +133,24 @@ runc = ["$WRAPPER"]
 EOF
 }
 
+# Caddy applies every config change (a switch included) on new SO_REUSEPORT sockets and
+# closes the old ones; Linux resets the connections still queued on a closed one unless
+# net.ipv4.tcp_migrate_req is 1. Set for this boot only (docs/local-target.md says how to
+# persist it); `shipyard doctor` warns when it is 0.
+allow_zero_drop_switches() {
+  local sysctl=/proc/sys/net/ipv4/tcp_migrate_req
+  [ -e "$sysctl" ] || return 0
+  [ "$(cat "$sysctl")" = 1 ] && return 0
+  if [ "$(id -u)" -eq 0 ] && { echo 1 >"$sysctl"; } 2>/dev/null; then
+    log "Set net.ipv4.tcp_migrate_req=1: proxy switches drop no queued connection"
+  else
+    printf 'warning: net.ipv4.tcp_migrate_req is 0 and cannot be set here: a local switch may reset connections arriving during it (see docs/local-target.md)\n' >&2
+  fi
+}
+
 main() {
   install_packages "${TOOL_PACKAGES[@]}"
+  allow_zero_drop_switches
   if docker_engine_works; then
     return 0
   fi

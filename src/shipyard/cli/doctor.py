@@ -98,6 +98,32 @@ def _container_engine(settings: Settings) -> Check:
     )
 
 
+def _proxy_switch() -> Check:
+    from shipyard.targets.local.proxy import MIGRATE_REQ_SYSCTL, switch_drops_queued
+
+    name, value = "proxy_switch", "net.ipv4.tcp_migrate_req"
+    drops = switch_drops_queued()
+    if drops is None:
+        return Check(
+            name,
+            True,
+            False,
+            None,
+            f"no {MIGRATE_REQ_SYSCTL} here: Caddy's reloads may reset connections arriving "
+            "during a switch (Linux 5.14 and later can prevent it)",
+        )
+    if drops:
+        return Check(
+            name,
+            False,
+            False,
+            f"{value}=0",
+            "a local switch may reset connections that arrive during Caddy's reload",
+            f"sysctl -w {value}=1 (and persist it in /etc/sysctl.d/)",
+        )
+    return Check(name, True, False, f"{value}=1", "local switches drop no connection")
+
+
 def _database(settings: Settings) -> Check:
     return Check("database", True, True, settings.sqlalchemy_url, "Shipyard's own data")
 
@@ -109,6 +135,7 @@ def run_checks(settings: Settings) -> list[Check]:
         _state_backend(settings),
         _secrets(settings),
         _container_engine(settings),
+        _proxy_switch(),
         _database(settings),
     ]
 

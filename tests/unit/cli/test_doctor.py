@@ -34,6 +34,7 @@ def test_json_names_the_absolute_pulumi_binary_and_every_check(tmp_path: Path) -
         "state_backend",
         "secrets_provider",
         "container_engine",
+        "proxy_switch",
         "database",
     }
     pulumi = Path(checks["pulumi"]["value"])

@@ -6,8 +6,21 @@ import threading
 import time
 
 import httpx
+import pytest
 
-__all__ = ["RequestLoop"]
+from shipyard.targets.local.proxy import MIGRATE_REQ_SYSCTL, switch_drops_queued
+
+__all__ = ["RequestLoop", "require_zero_drop_switches"]
+
+
+def require_zero_drop_switches() -> None:
+    """A switch under load fails no request only where Linux moves the connections queued
+    on Caddy's old listening socket to the new one (``make setup`` sets it)."""
+    if switch_drops_queued():
+        pytest.fail(
+            f"{MIGRATE_REQ_SYSCTL} is 0: Caddy's reload resets connections queued during a "
+            "switch; run `sysctl -w net.ipv4.tcp_migrate_req=1` (or scripts/setup.sh)"
+        )
 
 
 class RequestLoop:

@@ -26,7 +26,7 @@ from flow_world import (
     settings_to_json,
     write_component,
 )
-from request_loop import RequestLoop
+from request_loop import RequestLoop, require_zero_drop_switches
 
 from shipyard.catalog import DesiredState
 from shipyard.engine import StackNotFoundError, StackRef
@@ -131,6 +131,7 @@ def test_provision_deploy_switch_rollback_destroy(
 
     world.repo.release("nightly")
     world.repo.release("v2")
+    require_zero_drop_switches()
     with RequestLoop(f"{url}/version") as loop:
         loop.wait_for("v1")
         switched_at = len(loop.answers)

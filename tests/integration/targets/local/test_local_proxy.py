@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from request_loop import RequestLoop
+from request_loop import RequestLoop, require_zero_drop_switches
 
 from shipyard.targets.local import CliContainerEngine, ContainerSpec, PortMapping
 from shipyard.targets.local.health import wait_until_healthy
@@ -62,6 +62,7 @@ def test_switching_upstream_under_load_fails_no_request(
     url = f"{route.url}/version"
     assert wait_until_healthy(url).text == "v1"
     rev2 = revision("v2")
+    require_zero_drop_switches()
 
     with RequestLoop(url) as loop:
         loop.wait_for("v1")

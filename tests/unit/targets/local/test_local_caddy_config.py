@@ -1,8 +1,14 @@
-"""Shipyard's routes as Caddy config: one server per port, others' servers kept."""
+"""Shipyard's routes as Caddy config: one server per port, others' servers kept; whether
+the kernel keeps a switch from dropping queued connections."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from shipyard.targets.local._caddy_config import Route, caddy_config
+from shipyard.targets.local.proxy import switch_drops_queued
 
 
 def test_routes_become_servers_and_foreign_servers_stay() -> None:
@@ -43,3 +49,16 @@ def test_a_route_without_upstream_answers_503_and_every_answer_closes_its_connec
     assert close == {"handler": "headers", "response": {"set": {"Connection": ["close"]}}}
     assert empty["handler"] == "static_response" and empty["status_code"] == 503
     assert servers["shipyard_8002"]["routes"][0]["handle"][1]["handler"] == "reverse_proxy"
+
+
+@pytest.mark.parametrize(
+    ("content", "drops"), [("0\n", True), ("1\n", False), (None, None)], ids=["0", "1", "none"]
+)
+def test_whether_a_switch_may_drop_queued_connections(
+    tmp_path: Path, content: str | None, drops: bool | None
+) -> None:
+    sysctl = tmp_path / "tcp_migrate_req"
+    if content is not None:
+        sysctl.write_text(content)
+
+    assert switch_drops_queued(sysctl) is drops
