@@ -20,6 +20,7 @@ from shipyard.services.targets import JobTarget, open_target
 from shipyard.store import create_engine, models, transaction
 from shipyard.store.deployments import get_deployment, set_deployment_status
 from shipyard.store.enums import DeploymentStatus
+from shipyard.store.events import append_event
 
 __all__ = ["JobRun", "Operation", "run_job"]
 
@@ -83,18 +84,19 @@ def _run(
 
 @contextmanager
 def _started(ctx: JobContext, database: Engine, deployment_id: int) -> Iterator[JobRun]:
-    with transaction(database) as session:
+    with transaction(database) as session:  # the status and its event commit together
         deployment = get_deployment(session, deployment_id)
         set_deployment_status(session, deployment, DeploymentStatus.running)
         stack = session.get_one(models.Stack, deployment.stack_id)
         component = session.get_one(models.Component, stack.component_id)
         environment = session.get_one(models.Environment, stack.environment_id)
-    ctx.emit(
-        "deployment.running",
-        f"{deployment.reason} of {component.ref} to {environment.name} started",
-        reason=deployment.reason,
-        tag=deployment.tag,
-    )
+        append_event(
+            session,
+            ctx.job_id,
+            "deployment.running",
+            f"{deployment.reason} of {component.ref} to {environment.name} started",
+            data={"reason": deployment.reason, "tag": deployment.tag},
+        )
     desired = desired_state(component, environment.name, platform_of(ctx.settings))
     with open_target(ctx.settings, environment.target, environment.name) as target:
         yield JobRun(
