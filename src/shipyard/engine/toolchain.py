@@ -230,13 +230,17 @@ def write_dynamic_provider_plugin(bin_dir: Path, python: str | None = None) -> P
     """
     interpreter = python or sys.executable
     script = bin_dir / DYNAMIC_PROVIDER_PLUGIN
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    tmp = script.with_name(f".{script.name}.{os.getpid()}")
-    tmp.write_text(
+    text = (
         "#!/bin/sh\n"
         "# Written by Shipyard: Pulumi's Python dynamic provider, run by Shipyard's interpreter.\n"
         f'exec "${{SHIPYARD_PYTHON:-{interpreter}}}" -u -m pulumi.dynamic "$@"\n'
     )
+    with contextlib.suppress(OSError):
+        if script.read_text() == text and os.access(script, os.X_OK):
+            return script  # every engine (one per job) writes it: only the first one does
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    tmp = script.with_name(f".{script.name}.{os.getpid()}")
+    tmp.write_text(text)
     tmp.chmod(0o755)
     tmp.replace(script)
     return script

@@ -21,7 +21,7 @@ from shipyard.api import ADMIN_TOKEN_FILE, EventStreamOptions, create_app
 from shipyard.settings import Settings
 from shipyard.testing.server import running_server
 
-__all__ = ["Api", "assert_problem", "serve_api", "serve_process"]
+__all__ = ["Api", "assert_problem", "serve_api", "serve_process", "settings_environment"]
 
 FAST_EVENTS = EventStreamOptions(poll_interval=0.02, keepalive=0.2)
 
@@ -54,22 +54,25 @@ _LISTENING = re.compile(r"Shipyard is listening on (http://\S+)")
 _SETTINGS_PASSED = ("data_dir", "cache_dir", "pulumi", "proxy_admin_url", "platform", "registry")
 
 
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """This process's environment without its ``SHIPYARD_*`` variables, plus the ones that
+    give a ``shipyard`` subprocess the same data dir, cache, Pulumi, proxy, platform and
+    registry as ``settings``."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPYARD_")}
+    for name in _SETTINGS_PASSED:
+        value = getattr(settings, name)
+        if value is not None:
+            env[f"SHIPYARD_{name.upper()}"] = str(value)
+    return env
+
+
 @contextmanager
 def serve_process(
     settings: Settings, engine: Engine, *, workers: int = 1, timeout: float = 120.0
 ) -> Iterator[Api]:
     """``shipyard serve`` as users run it, in a process of its own (API, workers, tag
     watchers, product defaults), on ``settings``; its log is ``<data_dir>/serve.log``."""
-    env = {
-        **os.environ,
-        **{
-            f"SHIPYARD_{name.upper()}": str(value)
-            for name in _SETTINGS_PASSED
-            if (value := getattr(settings, name)) is not None
-        },
-        "SHIPYARD_PORT": "0",
-        "SHIPYARD_WORKERS": str(workers),
-    }
+    env = {**settings_environment(settings), "SHIPYARD_PORT": "0", "SHIPYARD_WORKERS": str(workers)}
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log = settings.data_dir / "serve.log"
     shipyard = Path(sys.executable).with_name("shipyard")

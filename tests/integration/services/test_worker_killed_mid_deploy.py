@@ -29,6 +29,7 @@ from shipyard.store.events import list_events
 from shipyard.store.models import Event, Job
 from shipyard.targets.local import detect_container_engine
 from shipyard.targets.local.revisions import service_labels
+from shipyard.testing.api import settings_environment
 
 pytestmark = pytest.mark.integration
 
@@ -56,15 +57,7 @@ def _worker_processes(plane: ControlPlane, tmp_path: Path) -> Iterator[StartWork
     end stops them (SIGTERM, then SIGKILL) and kills whatever they left running."""
     started: list[subprocess.Popen[bytes]] = []
     settings = plane.settings
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPYARD_")}
-    env |= {
-        "SHIPYARD_DATA_DIR": str(settings.data_dir),
-        "SHIPYARD_CACHE_DIR": str(settings.cache_dir),
-        "SHIPYARD_PULUMI": str(settings.pulumi),
-        "SHIPYARD_PROXY_ADMIN_URL": str(settings.proxy_admin_url),
-        "SHIPYARD_PLATFORM": str(settings.platform),
-        "SHIPYARD_LOG_FORMAT": "json",
-    }
+    env = settings_environment(settings) | {"SHIPYARD_LOG_FORMAT": "json"}
 
     def start(name: str) -> subprocess.Popen[bytes]:
         with (tmp_path / f"{name}.log").open("wb") as log:
