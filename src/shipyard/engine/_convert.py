@@ -19,6 +19,7 @@ __all__ = ["EventStream", "Scrubber", "convert"]
 _log = structlog.get_logger(__name__)
 
 SECRET_MASK = "[secret]"  # noqa: S105  (the mask, not a secret)
+STACK_TYPE = "pulumi:pulumi:Stack"
 _SEVERITIES = {
     "debug": Severity.DEBUG,
     "info": Severity.INFO,
@@ -131,11 +132,27 @@ class EventStream:
         self._scrub = scrub
         self._lock = threading.Lock()
         self._sink_error: BaseException | None = None
+        self.started_at = datetime.now(UTC)
+        self.stack_outputs: dict[str, Any] | None = None
+        """The stack's outputs as its last outputs event gave them (secrets masked)."""
+        self.ended = threading.Event()
+        """Set once the engine's last event (its cancel event) was delivered."""
+
+    def begin_command(self) -> None:
+        """Forget the end and outputs of an earlier CLI command of the same operation."""
+        self.stack_outputs = None
+        self.ended.clear()
 
     def on_engine_event(self, event: sdk_events.EngineEvent) -> None:
+        outputs = event.res_outputs_event
+        if outputs is not None and outputs.metadata.type == STACK_TYPE:
+            new = outputs.metadata.new
+            self.stack_outputs = dict(new.outputs or {}) if new is not None else {}
         fields = convert(event)
         if fields is not None:
             self._emit(fields)
+        if event.cancel_event is not None:
+            self.ended.set()
 
     def note(self, kind: EventKind, message: str, severity: Severity = Severity.INFO) -> None:
         """An event of Shipyard's own (recovery, cancel) in the same numbered stream."""

@@ -24,6 +24,7 @@ from shipyard.engine._environment import (
 )
 from shipyard.engine._process import OperationControl, TrackedPulumiCommand
 from shipyard.engine._program import Program, capturing, no_program
+from shipyard.engine._stack import SdkStack, open_stack
 from shipyard.engine.cancel import CancelToken
 from shipyard.engine.errors import FailureFacts, translate_command_error
 from shipyard.engine.events import EventKind, EventSink, Severity
@@ -53,7 +54,7 @@ class ConfigValue:
 
 @dataclass(slots=True)
 class _Handle:
-    stack: Any  # pulumi.automation.Stack (untyped)
+    stack: SdkStack
     command: TrackedPulumiCommand
 
 
@@ -252,7 +253,12 @@ class Engine:
                     recovered = self._recover(handle, ref, stream)
                     if config:
                         handle.stack.set_all_config(_sdk_config(config))
-                    sdk_result = action(handle.stack, wrapped, stream)
+                    stream.begin_command()  # a recovery's refresh may have ended one
+                    handle.stack.events = stream
+                    try:
+                        sdk_result = action(handle.stack, wrapped, stream)
+                    finally:
+                        handle.stack.events = None
         finally:
             if unsubscribe is not None:
                 unsubscribe()
@@ -340,7 +346,7 @@ class Engine:
         handle.command.control = control
         return handle
 
-    def _open(self, ref: StackRef, command: TrackedPulumiCommand, create: bool) -> Any:
+    def _open(self, ref: StackRef, command: TrackedPulumiCommand, create: bool) -> SdkStack:
         work_dir = self.work_dir(ref)
         work_dir.mkdir(parents=True, exist_ok=True)
         options = auto.LocalWorkspaceOptions(
@@ -364,8 +370,7 @@ class Engine:
             ),
             **options.__dict__,
         )
-        opener = auto.Stack.create_or_select if create else auto.Stack.select
-        return opener(ref.stack, workspace)
+        return open_stack(ref.stack, workspace, create=create)
 
     def _forget(self, ref: StackRef) -> None:
         with self._registry:
@@ -391,7 +396,7 @@ class Engine:
             pending = _recovery.read_pending(self._file_root, ref)
         else:
             exported = handle.stack.export_stack()
-            pending = _recovery.pending_in_deployment(exported.deployment)
+            pending = _recovery.pending_in_deployment(exported.deployment or {})
         if pending:
             listed = "; ".join(p.describe() for p in pending)
             note(
@@ -414,7 +419,7 @@ class Engine:
         stack = handle.stack
         if any(p.kind != "creating" for p in pending):
             exported = stack.export_stack()
-            repaired = _recovery.without_pending(exported.deployment)
+            repaired = _recovery.without_pending(exported.deployment or {})
             stack.import_stack(auto.Deployment(version=exported.version, deployment=repaired))
         stack.refresh(
             clear_pending_creates=True,

@@ -88,6 +88,7 @@ def test_a_secret_config_value_appears_in_no_event_and_no_log_line(
 
     assert (tmp_path / "token.txt").read_text() == SECRET  # the program did get it
     assert result.outputs["token"].secret
+    assert result.outputs["token"].value == SECRET  # a secret output's value is not in events
     assert SECRET not in repr(result)
     assert any("connecting with [secret]" in e.message for e in events)
     for event in events:

@@ -17,6 +17,8 @@ from shipyard.engine import (
     StackRef,
 )
 from shipyard.engine.testing import FileResource
+from shipyard.engine.toolchain import PulumiCli
+from shipyard.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +56,48 @@ def test_up_creates_then_a_second_up_changes_nothing(
 
     assert not second.changed
     assert set(second.changes) == {"same"}
+
+
+def test_each_up_returns_the_outputs_it_set_and_runs_only_the_up_command(
+    data_dir: Path, pulumi_cli: PulumiCli, stack_ref: StackRef, tmp_path: Path
+) -> None:
+    # A CLI that logs each command it runs before running it: what an operator would see
+    # in `ps` while a deploy runs.
+    calls = tmp_path / "calls.log"
+    logging_cli = tmp_path / "bin" / "pulumi"
+    logging_cli.parent.mkdir()
+    logging_cli.write_text(
+        f'#!/bin/sh\necho "$*" >> {calls}\nexec {pulumi_cli.path} "$@"\n', encoding="utf-8"
+    )
+    logging_cli.chmod(0o755)
+    cli = PulumiCli(logging_cli, pulumi_cli.version, pulumi_cli.source)
+    settings = Settings(data_dir=data_dir, backend_url=None, secrets_provider=None, pulumi=None)
+    engine = Engine(settings, cli)
+    target = tmp_path / "out.txt"
+
+    for content in ("one", "two", "two"):
+
+        def program(content: str = content) -> None:
+            resource = FileResource("file", str(target), content)
+            pulumi.export("content", resource.id.apply(lambda _: content))
+            pulumi.export("nested", {"words": [content, "and", content], "length": len(content)})
+
+        result = engine.up(stack_ref, program)
+
+        assert result.outputs["content"].value == content
+        assert not result.outputs["content"].secret
+        assert result.outputs["nested"].value == {
+            "words": [content, "and", content],
+            "length": len(content),
+        }
+    assert engine.outputs(stack_ref)["content"].value == "two"  # the CLI agrees
+
+    commands = [line.split()[1:3] for line in calls.read_text().splitlines()]
+    # The SDK alone runs `stack output` twice and `stack history` after each up.
+    ups = [index for index, command in enumerate(commands) if command[0] == "up"]
+    assert len(ups) == 3
+    assert ups == list(range(ups[0], ups[0] + 3)), commands  # nothing between them
+    assert commands[ups[-1] + 1 :] == [["stack", "output"]] * 2  # engine.outputs() itself
 
 
 def test_a_changed_input_updates_and_the_events_name_the_changed_key(
