@@ -51,10 +51,31 @@ class JobRun:
     def on_line(self, line: str) -> None:
         self.ctx.emit("build.log", line)
 
+    def settle(
+        self,
+        session: Session,
+        deployment: models.Deployment,
+        status: DeploymentStatus,
+        result: dict[str, Any],
+        *,
+        url: str | None = None,
+    ) -> tuple[DeploymentStatus, dict[str, Any]]:
+        """Record the deployment's final status and its last event in the caller's
+        transaction: an SSE reader that sees the status has seen every event."""
+        set_deployment_status(session, deployment, status, url=url)
+        append_event(
+            session,
+            self.ctx.job_id,
+            "deployment." + status.value,
+            f"deployment {self.deployment_id} {status.value}",
+            data=result,
+        )
+        return status, result
+
 
 Operation = Callable[[JobRun], tuple[DeploymentStatus, dict[str, Any]]]
-"""Runs the operation and records its result (in a transaction of its own); returns the
-deployment's final status and the job's result."""
+"""Runs the operation and records its result (in a transaction of its own, through
+:meth:`JobRun.settle`); returns the deployment's final status and the job's result."""
 
 
 def run_job(ctx: JobContext, operation: Operation) -> dict[str, Any]:
@@ -76,9 +97,8 @@ def _run(
         with _started(ctx, database, deployment_id) as run:
             status, result = operation(run)
     except Exception as exc:  # the job's outermost edge: recorded, then re-raised
-        _settle_failure(database, deployment_id, exc)
+        _settle_failure(ctx, database, deployment_id, exc)
         raise
-    ctx.emit("deployment." + status.value, f"deployment {deployment_id} {status.value}", **result)
     return {"deployment_id": deployment_id, "status": status.value, **result}
 
 
@@ -115,11 +135,19 @@ def _started(ctx: JobContext, database: Engine, deployment_id: int) -> Iterator[
         )
 
 
-def _settle_failure(database: Engine, deployment_id: int, exc: Exception) -> None:
+def _settle_failure(ctx: JobContext, database: Engine, deployment_id: int, exc: Exception) -> None:
     cancelled = isinstance(exc, JobCancelledError | OperationCancelledError)
     status = DeploymentStatus.cancelled if cancelled else DeploymentStatus.failed
     error = str(exc) if cancelled else f"{type(exc).__name__}: {exc}"
     _log.warning("deployment.ended", status=status.value, error=error)
-    with transaction(database) as session:
+    with transaction(database) as session:  # the status and its event commit together
         deployment = get_deployment(session, deployment_id)
         set_deployment_status(session, deployment, status, error=error)
+        append_event(
+            session,
+            ctx.job_id,
+            "deployment." + status.value,
+            f"deployment {deployment_id} {status.value}: {error}",
+            level="warning" if cancelled else "error",
+            data={"error": error},
+        )

@@ -21,7 +21,7 @@ from shipyard.services.targets import Deployed
 from shipyard.services.unchanged import matches_current
 from shipyard.store import models
 from shipyard.store.builds import create_build, finish_build, latest_image_build
-from shipyard.store.deployments import get_deployment, set_deployment_status
+from shipyard.store.deployments import get_deployment
 from shipyard.store.enums import BuildStatus, DeploymentStatus
 from shipyard.store.releases import ensure_release, get_release
 from shipyard.targets.base import Release
@@ -225,9 +225,8 @@ def _unchanged(run: JobRun, digest: str, desired_state: dict[str, Any]) -> Outco
         deployment = get_deployment(session, run.deployment_id)
         deployment.release_id = current.id
         stack = session.get_one(models.Stack, run.stack_id)
-        set_deployment_status(session, deployment, DeploymentStatus.unchanged, url=stack.url)
-        url = stack.url
-    return DeploymentStatus.unchanged, {"release": current.id, "url": url}
+        result = {"release": current.id, "url": stack.url}
+        return run.settle(session, deployment, DeploymentStatus.unchanged, result, url=stack.url)
 
 
 def _record_deployed(run: JobRun, deployed: Deployed, desired_state: dict[str, Any]) -> Outcome:
@@ -248,7 +247,6 @@ def _record_deployed(run: JobRun, deployed: Deployed, desired_state: dict[str, A
         )
         deployment = get_deployment(session, run.deployment_id)
         deployment.release_id = release.id
-        set_deployment_status(session, deployment, DeploymentStatus.succeeded, url=deployed.url)
         stack = session.get_one(models.Stack, run.stack_id)
         stack.outputs = {
             "url": deployed.url,
@@ -261,19 +259,21 @@ def _record_deployed(run: JobRun, deployed: Deployed, desired_state: dict[str, A
             "environment": run.environment,
         }
         stack.destroyed_at = None
-        release_id = release.id
-    return DeploymentStatus.succeeded, {
-        "release": release_id,
-        "url": deployed.url,
-        "revision": deployed.revision,
-        "changes": dict(deployed.changes),
-    }
+        result = {
+            "release": release.id,
+            "url": deployed.url,
+            "revision": deployed.revision,
+            "changes": dict(deployed.changes),
+        }
+        return run.settle(session, deployment, DeploymentStatus.succeeded, result, url=deployed.url)
 
 
 # -- the other operations -------------------------------------------------------------
 
 
-def _succeeded_keeping_release(run: JobRun, url: str | None = None) -> None:
+def _succeeded_keeping_release(
+    run: JobRun, result: dict[str, Any], url: str | None = None
+) -> Outcome:
     """Provision, preview, refresh: the stack's current release stays current."""
     with run.session() as session:
         stack = session.get_one(models.Stack, run.stack_id)
@@ -283,18 +283,15 @@ def _succeeded_keeping_release(run: JobRun, url: str | None = None) -> None:
             stack.url = url
             stack.provisioned_at = utc_now()
             stack.destroyed_at = None
-        set_deployment_status(session, deployment, DeploymentStatus.succeeded, url=stack.url)
+        return run.settle(session, deployment, DeploymentStatus.succeeded, result, url=stack.url)
 
 
 def _provision(run: JobRun) -> Outcome:
     deployed = run.target.provision(
         run.desired, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel
     )
-    _succeeded_keeping_release(run, deployed.url)
-    return DeploymentStatus.succeeded, {
-        "url": deployed.url,
-        "changes": dict(deployed.changes),
-    }
+    result = {"url": deployed.url, "changes": dict(deployed.changes)}
+    return _succeeded_keeping_release(run, result, deployed.url)
 
 
 def _destroy(run: JobRun) -> Outcome:
@@ -302,12 +299,13 @@ def _destroy(run: JobRun) -> Outcome:
     with run.session() as session:
         deployment = get_deployment(session, run.deployment_id)
         deployment.release_id = None
-        set_deployment_status(session, deployment, DeploymentStatus.succeeded)
         stack = session.get_one(models.Stack, run.stack_id)
         stack.url = None
         stack.outputs = {}
         stack.destroyed_at = utc_now()
-    return DeploymentStatus.succeeded, {"changes": dict(changes)}
+        return run.settle(
+            session, deployment, DeploymentStatus.succeeded, {"changes": dict(changes)}
+        )
 
 
 def _preview(run: JobRun) -> Outcome:
@@ -321,8 +319,7 @@ def _preview(run: JobRun) -> Outcome:
     )
     changes = dict(result.changes)
     run.ctx.emit("preview.diff", _diff_line(changes), changes=changes, changed=result.changed)
-    _succeeded_keeping_release(run)
-    return DeploymentStatus.succeeded, {"changes": changes, "changed": result.changed}
+    return _succeeded_keeping_release(run, {"changes": changes, "changed": result.changed})
 
 
 def _diff_line(changes: Mapping[str, int]) -> str:
@@ -333,5 +330,4 @@ def _diff_line(changes: Mapping[str, int]) -> str:
 def _refresh(run: JobRun) -> Outcome:
     ref = StackRef.of(run.desired.component, run.desired.environment)
     result = run.target.engine.refresh(ref, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel)
-    _succeeded_keeping_release(run)
-    return DeploymentStatus.succeeded, {"changes": dict(result.changes)}
+    return _succeeded_keeping_release(run, {"changes": dict(result.changes)})

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shipyard.cli._client import SseMessage, iter_sse
 from shipyard.services.autodeploy import on_new_tag
 from shipyard.targets.local import detect_container_engine
 from shipyard.targets.local.labels import COMPONENT
@@ -47,6 +49,15 @@ def _post(plane: Any, path: str, body: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _follow(plane: Any, deployment_id: int) -> list[SseMessage]:
+    """The deployment's SSE messages, followed live until the stream's ``end``."""
+    with plane.api.client.stream(
+        "GET", f"/api/v1/deployments/{deployment_id}/events", timeout=240
+    ) as response:
+        assert response.status_code == 200
+        return list(iter_sse(response.iter_lines()))
+
+
 def _updates(settings_dir: Path, name: str) -> int:
     """How many updates the stack's Pulumi history holds (the file backend's records)."""
     return sum(1 for _ in (settings_dir / "state").rglob(f"*{name}*/dev/*.history.json"))
@@ -72,11 +83,17 @@ def test_register_provision_autodeploy_deploy_unchanged_drift_rollback_destroy(
     assert plane.answer(auto["url"]) == "v1"
 
     plane.release("v2")
-    v2 = _finished(
-        plane, _post(plane, "/deployments", {"environment": "dev", "tag": "v2"}), wait_for
-    )
+    requested = _post(plane, "/deployments", {"environment": "dev", "tag": "v2"})
+    followed = _follow(plane, requested["id"])  # live, from the request on
+    v2 = _finished(plane, requested, wait_for)
     assert v2["status"] == "succeeded", v2["error"]
     assert plane.answer(v2["url"]) == "v2"
+    # The stream ends with the deployment's own last event, never before it.
+    assert followed[-1].event == "end"
+    assert json.loads(followed[-1].data) == {"status": "succeeded"}
+    last = json.loads(followed[-2].data)
+    assert last["kind"] == "deployment.succeeded"
+    assert last["data"]["url"] == v2["url"]
     events = plane.api.client.get(
         f"/api/v1/deployments/{v2['id']}/events", params={"follow": "false"}
     ).text
