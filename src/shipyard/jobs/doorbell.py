@@ -1,8 +1,12 @@
-"""Wakes this process's idle workers when a job is queued, instead of their next poll.
+"""Wakes this process's idle workers when a job is queued or a stack is freed, instead
+of their next poll.
 
 ``enqueue`` rings the bell once the transaction that queued the job commits, so a worker
 in the same process (``shipyard serve``) claims it at once rather than up to a poll
-interval later. Workers in other processes (``shipyard worker``) still find it by polling.
+interval later. So does the end of a job (done, failed, cancelled, given back): the next
+job of its stack may run now, and every idle worker gets its chance at it, not only the
+one that just finished. Workers in other processes (``shipyard worker``) still find work
+by polling.
 """
 
 from __future__ import annotations

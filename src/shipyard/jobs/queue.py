@@ -186,6 +186,7 @@ def complete(
 ) -> Job:
     """The job succeeded. A late report is accepted while nobody else took the job over."""
     with transaction(engine) as session:
+        ring_after_commit(session)  # the stack is free: its next job may run
         job = _owned(session, job_id, worker_id)
         _finish(job, JobState.succeeded, clock.now())
         job.result = result
@@ -207,6 +208,7 @@ def fail(
     """The attempt failed. A transient failure is retried after a backoff while attempts last."""
     now = clock.now()
     with transaction(engine) as session:
+        ring_after_commit(session)  # the stack is free: its next job may run
         job = _owned(session, job_id, worker_id)
         job.error = error
         retry = transient and job.attempts < job.max_attempts and not job.cancel_requested
@@ -235,6 +237,7 @@ def mark_cancelled(
 ) -> Job:
     """The worker stopped a job whose cancel was requested."""
     with transaction(engine) as session:
+        ring_after_commit(session)  # the stack is free: its next job may run
         job = _owned(session, job_id, worker_id)
         _finish(job, JobState.cancelled, clock.now())
         append_event(session, job.id, "cancelled", f"cancelled by request, worker {worker_id}")
@@ -247,6 +250,7 @@ def release(
     """Give a running job back unfinished (its worker is shutting down): it runs again,
     flagged ``needs_recovery``; cancelled instead if a cancel was requested meanwhile."""
     with transaction(engine) as session:
+        ring_after_commit(session)  # the stack is free: its next job may run
         job = _owned(session, job_id, worker_id)
         if job.cancel_requested:
             _finish(job, JobState.cancelled, clock.now())
