@@ -71,6 +71,7 @@ def worker(
     from shipyard.jobs.worker import run_workers
     from shipyard.logs import configure_logging
     from shipyard.services.handlers import register_handlers
+    from shipyard.services.targets import for_jobs
     from shipyard.store import create_engine, upgrade
 
     settings = Settings()
@@ -98,7 +99,7 @@ def worker(
     count = workers or max(settings.workers, 1)
     log.info("workers starting", count=count, handlers=dict(registry))
     run_workers(
-        settings,
+        for_jobs(settings),
         count,
         stop,
         handlers=registry,

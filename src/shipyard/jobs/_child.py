@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Engine
+from sqlalchemy.orm import configure_mappers
 
 from shipyard.engine.cancel import CancelToken
 from shipyard.jobs._protocol import ChildSpec, Outcome, OutcomeKind, write_outcome
@@ -37,6 +38,10 @@ __all__ = ["ready", "run"]
 
 _log = structlog.get_logger(__name__)
 _ORPHAN_EXIT = 70
+
+# The ORM configures its mappers on first use. The fork server imports this module, so
+# doing it here spares every job's process that work (10 ms here).
+configure_mappers()
 
 
 def ready() -> None:

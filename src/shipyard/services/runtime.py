@@ -11,6 +11,7 @@ import structlog
 from shipyard.jobs.handlers import HandlerRegistry
 from shipyard.jobs.worker import run_workers
 from shipyard.services.handlers import register_handlers
+from shipyard.services.targets import for_jobs
 from shipyard.services.triggers import TriggerSupervisor
 from shipyard.settings import Settings
 from shipyard.store import create_engine
@@ -44,7 +45,9 @@ class ServerRuntime:
         """Start everything; the settings the workers run with (naming the proxy)."""
         # Started here, or a configured one given its saved routes (a restarted Caddy).
         self._proxy = open_proxy(self.settings)
-        self.settings = self.settings.model_copy(update={"proxy_admin_url": self._proxy.admin_url})
+        self.settings = for_jobs(
+            self.settings.model_copy(update={"proxy_admin_url": self._proxy.admin_url})
+        )
         if self.workers > 0:
             handlers = register_handlers(HandlerRegistry())
             self._workers_thread = threading.Thread(

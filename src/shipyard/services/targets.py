@@ -31,6 +31,8 @@ from shipyard.services.unchanged import service_is_running
 from shipyard.settings import Settings
 from shipyard.targets.base import OnLine, Release
 from shipyard.targets.gcp.config import gcp_config
+from shipyard.targets.local.detect import detect_container_engine
+from shipyard.targets.local.errors import ContainerEngineMissingError
 from shipyard.targets.local.flow import LocalDeployment, LocalTarget
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ __all__ = [
     "JobTarget",
     "LocalJobTarget",
     "check_target",
+    "for_jobs",
     "open_target",
 ]
 
@@ -349,3 +352,17 @@ def open_target(settings: Settings, name: str, environment: str) -> Iterator[Job
     # ServerRuntime), and every route change loads them again: no reload per job.
     with LocalTarget.from_settings(settings, sync_routes=False) as local:
         yield LocalJobTarget(local)
+
+
+def for_jobs(settings: Settings) -> Settings:
+    """The settings workers hand to their jobs' processes: ``settings`` naming the
+    container engine detected here once, when none is set. Each job's process would
+    otherwise ask ``docker info`` again (20 ms a job). When none works it stays unset,
+    and a local job fails with the detection's own message."""
+    if settings.container_engine:
+        return settings
+    try:
+        found = detect_container_engine(settings)
+    except ContainerEngineMissingError:
+        return settings
+    return settings.model_copy(update={"container_engine": str(found.binary)})
