@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from shipyard.services.targets import for_jobs
 from shipyard.settings import Settings
 from shipyard.targets.local import (
     BuildSpec,
@@ -132,6 +133,21 @@ def test_an_engine_that_does_not_exist_names_what_to_install(tmp_path: Path) -> 
     vanished = CliContainerEngine(tmp_path / "bin" / "docker", "docker")
     with pytest.raises(ContainerEngineMissingError, match=r"install podman"):
         vanished.inspect("anything")
+
+
+def test_jobs_get_the_engine_their_worker_detected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    detected = detect_container_engine(Settings())
+
+    pinned = for_jobs(Settings(data_dir=tmp_path))
+
+    assert pinned.container_engine == str(detected.binary)
+    assert detect_container_engine(pinned) == detected  # what a job's process then uses
+    chosen = Settings(data_dir=tmp_path, container_engine="podman")
+    assert for_jobs(chosen).container_engine == "podman"  # a configured one is kept
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # none works: the job says so
+    assert for_jobs(Settings(data_dir=tmp_path)).container_engine is None
 
 
 def test_logs_of_a_container(
