@@ -78,6 +78,8 @@ GOALS = {
     "event_to_sse_p95_ms_max": 100.0,
 }
 DEADLINE_S = 600.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PARTS = ("idle_rss", "api_latency", "deploys", "worker_scaling")
 _DONE_JOBS = (JobState.succeeded, JobState.failed, JobState.cancelled)
 
 
@@ -95,7 +97,7 @@ class Sizes:
     def of(cls, quick: bool) -> Sizes:
         if quick:
             return cls(1, 20, 4, 500, 10, 100, 20)
-        return cls(5, 40, 20, 10_000, 10, 1_500, 200)
+        return cls(7, 40, 20, 10_000, 10, 1_500, 200)
 
 
 def load() -> list[float]:
@@ -334,14 +336,31 @@ def run_jobs(root: Path, pulumi: Path, workers: int, count: int) -> dict[str, An
     thread.start()
     try:
         enqueue_and_wait(database, settings, "warmup", workers)  # fork server, plugins
+        cpu_before = cpu_times()
         started = time.perf_counter()
         enqueue_and_wait(database, settings, "bench", count)
         elapsed = time.perf_counter() - started
+        cpu_after = cpu_times()
     finally:
         stop.set()
         thread.join(DEADLINE_S)
         database.dispose()
-    return {"workers": workers, "deploys": count, "wall_s": round(elapsed, 3)}
+    busy = cpu_after[0] - cpu_before[0]
+    total = cpu_after[1] - cpu_before[1]
+    return {
+        "workers": workers,
+        "deploys": count,
+        "wall_s": round(elapsed, 3),
+        "machine_cpu_busy": round(busy / total, 3) if total else None,
+        "cpu_s_per_deploy": round(busy / CLOCK_TICKS / count, 3),
+    }
+
+
+def cpu_times() -> tuple[int, int]:
+    """The machine's busy and total CPU time so far, in clock ticks (/proc/stat)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
 
 
 def enqueue_and_wait(database: Engine, settings: Settings, prefix: str, count: int) -> None:
@@ -667,27 +686,37 @@ def idle_rss(root: Path, settle_s: float) -> dict[str, Any]:
 
 
 def summary(report: dict[str, Any]) -> dict[str, Any]:
-    api = report["api_latency"]
-    return {
-        "deploy_vs_engine_up_ratio": report["deploy_vs_engine_up"]["median_ratio"],
-        "unchanged_deploy_p95_s": report["unchanged_deploy"]["p95_s"],
-        "worker_speedup": report["worker_scaling"]["speedup"],
-        "api_p99_ms_sqlite": api["sqlite"]["worst_p99_ms"],
-        "api_p99_ms_postgresql": api["postgresql"]["worst_p99_ms"],
-        "event_to_sse_p95_ms_sqlite": api["sqlite"]["event_to_sse_ms"]["p95"],
-        "event_to_sse_p95_ms_postgresql": api["postgresql"]["event_to_sse_ms"]["p95"],
-        "idle_rss_mb": report["idle_rss"]["server_mb"],
-        "idle_rss_with_children_mb": report["idle_rss"]["with_children_mb"],
-    }
+    found: dict[str, Any] = {}
+    if "deploy_vs_engine_up" in report:
+        found["deploy_vs_engine_up_ratio"] = report["deploy_vs_engine_up"]["median_ratio"]
+        found["unchanged_deploy_p95_s"] = report["unchanged_deploy"]["p95_s"]
+    if "worker_scaling" in report:
+        found["worker_speedup"] = report["worker_scaling"]["speedup"]
+    if "api_latency" in report:
+        for database in ("sqlite", "postgresql"):
+            api = report["api_latency"][database]
+            found[f"api_p99_ms_{database}"] = api["worst_p99_ms"]
+            found[f"event_to_sse_p95_ms_{database}"] = api["event_to_sse_ms"]["p95"]
+    if "idle_rss" in report:
+        found["idle_rss_mb"] = report["idle_rss"]["server_mb"]
+        found["idle_rss_with_children_mb"] = report["idle_rss"]["with_children_mb"]
+    return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, required=True, help="where to write the JSON")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument(
+        "--part",
+        action="append",
+        choices=PARTS,
+        help="run only this part (repeatable); all of them by default",
+    )
     args = parser.parse_args()
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     sizes = Sizes.of(args.quick)
+    parts = args.part or list(PARTS)
     report: dict[str, Any] = {
         "benchmark": "control_plane",
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
@@ -699,14 +728,19 @@ def main() -> None:
         },
         "load_at_start": load(),
         "sizes": sizes.__dict__,
+        "parts": parts,
         "goals": GOALS,
     }
     with tempfile.TemporaryDirectory(prefix="shipyard-bench-cp-") as tmp:
         root = Path(tmp)
-        report["idle_rss"] = idle_rss(root, 1.0 if args.quick else 5.0)
-        report["api_latency"] = api_latency(root / "api", sizes)
-        report.update(deploys(root / "deploys", sizes))
-        report["worker_scaling"] = worker_scaling(root / "workers", sizes)
+        if "idle_rss" in parts:
+            report["idle_rss"] = idle_rss(root, 1.0 if args.quick else 5.0)
+        if "api_latency" in parts:
+            report["api_latency"] = api_latency(root / "api", sizes)
+        if "deploys" in parts:
+            report.update(deploys(root / "deploys", sizes))
+        if "worker_scaling" in parts:
+            report["worker_scaling"] = worker_scaling(root / "workers", sizes)
     report["load_at_end"] = load()
     report["summary"] = summary(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
