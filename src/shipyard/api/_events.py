@@ -1,7 +1,9 @@
 """A deployment's events as Server-Sent Events: the stored history, then live ones.
 
 Live events are found by polling the events table (one indexed query per tick), so the
-stream works whichever process writes them. Each event's ``id`` is its ``seq``: a client
+stream works whichever process writes them; when a worker of this process runs the job,
+each commit of the job's process wakes the stream at once (``JOB_COMMITS``) instead of
+its next tick. Each event's ``id`` is its ``seq``: a client
 that reconnects with ``Last-Event-ID`` gets only what it missed. The stream ends with an
 ``end`` event once the deployment is finished and every event has been sent.
 """
@@ -19,6 +21,7 @@ from sqlalchemy import Engine
 
 from shipyard.api._views import event_read
 from shipyard.api.schemas import EventRead
+from shipyard.jobs.doorbell import JOB_COMMITS
 from shipyard.store import models, transaction
 from shipyard.store.enums import DeploymentStatus
 from shipyard.store.events import list_events
@@ -48,17 +51,18 @@ class EventStreamOptions:
 class _Tick:
     events: list[EventRead]
     status: DeploymentStatus
+    job_id: int | None
 
 
 def _read(engine: Engine, deployment_id: int, after_seq: int) -> _Tick:
     with transaction(engine, read_only=True) as session:
         # Status first: every event written before a finished status is then seen below.
         deployment = session.get_one(models.Deployment, deployment_id)
-        status = deployment.status
-        if deployment.job_id is None:
-            return _Tick([], status)
-        events = list_events(session, deployment.job_id, after_seq=after_seq, limit=_BATCH)
-        return _Tick([event_read(event) for event in events], status)
+        status, job_id = deployment.status, deployment.job_id
+        if job_id is None:
+            return _Tick([], status, None)
+        events = list_events(session, job_id, after_seq=after_seq, limit=_BATCH)
+        return _Tick([event_read(event) for event in events], status, job_id)
 
 
 def _frame(event: EventRead) -> bytes:
@@ -82,8 +86,14 @@ async def deployment_events(
     the stored ones only."""
     yield b"retry: 1000\n\n"
     quiet_since = time.monotonic()
+    job_id: int | None = None
     while True:
+        # Read before the events, so a commit while they are read is not missed below.
+        seen = JOB_COMMITS.count(job_id) if job_id is not None else None
         tick = await anyio.to_thread.run_sync(_read, engine, deployment_id, after_seq)
+        job_id = tick.job_id
+        if seen is None and job_id is not None:
+            seen = JOB_COMMITS.count(job_id)
         for event in tick.events:
             yield _frame(event)
             after_seq = event.seq
@@ -99,4 +109,7 @@ async def deployment_events(
             quiet_since = time.monotonic()
         if await is_disconnected():
             return
-        await anyio.sleep(options.poll_interval)
+        if job_id is None or seen is None:
+            await anyio.sleep(options.poll_interval)
+        else:  # woken by the job's next commit when a worker of this process runs it
+            await JOB_COMMITS.wait(job_id, seen, options.poll_interval)

@@ -21,8 +21,8 @@ from types import FrameType
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine
-from sqlalchemy.orm import configure_mappers
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session, configure_mappers
 
 from shipyard.engine.cancel import CancelToken
 from shipyard.jobs._protocol import ChildSpec, Outcome, OutcomeKind, write_outcome
@@ -30,7 +30,7 @@ from shipyard.jobs.errors import JobCancelledError
 from shipyard.jobs.handlers import Emit, JobContext, load_handler
 from shipyard.logs import configure_logging
 from shipyard.settings import Settings
-from shipyard.store import create_engine, transaction
+from shipyard.store import READ_ONLY, create_engine, transaction
 from shipyard.store.enums import JobKind
 from shipyard.store.events import append_event
 
@@ -48,14 +48,16 @@ def ready() -> None:
     """A no-op child: proves the fork server is up and has imported this module."""
 
 
-def run(spec: ChildSpec, worker: Connection) -> None:
-    """Run the job of ``spec``; ``worker`` is a pipe whose end means the worker died."""
+def run(spec: ChildSpec, worker: Connection, commits: Connection) -> None:
+    """Run the job of ``spec``; ``worker`` is a pipe whose end means the worker died;
+    a byte on ``commits`` tells the worker the job committed a write."""
     os.setsid()  # a signal meant for the worker (Ctrl-C) never reaches the job
     settings = Settings.model_validate(spec.settings)
     configure_logging(settings.log_format)
     token = CancelToken()
     _cancel_on_signals(token)
     _cancel_when_orphaned(token, worker, spec.orphan_grace_s)
+    _report_commits(commits)
     database = create_engine(settings)
     try:
         with structlog.contextvars.bound_contextvars(
@@ -139,6 +141,22 @@ def _cancel_on_signals(token: CancelToken) -> None:
     threading.Thread(target=trip, name="shipyard-job-cancel", daemon=True).start()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+
+
+def _report_commits(commits: Connection) -> None:
+    """After each committed write transaction of this process (its events, its records),
+    a byte to the worker, which wakes the API's live event streams of the job. Never
+    blocks: a full pipe already says there is news, a gone worker is the orphan watch's
+    business."""
+    os.set_blocking(commits.fileno(), False)
+
+    def committed(session: Session) -> None:
+        if session.get_bind().get_execution_options().get(READ_ONLY):
+            return
+        with contextlib.suppress(OSError):  # BlockingIOError, BrokenPipeError, closed
+            os.write(commits.fileno(), b"c")
+
+    event.listen(Session, "after_commit", committed)
 
 
 def _cancel_when_orphaned(token: CancelToken, worker: Connection, grace_s: float) -> None:

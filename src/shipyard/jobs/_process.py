@@ -14,9 +14,11 @@ import contextlib
 import multiprocessing
 import os
 import signal
-from collections.abc import Iterable
-from multiprocessing import forkserver
+import time
+from collections.abc import Callable, Iterable
+from multiprocessing import connection, forkserver
 from pathlib import Path
+from typing import Any
 
 from shipyard.engine import _procfs
 from shipyard.jobs import _child
@@ -52,11 +54,16 @@ class JobProcess:
         self._outcome_path = Path(spec.outcome_path)
         context = _context()
         reader, self._lifeline = context.Pipe(duplex=False)
+        self._commits, commits_writer = context.Pipe(duplex=False)
         self._process = context.Process(
-            target=_child.run, args=(spec, reader), name=f"shipyard-job-{spec.job_id}"
+            target=_child.run,
+            args=(spec, reader, commits_writer),
+            name=f"shipyard-job-{spec.job_id}",
         )
         self._process.start()
         reader.close()
+        commits_writer.close()
+        self._watching_commits = True
         self._exitcode: int | None = None
         assert self._process.pid is not None
         self._pid: int = self._process.pid
@@ -70,11 +77,34 @@ class JobProcess:
         """The exit code once it exited (negative: the signal that ended it)."""
         return self._exitcode
 
-    def wait(self, timeout: float) -> int | None:
-        """The exit code once it exited, None while it runs."""
-        self._process.join(timeout)
+    def wait(self, timeout: float, on_commit: Callable[[], None] | None = None) -> int | None:
+        """The exit code once it exited, None while it runs; ``on_commit`` is called each
+        time the child reports that it committed (a byte on a pipe of its own)."""
+        deadline = time.monotonic() + timeout
+        while self._process.exitcode is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            watched: list[Any] = [self._process.sentinel]
+            if self._watching_commits:
+                watched.append(self._commits)
+            ready = connection.wait(watched, left)
+            if self._commits in ready and self._drain_commits() and on_commit is not None:
+                on_commit()
+            if self._process.sentinel in ready:
+                self._process.join()
         self._exitcode = self._process.exitcode
         return self._exitcode
+
+    def _drain_commits(self) -> bool:
+        """Read what the child wrote; False (and stop watching) at its end."""
+        try:
+            reported = os.read(self._commits.fileno(), 4096)
+        except OSError:
+            reported = b""
+        if not reported:
+            self._watching_commits = False
+        return bool(reported)
 
     def interrupt(self) -> None:
         """Ask it to cancel (SIGTERM: it trips the job's CancelToken)."""
@@ -104,6 +134,7 @@ class JobProcess:
         self._exitcode = self._process.exitcode
         self._process.close()
         self._lifeline.close()
+        self._commits.close()
 
 
 def describe_exit(code: int) -> str:

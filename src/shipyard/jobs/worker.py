@@ -25,7 +25,7 @@ from shipyard.jobs import queue
 from shipyard.jobs._process import JobProcess, describe_exit, start_fork_server
 from shipyard.jobs._protocol import ChildSpec, Outcome, OutcomeKind
 from shipyard.jobs.backoff import DEFAULT_BACKOFF, Backoff
-from shipyard.jobs.doorbell import DOORBELL
+from shipyard.jobs.doorbell import DOORBELL, JOB_COMMITS
 from shipyard.jobs.errors import HandlerNotFoundError, LeaseLostError
 from shipyard.jobs.handlers import HandlerRegistry, default_registry
 from shipyard.settings import Settings
@@ -187,7 +187,11 @@ class Worker:
         watch = _Watch()
         renewed = next_heartbeat = time.monotonic()
         stopping_since: float | None = None
-        while process.wait(self.poll_interval) is None:
+
+        def committed() -> None:
+            JOB_COMMITS.ring(job.id)
+
+        while process.wait(self.poll_interval, on_commit=committed) is None:
             now = time.monotonic()
             if now >= next_heartbeat:
                 renewed = self._heartbeat(job, process, watch, renewed)

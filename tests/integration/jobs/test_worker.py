@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from worker_support import (
 )
 
 from shipyard.jobs import JobKind, JobState, cancel, enqueue
-from shipyard.jobs.doorbell import DOORBELL
+from shipyard.jobs.doorbell import DOORBELL, JOB_COMMITS
 from shipyard.jobs.worker import Worker
 from shipyard.store import transaction
 
@@ -75,6 +76,31 @@ def test_a_job_runs_in_a_child_process_and_completes_with_its_result(
     assert succeeded[0]["job_kind"] == "deploy"
     assert succeeded[0]["stack_key"] == "default/app/dev"
     assert succeeded[0]["worker_id"] == "test-worker"
+
+
+def test_each_commit_of_the_job_process_rings_the_jobs_bell_while_it_runs(
+    engine: Engine, tmp_path: Path, wait_for: WaitFor
+) -> None:
+    out = tmp_path / "out.txt"
+    # The handler commits its `test.writing` event, then works 3 s before it writes.
+    job_id = queue_job(engine, {"path": str(out), "content": "hi", "hold_s": 3.0})
+    seen = JOB_COMMITS.count(job_id)
+    woken: list[bool] = []
+    waiter = threading.Thread(
+        target=lambda: woken.append(asyncio.run(JOB_COMMITS.wait(job_id, seen, 60.0)))
+    )
+    waiter.start()
+
+    with worker_thread(make_worker(engine, tmp_path, deploy="write_file")):
+        waiter.join(60.0)
+        # Woken by the event's commit, while the job still works: not by its end.
+        assert woken == [True]
+        assert "test.writing" in [event.kind for event in events(engine, job_id)]
+        assert not out.exists()
+        wait_for(lambda: finished(engine, job_id), "the job to finish")
+
+    assert job(engine, job_id).state is JobState.succeeded
+    assert JOB_COMMITS.count(job_id) > seen
 
 
 def test_a_crashing_child_fails_its_job_naming_the_exit_code_and_the_worker_carries_on(

@@ -11,13 +11,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shipyard.api import EventStreamOptions, create_app
 from shipyard.cli._client import SseMessage, iter_sse
+from shipyard.jobs.doorbell import JOB_COMMITS
 from shipyard.store import models, transaction
 from shipyard.store.deployments import set_deployment_status
 from shipyard.store.enums import DeploymentStatus
 from shipyard.store.events import append_event
 from shipyard.testing.api import Api, assert_problem
 from shipyard.testing.samples import write_component
+from shipyard.testing.server import running_server
 
 TIMEOUT = 30.0
 
@@ -102,6 +105,40 @@ def test_live_events_arrive_while_connected_and_the_stream_ends_with_the_deploym
     listener.join(TIMEOUT)
     assert _messages(rest) == ["live 2"]
     assert rest[-1].event == "end" and json.loads(rest[-1].data) == {"status": "failed"}
+
+
+def test_a_commit_reported_by_the_job_wakes_the_stream_before_its_next_poll(
+    api: Api, deployment: dict[str, int]
+) -> None:
+    # A server that would look at the events table only once a minute: what arrives
+    # sooner was woken by the job's commit, as a worker of the same process reports it.
+    app = create_app(api.settings, event_stream=EventStreamOptions(poll_interval=60.0))
+    received: queue.Queue[SseMessage | None] = queue.Queue()
+    with running_server(app) as url:
+        headers = {"Authorization": f"Bearer {api.token}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=TIMEOUT) as client:
+
+            def listen() -> None:
+                path = f"/api/v1/deployments/{deployment['id']}/events"
+                with client.stream("GET", path) as response:
+                    for event in iter_sse(response.iter_lines()):
+                        received.put(event)
+                received.put(None)
+
+            listener = threading.Thread(target=listen, daemon=True)
+            listener.start()
+            _emit(api, deployment, "before")
+            JOB_COMMITS.ring(deployment["job"])
+            assert _messages([received.get(timeout=TIMEOUT)]) == ["before"]
+
+            _emit(api, deployment, "live")
+            JOB_COMMITS.ring(deployment["job"])
+            assert _messages([received.get(timeout=TIMEOUT)]) == ["live"]
+            _finish(api, deployment, DeploymentStatus.succeeded)
+            JOB_COMMITS.ring(deployment["job"])
+            end = received.get(timeout=TIMEOUT)
+            assert end is not None and end.event == "end"
+            listener.join(TIMEOUT)
 
 
 def test_last_event_id_resumes_after_the_events_already_seen(
