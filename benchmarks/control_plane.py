@@ -18,7 +18,8 @@
     with SQLAlchemy core), on SQLite and on a throwaway PostgreSQL.
 (5) ``event_to_sse`` (in ``api_latency``): a job event committed the way a worker's child
     commits one (its own transaction) until a connected SSE client reads it, at the
-    product's default poll interval (0.05 s).
+    product's default poll interval (0.05 s); and ``woken``, with the ring a worker of the
+    server's process gives when its job's process reports the commit.
 (6) ``idle_rss``: VmRSS of a ``shipyard serve --workers 1`` subprocess a few seconds after
     /healthz answers, alone and with its child processes (Caddy, the job fork server).
 
@@ -56,6 +57,7 @@ from shipyard.api import ADMIN_TOKEN_FILE, create_app
 from shipyard.engine import EngineEventRecord, StackRef
 from shipyard.engine.toolchain import ensure_pulumi
 from shipyard.jobs import HandlerRegistry, JobKind, enqueue
+from shipyard.jobs.doorbell import JOB_COMMITS
 from shipyard.jobs.worker import run_workers
 from shipyard.services.desired import desired_state, platform_of
 from shipyard.settings import Settings
@@ -532,7 +534,12 @@ def time_routes(
     return {route: percentiles(values) for route, values in samples.items()}
 
 
-def sse_latency(client: httpx.Client, database: Engine, events: int) -> dict[str, Any]:
+def sse_latency(
+    client: httpx.Client, database: Engine, events: int, *, woken: bool
+) -> dict[str, Any]:
+    """Commit -> SSE client. ``woken``: the commit is followed by the ring a worker of the
+    server's process gives when its job's process reports a commit; else the stream finds
+    the event on its poll (a worker in another process)."""
     with transaction(database) as session:
         stack = session.scalars(sa.select(models.Stack).limit(1)).one()
         job = enqueue(session, JobKind.deploy, stack.key)
@@ -569,6 +576,8 @@ def sse_latency(client: httpx.Client, database: Engine, events: int) -> dict[str
                 session, job_id, "engine.diagnostic", f"line {index}", data={"i": index}
             ).seq
         committed[seq] = time.perf_counter()
+        if woken:
+            JOB_COMMITS.ring(job_id)
     wait_until(lambda: len(arrived) >= events, "every event at the SSE client", 60)
     with transaction(database) as session:
         row = session.get_one(models.Deployment, deployment_id)
@@ -587,7 +596,8 @@ def api_on(url: str, root: Path, sizes: Sizes) -> dict[str, Any]:
         inserted_s = time.perf_counter() - started
         with api_server(settings) as client:
             routes = time_routes(client, sizes, ids)
-            sse = sse_latency(client, database, sizes.sse_events)
+            sse = sse_latency(client, database, sizes.sse_events, woken=False)
+            sse_woken = sse_latency(client, database, sizes.sse_events, woken=True)
     finally:
         database.dispose()
     return {
@@ -599,6 +609,7 @@ def api_on(url: str, root: Path, sizes: Sizes) -> dict[str, Any]:
         "routes_ms": routes,
         "worst_p99_ms": max(r["p99"] for r in routes.values()),
         "event_to_sse_ms": sse,
+        "event_to_sse_woken_ms": sse_woken,
         "load_after": load(),
     }
 
@@ -610,7 +621,9 @@ def api_latency(root: Path, sizes: Sizes) -> dict[str, Any]:
         "round-robin, after 20 warm-up rounds, against uvicorn on 127.0.0.1 in a thread of "
         "this process; event_to_sse_ms: from the commit of an event (its own transaction, "
         "as a job's child writes it) to its line at a connected SSE client, events at "
-        "random 10-150 ms intervals, the server's default poll interval",
+        "random 10-150 ms intervals, the server's default poll interval (a worker in "
+        "another process); event_to_sse_woken_ms: the same, each commit followed by the "
+        "ring a worker of the server's process gives when its job's process reports one",
         "sqlite": api_on(f"sqlite:///{root / 'sqlite' / 'shipyard.db'}", root / "sqlite", sizes),
     }
     with throwaway_cluster() as cluster, cluster.database() as url:
@@ -697,6 +710,7 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
             api = report["api_latency"][database]
             found[f"api_p99_ms_{database}"] = api["worst_p99_ms"]
             found[f"event_to_sse_p95_ms_{database}"] = api["event_to_sse_ms"]["p95"]
+            found[f"event_to_sse_woken_p95_ms_{database}"] = api["event_to_sse_woken_ms"]["p95"]
     if "idle_rss" in report:
         found["idle_rss_mb"] = report["idle_rss"]["server_mb"]
         found["idle_rss_with_children_mb"] = report["idle_rss"]["with_children_mb"]
