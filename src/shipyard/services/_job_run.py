@@ -104,21 +104,26 @@ def _run(
 
 @contextmanager
 def _started(ctx: JobContext, database: Engine, deployment_id: int) -> Iterator[JobRun]:
-    with transaction(database) as session:  # the status and its event commit together
+    with transaction(database, read_only=True) as session:
         deployment = get_deployment(session, deployment_id)
-        set_deployment_status(session, deployment, DeploymentStatus.running)
         stack = session.get_one(models.Stack, deployment.stack_id)
         component = session.get_one(models.Component, stack.component_id)
         environment = session.get_one(models.Environment, stack.environment_id)
-        append_event(
-            session,
-            ctx.job_id,
-            "deployment.running",
-            f"{deployment.reason} of {component.ref} to {environment.name} started",
-            data={"reason": deployment.reason, "tag": deployment.tag},
-        )
-    desired = desired_state(component, environment.name, platform_of(ctx.settings))
     with open_target(ctx.settings, environment.target, environment.name) as target:
+        if deployment.tag is not None:
+            # The tag's image lookup runs beside the records and the desired state below.
+            target.prefetch_release(component.ref, deployment.tag)
+        with transaction(database) as session:  # the status and its event commit together
+            running = get_deployment(session, deployment_id)
+            set_deployment_status(session, running, DeploymentStatus.running)
+            append_event(
+                session,
+                ctx.job_id,
+                "deployment.running",
+                f"{deployment.reason} of {component.ref} to {environment.name} started",
+                data={"reason": deployment.reason, "tag": deployment.tag},
+            )
+        desired = desired_state(component, environment.name, platform_of(ctx.settings))
         yield JobRun(
             ctx=ctx,
             database=database,

@@ -95,6 +95,11 @@ class JobTarget(Protocol):
         """Build the image of ``tag`` (gcp: run the environment's trigger and follow it)."""
         ...
 
+    def prefetch_release(self, component: str, tag: str) -> None:
+        """Start what :meth:`release_of` of ``tag`` will need (local: the image inspect),
+        so it runs beside the job's first records; nothing where there is nothing to start."""
+        ...
+
     def release_of(
         self, desired: DesiredState, tag: str, recorded: Release | None
     ) -> Release | None:
@@ -177,6 +182,9 @@ class LocalJobTarget(_Adapter[LocalTarget]):
     def build(self, desired: DesiredState, tag: str, *, on_line: OnLine | None = None) -> Release:
         return self.target.build(desired, tag, on_line=on_line)
 
+    def prefetch_release(self, component: str, tag: str) -> None:
+        self.target.prefetch_release(component, tag)
+
     def release_of(
         self, desired: DesiredState, tag: str, recorded: Release | None
     ) -> Release | None:
@@ -256,6 +264,9 @@ class GcpJobTarget(_Adapter["GcpTarget"]):
 
     def build(self, desired: DesiredState, tag: str, *, on_line: OnLine | None = None) -> Release:
         return self.target.run_trigger(desired, tag, on_line=on_line)
+
+    def prefetch_release(self, component: str, tag: str) -> None:
+        """Nothing to start: the lookup reads Shipyard's record only."""
 
     def release_of(
         self, desired: DesiredState, tag: str, recorded: Release | None

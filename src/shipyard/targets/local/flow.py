@@ -10,8 +10,10 @@ starts and supervises until closed) before any ``up`` needs it.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from shipyard.targets.local.builds import BuildRequest, ImageBuilder, image_refe
 from shipyard.targets.local.builds import image_repository as repository_of
 from shipyard.targets.local.cli_engine import CliContainerEngine
 from shipyard.targets.local.detect import detect_container_engine
+from shipyard.targets.local.engine import ImageInfo
 from shipyard.targets.local.errors import ImageNotFoundError, LocalTargetError
 from shipyard.targets.local.labels import COMMIT, COMPONENT
 from shipyard.targets.local.program import local_program
@@ -128,6 +131,7 @@ class LocalTarget:
         self.builder = ImageBuilder.from_settings(containers, settings)
         self._proxy: Proxy | None = None
         self._image_ids: dict[tuple[str, str], str] = {}
+        self._prefetched: dict[str, Future[ImageInfo]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **options: Any) -> LocalTarget:
@@ -218,11 +222,31 @@ class LocalTarget:
         """The release of ``tag``: the image built for it earlier, else a new build."""
         return self.release_of(desired, tag) or self.build(desired, tag, on_line=on_line)
 
+    def prefetch_release(self, component: str, tag: str) -> None:
+        """Start looking up the image of ``component`` at ``tag`` (one inspect, 40 ms
+        here) in a thread; the next :meth:`release_of` of that tag takes its answer. A
+        job calls it first thing, so the lookup runs beside its records."""
+        reference = image_reference(component, tag, self.settings.registry)
+        found: Future[ImageInfo] = Future()
+
+        def inspect() -> None:
+            try:
+                found.set_result(self.containers.inspect_image(reference))
+            except Exception as exc:  # noqa: BLE001  handed to release_of, which raises it
+                found.set_exception(exc)
+
+        self._prefetched[reference] = found
+        threading.Thread(target=inspect, name="shipyard-release-lookup", daemon=True).start()
+
     def release_of(self, desired: DesiredState, tag: str) -> Release | None:
         """The image already built for ``tag``, if any."""
         reference = image_reference(desired.component, tag, self.settings.registry)
+        prefetched = self._prefetched.pop(reference, None)
         try:
-            image = self.containers.inspect_image(reference)
+            if prefetched is not None:
+                image = prefetched.result()
+            else:
+                image = self.containers.inspect_image(reference)
         except ImageNotFoundError:
             return None
         if image.labels.get(COMPONENT) != desired.component:

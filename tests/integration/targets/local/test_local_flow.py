@@ -32,6 +32,7 @@ from shipyard.catalog import DesiredState
 from shipyard.engine import StackNotFoundError, StackRef
 from shipyard.settings import Settings
 from shipyard.targets.local import CliContainerEngine, ContainerInfo
+from shipyard.targets.local.engine import ImageInfo
 from shipyard.targets.local.flow import LocalTarget
 from shipyard.targets.local.labels import COMPONENT, REVISION
 from shipyard.targets.local.proxy import Proxy
@@ -111,7 +112,9 @@ def make_world(
 
 
 def test_provision_deploy_switch_rollback_destroy(
-    make_world: Callable[..., World], engine: CliContainerEngine
+    make_world: Callable[..., World],
+    engine: CliContainerEngine,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     world = make_world()
     target, desired = world.target, world.desired
@@ -139,6 +142,23 @@ def test_provision_deploy_switch_rollback_destroy(
         loop.wait_for("v2", after=switched_at)
     assert loop.failures == []
     assert target.release_of(desired, "nightly") is None
+    # A job starts the lookup first thing; release_of then takes its answer, once.
+    inspected: list[str] = []
+    inspect_image = CliContainerEngine.inspect_image
+
+    def counted(self: CliContainerEngine, reference: str) -> ImageInfo:
+        inspected.append(reference)
+        return inspect_image(self, reference)
+
+    monkeypatch.setattr(CliContainerEngine, "inspect_image", counted)
+    target.prefetch_release(desired.component, "nightly")
+    target.prefetch_release(desired.component, "v2")
+    assert target.release_of(desired, "nightly") is None
+    prefetched = target.release_of(desired, "v2")
+    assert len(inspected) == 2
+    assert prefetched == target.release_of(desired, "v2")  # a lookup of its own: the same
+    assert len(inspected) == 3
+    monkeypatch.undo()
     [second] = world.running()
     assert second.labels[REVISION] == "2"
     assert world.answer(url) == "v2"
