@@ -86,14 +86,13 @@ async def deployment_events(
     the stored ones only."""
     yield b"retry: 1000\n\n"
     quiet_since = time.monotonic()
-    job_id: int | None = None
+    job_id: int | None = None  # known after the first read (a deployment keeps its job)
     while True:
         # Read before the events, so a commit while they are read is not missed below.
-        seen = JOB_COMMITS.count(job_id) if job_id is not None else None
+        seen = JOB_COMMITS.count(job_id) if job_id is not None else 0
         tick = await anyio.to_thread.run_sync(_read, engine, deployment_id, after_seq)
-        job_id = tick.job_id
-        if seen is None and job_id is not None:
-            seen = JOB_COMMITS.count(job_id)
+        if job_id is None and tick.job_id is not None:
+            job_id, seen = tick.job_id, JOB_COMMITS.count(tick.job_id)
         for event in tick.events:
             yield _frame(event)
             after_seq = event.seq
@@ -109,7 +108,7 @@ async def deployment_events(
             quiet_since = time.monotonic()
         if await is_disconnected():
             return
-        if job_id is None or seen is None:
+        if job_id is None:
             await anyio.sleep(options.poll_interval)
         else:  # woken by the job's next commit when a worker of this process runs it
             await JOB_COMMITS.wait(job_id, seen, options.poll_interval)

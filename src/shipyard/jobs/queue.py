@@ -13,6 +13,8 @@ heartbeat that is not committed means nothing to the other workers.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -185,8 +187,7 @@ def complete(
     clock: Clock = SYSTEM_CLOCK,
 ) -> Job:
     """The job succeeded. A late report is accepted while nobody else took the job over."""
-    with transaction(engine) as session:
-        ring_after_commit(session)  # the stack is free: its next job may run
+    with _ending(engine) as session:
         job = _owned(session, job_id, worker_id)
         _finish(job, JobState.succeeded, clock.now())
         job.result = result
@@ -207,8 +208,7 @@ def fail(
 ) -> Job:
     """The attempt failed. A transient failure is retried after a backoff while attempts last."""
     now = clock.now()
-    with transaction(engine) as session:
-        ring_after_commit(session)  # the stack is free: its next job may run
+    with _ending(engine) as session:
         job = _owned(session, job_id, worker_id)
         job.error = error
         retry = transient and job.attempts < job.max_attempts and not job.cancel_requested
@@ -236,8 +236,7 @@ def mark_cancelled(
     engine: Engine, job_id: int, worker_id: str, *, clock: Clock = SYSTEM_CLOCK
 ) -> Job:
     """The worker stopped a job whose cancel was requested."""
-    with transaction(engine) as session:
-        ring_after_commit(session)  # the stack is free: its next job may run
+    with _ending(engine) as session:
         job = _owned(session, job_id, worker_id)
         _finish(job, JobState.cancelled, clock.now())
         append_event(session, job.id, "cancelled", f"cancelled by request, worker {worker_id}")
@@ -249,8 +248,7 @@ def release(
 ) -> Job:
     """Give a running job back unfinished (its worker is shutting down): it runs again,
     flagged ``needs_recovery``; cancelled instead if a cancel was requested meanwhile."""
-    with transaction(engine) as session:
-        ring_after_commit(session)  # the stack is free: its next job may run
+    with _ending(engine) as session:
         job = _owned(session, job_id, worker_id)
         if job.cancel_requested:
             _finish(job, JobState.cancelled, clock.now())
@@ -327,6 +325,15 @@ def _reap(session: Session, job: Job, now: datetime) -> None:
         outcome = "failed: no attempts left"
     session.flush()
     append_event(session, job.id, "lease_expired", f"{lost}; {outcome}", level="warning", data=data)
+
+
+@contextmanager
+def _ending(engine: Engine) -> Iterator[Session]:
+    """The transaction that ends a job's attempt; its commit rings the workers' doorbell:
+    the stack is free, its next job may run."""
+    with transaction(engine) as session:
+        ring_after_commit(session)
+        yield session
 
 
 def _owned(session: Session, job_id: int, worker_id: str) -> Job:

@@ -62,14 +62,7 @@ class JobRun:
     ) -> tuple[DeploymentStatus, dict[str, Any]]:
         """Record the deployment's final status and its last event in the caller's
         transaction: an SSE reader that sees the status has seen every event."""
-        set_deployment_status(session, deployment, status, url=url)
-        append_event(
-            session,
-            self.ctx.job_id,
-            "deployment." + status.value,
-            f"deployment {self.deployment_id} {status.value}",
-            data=result,
-        )
+        _record_end(session, self.ctx.job_id, deployment, status, result, url=url)
         return status, result
 
 
@@ -145,14 +138,25 @@ def _settle_failure(ctx: JobContext, database: Engine, deployment_id: int, exc: 
     status = DeploymentStatus.cancelled if cancelled else DeploymentStatus.failed
     error = str(exc) if cancelled else f"{type(exc).__name__}: {exc}"
     _log.warning("deployment.ended", status=status.value, error=error)
-    with transaction(database) as session:  # the status and its event commit together
+    with transaction(database) as session:
         deployment = get_deployment(session, deployment_id)
-        set_deployment_status(session, deployment, status, error=error)
-        append_event(
-            session,
-            ctx.job_id,
-            "deployment." + status.value,
-            f"deployment {deployment_id} {status.value}: {error}",
-            level="warning" if cancelled else "error",
-            data={"error": error},
-        )
+        level = "warning" if cancelled else "error"
+        data = {"error": error}
+        _record_end(session, ctx.job_id, deployment, status, data, error=error, level=level)
+
+
+def _record_end(
+    session: Session,
+    job_id: int,
+    deployment: models.Deployment,
+    status: DeploymentStatus,
+    data: dict[str, Any],
+    *,
+    url: str | None = None,
+    error: str | None = None,
+    level: str = "info",
+) -> None:
+    """The deployment's final status and its ``deployment.<status>`` event, together."""
+    set_deployment_status(session, deployment, status, url=url, error=error)
+    message = f"deployment {deployment.id} {status.value}" + (f": {error}" if error else "")
+    append_event(session, job_id, "deployment." + status.value, message, level=level, data=data)
