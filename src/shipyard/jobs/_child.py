@@ -52,7 +52,7 @@ def run(spec: ChildSpec, worker: Connection, commits: Connection) -> None:
     """Run the job of ``spec``; ``worker`` is a pipe whose end means the worker died;
     a byte on ``commits`` tells the worker the job committed a write."""
     os.setsid()  # a signal meant for the worker (Ctrl-C) never reaches the job
-    settings = Settings.model_validate(spec.settings)
+    settings = spec.settings
     configure_logging(settings.log_format)
     token = CancelToken()
     _cancel_on_signals(token)

@@ -177,7 +177,7 @@ class Worker:
             attempt=job.attempts,
             needs_recovery=job.needs_recovery,
             handler=handler,
-            settings=self.settings.model_dump(mode="json"),
+            settings=self.settings,
             outcome_path=str(outcome_path),
             orphan_grace_s=self.cancel_grace,
         )
