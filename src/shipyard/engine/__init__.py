@@ -8,7 +8,7 @@ as :class:`EngineEventRecord` values; failures raise the typed errors of
 """
 
 from shipyard.engine.cancel import CancelToken
-from shipyard.engine.engine import ConfigValue, Engine, Program
+from shipyard.engine.engine import ConfigValue, Engine, PendingUp, Program
 from shipyard.engine.errors import (
     EngineError,
     OperationCancelledError,
@@ -33,6 +33,7 @@ __all__ = [
     "OperationCancelledError",
     "OperationKind",
     "OperationResult",
+    "PendingUp",
     "Program",
     "ProgramError",
     "PulumiCommandError",

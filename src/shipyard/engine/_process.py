@@ -40,8 +40,15 @@ class OperationControl:
     behind is killed. No new CLI process starts once a cancel was requested.
     """
 
-    def __init__(self, note: Note, grace_s: float, second_grace_s: float) -> None:
+    def __init__(
+        self,
+        note: Note,
+        grace_s: float,
+        second_grace_s: float,
+        on_started: Callable[[], None] | None = None,
+    ) -> None:
         self._note = note
+        self._on_started = on_started
         self._grace_s = grace_s
         self._second_grace_s = second_grace_s
         self._lock = threading.Lock()
@@ -69,7 +76,9 @@ class OperationControl:
                 return False
             self._process = process
             self._exited.clear()
-            return True
+        if self._on_started is not None:
+            self._on_started()
+        return True
 
     def exited(self, process: subprocess.Popen[str]) -> None:
         with self._lock:
