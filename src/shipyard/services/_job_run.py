@@ -3,8 +3,8 @@ settled at the end, the desired state, and the target it runs on."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,16 +13,20 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from shipyard.catalog import DesiredState
-from shipyard.engine import OperationCancelledError
+from shipyard.engine import OperationCancelledError, PendingUp
 from shipyard.jobs import JobCancelledError, JobContext
 from shipyard.services.desired import desired_state, platform_of
 from shipyard.services.targets import JobTarget, open_target
 from shipyard.store import create_engine, models, transaction
-from shipyard.store.deployments import get_deployment, set_deployment_status
+from shipyard.store.deployments import (
+    get_deployment,
+    get_deployment_with_stack,
+    set_deployment_status,
+)
 from shipyard.store.enums import DeploymentStatus
 from shipyard.store.events import append_event
 
-__all__ = ["JobRun", "Operation", "run_job"]
+__all__ = ["JobRun", "Operation", "UpIsCertain", "run_job"]
 
 _log = structlog.get_logger(__name__)
 
@@ -43,6 +47,20 @@ class JobRun:
     force: bool
     desired: DesiredState
     target: JobTarget
+    pending_up: PendingUp | None = None
+    """The operation's ``up``, started before the job's first records (see
+    :data:`UpIsCertain`): hand it to the target's deploy or rollback (:meth:`early_up`) or
+    abandon it (:meth:`abandon_up`); one never handed is abandoned when the job ends."""
+
+    def early_up(self) -> PendingUp | None:
+        """The ``up`` started early, unless it was handed or abandoned already."""
+        pending = self.pending_up
+        return pending if pending is not None and not pending.handed else None
+
+    def abandon_up(self, reason: str) -> None:
+        """The operation runs no ``up`` now after all (it builds first, or refreshes)."""
+        if self.pending_up is not None:
+            self.pending_up.abandon(reason)
 
     def session(self) -> AbstractContextManager[Session]:
         """A transaction of its own: each record commits at once (SSE readers see it)."""
@@ -71,23 +89,37 @@ Operation = Callable[[JobRun], tuple[DeploymentStatus, dict[str, Any]]]
 :meth:`JobRun.settle`); returns the deployment's final status and the job's result."""
 
 
-def run_job(ctx: JobContext, operation: Operation) -> dict[str, Any]:
+UpIsCertain = Callable[
+    [Session, models.Deployment, models.Stack, models.Component, Mapping[str, Any]], bool
+]
+"""Says, from the records alone (in the job's first transaction), that the operation
+will run an ``up`` of an image that exists: the job then starts that ``up`` before its
+first records and its image lookup, which run while the Pulumi CLI starts."""
+
+
+def run_job(
+    ctx: JobContext, operation: Operation, *, up_is_certain: UpIsCertain | None = None
+) -> dict[str, Any]:
     """Run ``operation`` for the job's deployment; any failure is recorded on the
     deployment (``failed`` or ``cancelled``) before it ends the job."""
     database = create_engine(ctx.settings)
     deployment_id = int(ctx.payload["deployment_id"])
     try:
         with structlog.contextvars.bound_contextvars(deployment_id=deployment_id):
-            return _run(ctx, database, deployment_id, operation)
+            return _run(ctx, database, deployment_id, operation, up_is_certain)
     finally:
         database.dispose()
 
 
 def _run(
-    ctx: JobContext, database: Engine, deployment_id: int, operation: Operation
+    ctx: JobContext,
+    database: Engine,
+    deployment_id: int,
+    operation: Operation,
+    up_is_certain: UpIsCertain | None,
 ) -> dict[str, Any]:
     try:
-        with _started(ctx, database, deployment_id) as run:
+        with _started(ctx, database, deployment_id, up_is_certain) as run:
             status, result = operation(run)
     except Exception as exc:  # the job's outermost edge: recorded, then re-raised
         _settle_failure(ctx, database, deployment_id, exc)
@@ -96,41 +128,55 @@ def _run(
 
 
 @contextmanager
-def _started(ctx: JobContext, database: Engine, deployment_id: int) -> Iterator[JobRun]:
+def _started(
+    ctx: JobContext, database: Engine, deployment_id: int, up_is_certain: UpIsCertain | None
+) -> Iterator[JobRun]:
     with transaction(database, read_only=True) as session:
-        deployment = get_deployment(session, deployment_id)
-        stack = session.get_one(models.Stack, deployment.stack_id)
-        component = session.get_one(models.Component, stack.component_id)
-        environment = session.get_one(models.Environment, stack.environment_id)
+        deployment, stack, component, environment = get_deployment_with_stack(
+            session, deployment_id
+        )
+        early = up_is_certain is not None and up_is_certain(
+            session, deployment, stack, component, ctx.payload
+        )
     with open_target(ctx.settings, environment.target, environment.name) as target:
         if deployment.tag is not None:
-            # The tag's image lookup runs beside the records and the desired state below.
+            # The tag's image lookup runs beside the records below.
             target.prefetch_release(component.ref, deployment.tag)
-        with transaction(database) as session:  # the status and its event commit together
-            running = get_deployment(session, deployment_id)
-            set_deployment_status(session, running, DeploymentStatus.running)
-            append_event(
-                session,
-                ctx.job_id,
-                "deployment.running",
-                f"{deployment.reason} of {component.ref} to {environment.name} started",
-                data={"reason": deployment.reason, "tag": deployment.tag},
+        pending = (
+            target.start_up(
+                component.ref, environment.name, on_event=ctx.engine_sink(), cancel=ctx.cancel
             )
-        desired = desired_state(component, environment.name, platform_of(ctx.settings))
-        yield JobRun(
-            ctx=ctx,
-            database=database,
-            deployment_id=deployment_id,
-            stack_id=stack.id,
-            component_id=component.id,
-            environment_id=environment.id,
-            environment=environment.name,
-            tag=deployment.tag,
-            release_id=deployment.release_id,
-            force=deployment.force,
-            desired=desired,
-            target=target,
+            if early
+            else None
         )
+        with pending or nullcontext():
+            # A desired state that fails to resolve abandons an up started early.
+            desired = desired_state(component, environment.name, platform_of(ctx.settings))
+            with transaction(database) as session:  # the status and its event commit together
+                running = get_deployment(session, deployment_id)
+                set_deployment_status(session, running, DeploymentStatus.running)
+                append_event(
+                    session,
+                    ctx.job_id,
+                    "deployment.running",
+                    f"{deployment.reason} of {component.ref} to {environment.name} started",
+                    data={"reason": deployment.reason, "tag": deployment.tag},
+                )
+            yield JobRun(
+                ctx=ctx,
+                database=database,
+                deployment_id=deployment_id,
+                stack_id=stack.id,
+                component_id=component.id,
+                environment_id=environment.id,
+                environment=environment.name,
+                tag=deployment.tag,
+                release_id=deployment.release_id,
+                force=deployment.force,
+                desired=desired,
+                target=target,
+                pending_up=pending,
+            )
 
 
 def _settle_failure(ctx: JobContext, database: Engine, deployment_id: int, exc: Exception) -> None:

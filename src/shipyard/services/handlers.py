@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from shipyard.clock import utc_now
 from shipyard.engine import StackRef
 from shipyard.errors import ShipyardError
@@ -56,7 +58,7 @@ def register_handlers(registry: HandlerRegistry | None = None) -> HandlerRegistr
 
 
 def deploy(ctx: JobContext) -> dict[str, Any]:
-    return run_job(ctx, _deploy)
+    return run_job(ctx, _deploy, up_is_certain=_up_is_certain)
 
 
 def provision(ctx: JobContext) -> dict[str, Any]:
@@ -78,6 +80,32 @@ def refresh(ctx: JobContext) -> dict[str, Any]:
 # -- deploy -------------------------------------------------------------------------------
 
 
+def _up_is_certain(
+    session: Session,
+    deployment: models.Deployment,
+    stack: models.Stack,
+    component: models.Component,
+    payload: Mapping[str, Any],
+) -> bool:
+    """A deploy of an image Shipyard recorded (the tag's build, or the release of a
+    rollback or promote) that is forced or differs from the running one runs an ``up``:
+    it starts first thing. A deploy that needs a build, or may be unchanged, starts its
+    ``up`` once it knows (and one started early is abandoned if the image is gone)."""
+    release_id = payload.get("promote_release_id") or deployment.release_id
+    if release_id is not None:
+        digest = session.get_one(models.Release, int(release_id)).image_digest
+    elif deployment.tag is not None:
+        build = latest_image_build(session, component, deployment.tag)
+        if build is None or build.image_digest is None:
+            return False
+        digest = build.image_digest
+    else:
+        return False
+    if deployment.force or stack.current_release_id is None:
+        return True
+    return session.get_one(models.Release, stack.current_release_id).image_digest != digest
+
+
 def _deploy(run: JobRun) -> Outcome:
     known = _known_release(run)
     release = known or _image_for_tag(run, _tag(run))
@@ -88,6 +116,7 @@ def _deploy(run: JobRun) -> Outcome:
             return unchanged
         if unchanged == _DRIFTED:
             # The state still records the lost service: read it back, so the up recreates it.
+            run.abandon_up("the recorded service drifted: a refresh runs first")
             ref = StackRef.of(run.desired.component, run.desired.environment)
             run.target.engine.refresh(ref, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel)
     if known is None:
@@ -97,10 +126,15 @@ def _deploy(run: JobRun) -> Outcome:
             on_event=run.ctx.engine_sink(),
             on_line=run.on_line,
             cancel=run.ctx.cancel,
+            pending=run.early_up(),
         )
     else:
         deployed = run.target.rollback(
-            run.desired, release, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel
+            run.desired,
+            release,
+            on_event=run.ctx.engine_sink(),
+            cancel=run.ctx.cancel,
+            pending=run.early_up(),
         )
     return _record_deployed(run, deployed, desired_state)
 
@@ -174,6 +208,7 @@ def _image_for_tag(run: JobRun, tag: str) -> Release:
         run.ctx.emit("build.skipped", f"image for {tag} exists: {existing.image}")
         return existing
     if existing is None:
+        run.abandon_up(f"the image of {tag} is not in the container engine: it is built first")
         run.ctx.emit("build.started", f"building {run.desired.component} at {tag}", build=build_id)
         release = _build(run, tag, build_id)
     else:

@@ -22,6 +22,7 @@ from shipyard.engine import (
     Engine,
     EventSink,
     OperationResult,
+    PendingUp,
     Program,
     StackNotFoundError,
     StackRef,
@@ -111,6 +112,19 @@ class JobTarget(Protocol):
         self, desired: DesiredState, *, on_event: EventSink | None, cancel: CancelToken | None
     ) -> Deployed: ...
 
+    def start_up(
+        self,
+        component: str,
+        environment: str,
+        *,
+        on_event: EventSink | None,
+        cancel: CancelToken | None,
+    ) -> PendingUp | None:
+        """Start the ``up`` of a :meth:`deploy` or :meth:`rollback` of ``component``
+        (``namespace/name``) before its desired state and image are known
+        (:meth:`Engine.start_up`); None where the target's ``up`` cannot start early."""
+        ...
+
     def deploy(
         self,
         desired: DesiredState,
@@ -119,8 +133,10 @@ class JobTarget(Protocol):
         on_event: EventSink | None,
         on_line: OnLine | None,
         cancel: CancelToken | None,
+        pending: PendingUp | None = None,
     ) -> Deployed:
-        """Run ``release`` (built for this deployment or found by :meth:`release_of`)."""
+        """Run ``release`` (built for this deployment or found by :meth:`release_of`), in
+        ``pending`` when :meth:`start_up` started the ``up``."""
         ...
 
     def rollback(
@@ -130,6 +146,7 @@ class JobTarget(Protocol):
         *,
         on_event: EventSink | None,
         cancel: CancelToken | None,
+        pending: PendingUp | None = None,
     ) -> Deployed:
         """Run a release that ran before (by its digest); builds nothing."""
         ...
@@ -196,6 +213,17 @@ class LocalJobTarget(_Adapter[LocalTarget]):
     ) -> Deployed:
         return self._deployed(self.target.provision(desired, on_event=on_event, cancel=cancel))
 
+    def start_up(
+        self,
+        component: str,
+        environment: str,
+        *,
+        on_event: EventSink | None,
+        cancel: CancelToken | None,
+    ) -> PendingUp:
+        ref = StackRef.of(component, environment)
+        return self.target.engine.start_up(ref, on_event=on_event, cancel=cancel)
+
     def deploy(
         self,
         desired: DesiredState,
@@ -204,9 +232,9 @@ class LocalJobTarget(_Adapter[LocalTarget]):
         on_event: EventSink | None,
         on_line: OnLine | None,
         cancel: CancelToken | None,
+        pending: PendingUp | None = None,
     ) -> Deployed:
-        deployed = self.target.run_release(desired, release, on_event=on_event, cancel=cancel)
-        return self._deployed(deployed)
+        return self.rollback(desired, release, on_event=on_event, cancel=cancel, pending=pending)
 
     def rollback(
         self,
@@ -215,8 +243,11 @@ class LocalJobTarget(_Adapter[LocalTarget]):
         *,
         on_event: EventSink | None,
         cancel: CancelToken | None,
+        pending: PendingUp | None = None,
     ) -> Deployed:
-        deployed = self.target.run_release(desired, release, on_event=on_event, cancel=cancel)
+        deployed = self.target.run_release(
+            desired, release, on_event=on_event, cancel=cancel, pending=pending
+        )
         return self._deployed(deployed)
 
     def destroy(
@@ -281,6 +312,18 @@ class GcpJobTarget(_Adapter["GcpTarget"]):
     ) -> Deployed:
         return _gcp(self.target.provision(desired, on_event=on_event, cancel=cancel))
 
+    def start_up(
+        self,
+        component: str,
+        environment: str,
+        *,
+        on_event: EventSink | None,
+        cancel: CancelToken | None,
+    ) -> None:
+        """None: gcp's ``up`` sets the environment's stack config before it starts, and
+        its deploys take minutes, so starting early would save nothing that shows."""
+        return None
+
     def deploy(
         self,
         desired: DesiredState,
@@ -289,9 +332,10 @@ class GcpJobTarget(_Adapter["GcpTarget"]):
         on_event: EventSink | None,
         on_line: OnLine | None,
         cancel: CancelToken | None,
+        pending: PendingUp | None = None,
     ) -> Deployed:
         """``up`` the digest the handler's build (the trigger) produced."""
-        return _gcp(self.target.deploy_release(desired, release, on_event=on_event, cancel=cancel))
+        return self.rollback(desired, release, on_event=on_event, cancel=cancel, pending=pending)
 
     def rollback(
         self,
@@ -300,7 +344,10 @@ class GcpJobTarget(_Adapter["GcpTarget"]):
         *,
         on_event: EventSink | None,
         cancel: CancelToken | None,
+        pending: PendingUp | None = None,
     ) -> Deployed:
+        if pending is not None:
+            raise ValueError("the gcp target starts no up early (start_up returns None)")
         return _gcp(self.target.deploy_release(desired, release, on_event=on_event, cancel=cancel))
 
     def destroy(

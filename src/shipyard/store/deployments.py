@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session
 from shipyard.clock import utc_now
 from shipyard.store._queries import get_or_raise, page
 from shipyard.store.enums import DeploymentStatus
-from shipyard.store.models import Deployment, Release, Stack
+from shipyard.store.models import Component, Deployment, Environment, Release, Stack
 
 __all__ = [
     "create_deployment",
     "get_deployment",
+    "get_deployment_with_stack",
     "list_deployments",
     "previous_release",
     "set_deployment_status",
@@ -62,6 +63,25 @@ def create_deployment(
 
 def get_deployment(session: Session, deployment_id: int) -> Deployment:
     return get_or_raise(session, Deployment, deployment_id, "deployment")
+
+
+def get_deployment_with_stack(
+    session: Session, deployment_id: int
+) -> tuple[Deployment, Stack, Component, Environment]:
+    """The deployment with its stack, component and environment, in one query (a job's
+    first read, on its critical path)."""
+    query = (
+        select(Deployment, Stack, Component, Environment)
+        .join(Stack, Deployment.stack_id == Stack.id)
+        .join(Component, Stack.component_id == Component.id)
+        .join(Environment, Stack.environment_id == Environment.id)
+        .where(Deployment.id == deployment_id)
+    )
+    row = session.execute(query).one_or_none()
+    if row is None:
+        get_deployment(session, deployment_id)  # raises the not-found error
+        raise AssertionError("a deployment's stack, component and environment always exist")
+    return row.tuple()
 
 
 def list_deployments(

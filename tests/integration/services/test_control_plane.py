@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from shipyard.cli._client import SseMessage, iter_sse
 from shipyard.services.autodeploy import on_new_tag
 from shipyard.targets.local import detect_container_engine
+from shipyard.targets.local.builds import image_reference
 from shipyard.targets.local.labels import COMPONENT
 from shipyard.targets.local.trigger import BuildRequested
 
@@ -134,3 +136,52 @@ def test_register_provision_autodeploy_deploy_unchanged_drift_rollback_destroy(
     destroyed = _finished(plane, _post(plane, "/destroy", {"environment": "dev"}), wait_for)
     assert destroyed["status"] == "succeeded", destroyed["error"]
     assert containers.list_containers({COMPONENT: f"default/{plane.name}"}) == []
+
+
+def _untag(binary: Path, reference: str) -> None:
+    """Drop the tag's image name, as a cleanup outside Shipyard would; the running
+    container keeps its image (podman: ``untag``; docker's forced ``rmi`` of a name that
+    a container uses only untags it)."""
+    args = ["untag", reference] if binary.name == "podman" else ["rmi", "--force", reference]
+    subprocess.run([str(binary), *args], check=True, capture_output=True, timeout=60)
+
+
+def test_a_forced_deploy_starts_its_up_first_and_a_vanished_image_is_rebuilt(
+    control_plane: Any, wait_for: Any
+) -> None:
+    plane = control_plane
+    registered = plane.api.client.post("/api/v1/components", json={"path": str(plane.catalog)})
+    assert registered.status_code == 201, registered.text
+    plane.release("v1")
+    first = _post(plane, "/deployments", {"environment": "dev", "tag": "v1"})
+    built = _finished(plane, first, wait_for)
+    assert built["status"] == "succeeded", built["error"]
+    updates = _updates(plane.settings.data_dir, plane.name)
+
+    forced = _post(plane, "/deployments", {"environment": "dev", "tag": "v1", "force": True})
+    kinds = [json.loads(m.data)["kind"] for m in _follow(plane, forced["id"]) if m.event != "end"]
+    redeployed = _finished(plane, forced, wait_for)
+
+    assert redeployed["status"] == "succeeded", redeployed["error"]
+    assert plane.answer(redeployed["url"]) == "v1"
+    # Its up started before these records, yet its events come after them.
+    first_engine = next(i for i, kind in enumerate(kinds) if kind.startswith("engine."))
+    assert kinds.index("deployment.running") < kinds.index("build.skipped") < first_engine
+    assert kinds[-1] == "deployment.succeeded"
+    assert _updates(plane.settings.data_dir, plane.name) == updates + 1
+
+    containers = detect_container_engine(plane.settings)
+    _untag(containers.binary, image_reference(f"default/{plane.name}", "v1"))
+    again = _post(plane, "/deployments", {"environment": "dev", "tag": "v1", "force": True})
+    kinds = [json.loads(m.data)["kind"] for m in _follow(plane, again["id"]) if m.event != "end"]
+    rebuilt = _finished(plane, again, wait_for)
+
+    assert rebuilt["status"] == "succeeded", rebuilt["error"]
+    assert plane.answer(rebuilt["url"]) == "v1"
+    # The up started early was abandoned (its events dropped) before the build; the
+    # one after the build deployed. Pulumi's history keeps the abandoned one as a failed,
+    # empty update.
+    first_engine = next(i for i, kind in enumerate(kinds) if kind.startswith("engine."))
+    assert "build.skipped" not in kinds
+    assert kinds.index("build.started") < kinds.index("build.succeeded") < first_engine
+    assert _updates(plane.settings.data_dir, plane.name) == updates + 3
