@@ -4,7 +4,7 @@ settled at the end, the desired state, and the target it runs on."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from shipyard.engine import OperationCancelledError, PendingUp
 from shipyard.jobs import JobCancelledError, JobContext
 from shipyard.services.desired import desired_state, platform_of
 from shipyard.services.targets import JobTarget, open_target
+from shipyard.services.unchanged import START_UP
 from shipyard.store import create_engine, models, transaction
 from shipyard.store.deployments import (
     get_deployment,
@@ -131,52 +132,73 @@ def _run(
 def _started(
     ctx: JobContext, database: Engine, deployment_id: int, up_is_certain: UpIsCertain | None
 ) -> Iterator[JobRun]:
-    with transaction(database, read_only=True) as session:
-        deployment, stack, component, environment = get_deployment_with_stack(
-            session, deployment_id
-        )
-        early = up_is_certain is not None and up_is_certain(
-            session, deployment, stack, component, ctx.payload
-        )
-    with open_target(ctx.settings, environment.target, environment.name) as target:
+    with ExitStack() as scope:
+        target: JobTarget | None = None
+        pending: PendingUp | None = None
+        hint = ctx.payload.get(START_UP) if up_is_certain is not None else None
+        if hint:  # the request found the up certain: it starts before the records are read
+            target = scope.enter_context(
+                open_target(ctx.settings, hint["target"], hint["environment"])
+            )
+            pending = _start_up(scope, ctx, target, hint["component"], hint["environment"])
+        with transaction(database, read_only=True) as session:
+            deployment, stack, component, environment = get_deployment_with_stack(
+                session, deployment_id
+            )
+            early = up_is_certain is not None and up_is_certain(
+                session, deployment, stack, component, ctx.payload
+            )
+        where = {"target": environment.target, "component": component.ref}
+        if hint and hint != {**where, "environment": environment.name}:
+            target = None  # the environment's target changed since the request
+        if pending is not None and (target is None or not early):
+            pending.abandon("the deploy's records changed since it was requested")
+            pending = None
+        if target is None:
+            target = scope.enter_context(
+                open_target(ctx.settings, environment.target, environment.name)
+            )
         if deployment.tag is not None:
             # The tag's image lookup runs beside the records below.
             target.prefetch_release(component.ref, deployment.tag)
-        pending = (
-            target.start_up(
-                component.ref, environment.name, on_event=ctx.engine_sink(), cancel=ctx.cancel
+        if early and pending is None:
+            pending = _start_up(scope, ctx, target, component.ref, environment.name)
+        # A desired state that fails to resolve abandons an up started early.
+        desired = desired_state(component, environment.name, platform_of(ctx.settings))
+        with transaction(database) as session:  # the status and its event commit together
+            running = get_deployment(session, deployment_id)
+            set_deployment_status(session, running, DeploymentStatus.running)
+            append_event(
+                session,
+                ctx.job_id,
+                "deployment.running",
+                f"{deployment.reason} of {component.ref} to {environment.name} started",
+                data={"reason": deployment.reason, "tag": deployment.tag},
             )
-            if early
-            else None
+        yield JobRun(
+            ctx=ctx,
+            database=database,
+            deployment_id=deployment_id,
+            stack_id=stack.id,
+            component_id=component.id,
+            environment_id=environment.id,
+            environment=environment.name,
+            tag=deployment.tag,
+            release_id=deployment.release_id,
+            force=deployment.force,
+            desired=desired,
+            target=target,
+            pending_up=pending,
         )
-        with pending or nullcontext():
-            # A desired state that fails to resolve abandons an up started early.
-            desired = desired_state(component, environment.name, platform_of(ctx.settings))
-            with transaction(database) as session:  # the status and its event commit together
-                running = get_deployment(session, deployment_id)
-                set_deployment_status(session, running, DeploymentStatus.running)
-                append_event(
-                    session,
-                    ctx.job_id,
-                    "deployment.running",
-                    f"{deployment.reason} of {component.ref} to {environment.name} started",
-                    data={"reason": deployment.reason, "tag": deployment.tag},
-                )
-            yield JobRun(
-                ctx=ctx,
-                database=database,
-                deployment_id=deployment_id,
-                stack_id=stack.id,
-                component_id=component.id,
-                environment_id=environment.id,
-                environment=environment.name,
-                tag=deployment.tag,
-                release_id=deployment.release_id,
-                force=deployment.force,
-                desired=desired,
-                target=target,
-                pending_up=pending,
-            )
+
+
+def _start_up(
+    scope: ExitStack, ctx: JobContext, target: JobTarget, component: str, environment: str
+) -> PendingUp | None:
+    """The target's up of the stack, started now; abandoned when ``scope`` closes
+    unless the operation handed it its program."""
+    pending = target.start_up(component, environment, on_event=ctx.engine_sink(), cancel=ctx.cancel)
+    return scope.enter_context(pending) if pending is not None else None
 
 
 def _settle_failure(ctx: JobContext, database: Engine, deployment_id: int, exc: Exception) -> None:

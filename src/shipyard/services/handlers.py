@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from shipyard.clock import utc_now
 from shipyard.engine import StackRef
 from shipyard.errors import ShipyardError
@@ -20,7 +18,7 @@ from shipyard.jobs import HandlerRegistry, JobContext, JobKind, default_registry
 from shipyard.services._job_run import JobRun, run_job
 from shipyard.services.errors import NothingRunningError
 from shipyard.services.targets import Deployed
-from shipyard.services.unchanged import matches_current
+from shipyard.services.unchanged import matches_current, up_is_certain
 from shipyard.store import models
 from shipyard.store.builds import create_build, finish_build, latest_image_build
 from shipyard.store.deployments import get_deployment
@@ -58,7 +56,7 @@ def register_handlers(registry: HandlerRegistry | None = None) -> HandlerRegistr
 
 
 def deploy(ctx: JobContext) -> dict[str, Any]:
-    return run_job(ctx, _deploy, up_is_certain=_up_is_certain)
+    return run_job(ctx, _deploy, up_is_certain=up_is_certain)
 
 
 def provision(ctx: JobContext) -> dict[str, Any]:
@@ -78,32 +76,6 @@ def refresh(ctx: JobContext) -> dict[str, Any]:
 
 
 # -- deploy -------------------------------------------------------------------------------
-
-
-def _up_is_certain(
-    session: Session,
-    deployment: models.Deployment,
-    stack: models.Stack,
-    component: models.Component,
-    payload: Mapping[str, Any],
-) -> bool:
-    """A deploy of an image Shipyard recorded (the tag's build, or the release of a
-    rollback or promote) that is forced or differs from the running one runs an ``up``:
-    it starts first thing. A deploy that needs a build, or may be unchanged, starts its
-    ``up`` once it knows (and one started early is abandoned if the image is gone)."""
-    release_id = payload.get("promote_release_id") or deployment.release_id
-    if release_id is not None:
-        digest = session.get_one(models.Release, int(release_id)).image_digest
-    elif deployment.tag is not None:
-        build = latest_image_build(session, component, deployment.tag)
-        if build is None or build.image_digest is None:
-            return False
-        digest = build.image_digest
-    else:
-        return False
-    if deployment.force or stack.current_release_id is None:
-        return True
-    return session.get_one(models.Release, stack.current_release_id).image_digest != digest
 
 
 def _deploy(run: JobRun) -> Outcome:
