@@ -99,7 +99,7 @@ class Sizes:
     def of(cls, quick: bool) -> Sizes:
         if quick:
             return cls(1, 20, 4, 500, 10, 100, 20)
-        return cls(7, 40, 20, 10_000, 10, 1_500, 200)
+        return cls(15, 40, 20, 10_000, 10, 1_500, 200)
 
 
 def load() -> list[float]:
@@ -273,12 +273,13 @@ def deploys(root: Path, sizes: Sizes) -> dict[str, Any]:
         "deploy_vs_engine_up": {
             "what": "wall time of a forced deploy through the API of a `shipyard serve` "
             "process with the product's defaults (POST -> the enqueue's commit wakes the "
-            "worker -> job child process from the fork server: records, release lookup, "
-            "engine up -> SSE `end` read by the client, the server polling events every "
-            "0.05 s) vs a direct Engine.up of the same program (LocalTarget.program for the "
-            "same stack, desired state and image), tags alternating so each up switches the "
-            "revision; queued_s and job_s are the deployment's own timestamps; api_milestones_s: "
-            "seconds from the request to the job's first events of each kind",
+            "worker -> job child process from the fork server: the engine's up starts, then "
+            "records, release lookup and desired state while the CLI starts -> SSE `end` read "
+            "by the client) vs a direct Engine.up of the same program (LocalTarget.program for "
+            "the same stack, desired state and image), tags alternating so each up switches "
+            "the revision, the two sides in alternating order; median of the pairs' ratios; "
+            "queued_s and job_s are the deployment's own timestamps; api_milestones_s: seconds "
+            "from the request to the job's first events of each kind",
             "same_program": "LocalTarget(settings).program(desired_state(stored component, "
             "'dev', platform), release_of(tag)) on stack default/<name>/dev",
             "pairs": pairs,
