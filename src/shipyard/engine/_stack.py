@@ -12,6 +12,7 @@ stream that did not end.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,12 @@ from pulumi.automation._stack import StackInitMode
 from pulumi.automation.events import OpType
 
 from shipyard.engine._convert import EventStream
+
+# The Automation API imports gRPC's server and channel modules at a process's first
+# operation (37 ms here); importing them with the engine puts them in every process that
+# preloads it, such as the job fork server, instead of in each job's first `up`.
+for _module in ("grpc._channel", "grpc._server", "grpc.experimental"):
+    importlib.import_module(_module)
 
 __all__ = ["SdkStack", "open_stack"]
 
