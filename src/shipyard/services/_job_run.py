@@ -17,7 +17,7 @@ from shipyard.engine import OperationCancelledError, PendingUp
 from shipyard.jobs import JobCancelledError, JobContext
 from shipyard.services.desired import desired_state, platform_of
 from shipyard.services.targets import JobTarget, open_target
-from shipyard.services.unchanged import START_UP
+from shipyard.services.unchanged import START_UP, start_up_hint
 from shipyard.store import create_engine, models, transaction
 from shipyard.store.deployments import (
     get_deployment,
@@ -148,8 +148,7 @@ def _started(
             early = up_is_certain is not None and up_is_certain(
                 session, deployment, stack, component, ctx.payload
             )
-        where = {"target": environment.target, "component": component.ref}
-        if hint and hint != {**where, "environment": environment.name}:
+        if hint and hint != start_up_hint(component, environment):
             target = None  # the environment's target changed since the request
         if pending is not None and (target is None or not early):
             pending.abandon("the deploy's records changed since it was requested")

@@ -20,6 +20,7 @@ from shipyard.services.unchanged import (
     START_UP,
     matches_current,
     service_is_running,
+    start_up_hint,
     up_is_certain,
 )
 from shipyard.settings import Settings
@@ -114,8 +115,7 @@ def request_deployment(
         and stack_is_idle(session, stack.key, besides=job.id)
         and up_is_certain(session, deployment, stack, component, job.payload)
     ):
-        where = {"target": env.target, "component": component.ref, "environment": env.name}
-        job.payload = {**job.payload, START_UP: where}
+        job.payload = {**job.payload, START_UP: start_up_hint(component, env)}
     record_audit(
         session,
         "deployment.request",

@@ -24,6 +24,7 @@ __all__ = [
     "current_release",
     "matches_current",
     "service_is_running",
+    "start_up_hint",
     "up_is_certain",
 ]
 
@@ -39,6 +40,15 @@ def current_release(session: Session, stack: models.Stack) -> models.Release | N
     if stack.current_release_id is None or stack.destroyed_at is not None:
         return None
     return session.get_one(models.Release, stack.current_release_id)
+
+
+def start_up_hint(component: models.Component, environment: models.Environment) -> dict[str, str]:
+    """What a job needs to start its ``up`` before it reads its records (``START_UP``)."""
+    return {
+        "target": environment.target,
+        "component": component.ref,
+        "environment": environment.name,
+    }
 
 
 def up_is_certain(
