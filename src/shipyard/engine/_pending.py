@@ -68,13 +68,13 @@ class PendingUp:
         self._engine_cancel = CancelToken()
         self._cancelled_early = False
         self._unsubscribe = cancel.subscribe(self._cancelled) if cancel is not None else None
+        self._cli_started = threading.Event()
         self._thread = threading.Thread(
             target=self._up,
             args=(engine, self._engine_cancel),
             name=f"shipyard-up-{ref}",
             daemon=True,
         )
-        self._cli_started = threading.Event()
         self._thread.start()
         # The caller's own work starts once the CLI runs (or the up failed, or another
         # operation of the stack in this process holds it): until then that work would

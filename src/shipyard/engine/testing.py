@@ -8,9 +8,11 @@ able to import this module.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pulumi
 from pulumi import Input, ResourceOptions
 from pulumi.dynamic import (
     CreateResult,
@@ -20,7 +22,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-__all__ = ["FailingResource", "FileResource", "GatedFileResource"]
+__all__ = ["FailingResource", "FileResource", "GatedFileResource", "file_program"]
 
 _GATE_DEADLINE_S = 600.0
 _GATE_POLL_S = 0.05
@@ -111,3 +113,15 @@ class FailingResource(Resource):
 
     def __init__(self, name: str, message: Input[str], opts: ResourceOptions | None = None) -> None:
         super().__init__(_FailingProvider(), name, {"message": message}, opts)
+
+
+def file_program(path: Path, content: str) -> Callable[[], None]:
+    """An inline program of one :class:`FileResource` at ``path``; it exports the file's
+    ``path`` and ``content``."""
+
+    def program() -> None:
+        resource = FileResource("file", str(path), content)
+        pulumi.export("path", resource.id)
+        pulumi.export("content", content)
+
+    return program

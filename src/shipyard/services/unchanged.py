@@ -31,7 +31,7 @@ __all__ = [
 START_UP = "start_up"
 """Job payload key: the request found the deploy's ``up`` certain (:func:`up_is_certain`)
 with nothing else queued on its stack, so the job's process may start the ``up`` before it
-reads its records: ``{"target": ..., "component": "namespace/name"}``."""
+reads its records; the value is :func:`start_up_hint`'s."""
 
 _log = structlog.get_logger(__name__)
 

@@ -12,24 +12,14 @@ from shipyard.engine import (
     EngineEventRecord,
     EventKind,
     OperationKind,
-    Program,
     StackNotFoundError,
     StackRef,
 )
-from shipyard.engine.testing import FileResource
+from shipyard.engine.testing import FileResource, file_program
 from shipyard.engine.toolchain import PulumiCli
 from shipyard.settings import Settings
 
 pytestmark = pytest.mark.integration
-
-
-def file_program(path: Path, content: str) -> Program:
-    def program() -> None:
-        resource = FileResource("file", str(path), content)
-        pulumi.export("path", resource.id)
-        pulumi.export("content", content)
-
-    return program
 
 
 def test_up_creates_then_a_second_up_changes_nothing(

@@ -6,7 +6,6 @@ import json
 import time
 from pathlib import Path
 
-import pulumi
 import pytest
 
 from shipyard.engine import (
@@ -15,23 +14,14 @@ from shipyard.engine import (
     EngineEventRecord,
     EventKind,
     OperationCancelledError,
-    Program,
     StackRef,
 )
-from shipyard.engine.testing import FileResource
+from shipyard.engine.testing import file_program
 
 pytestmark = pytest.mark.integration
 
 # Long enough for the CLI to start and ask for the program (0.3-0.5 s here).
 _CLI_READY_S = 1.5
-
-
-def file_program(path: Path, content: str) -> Program:
-    def program() -> None:
-        resource = FileResource("file", str(path), content)
-        pulumi.export("content", resource.content)
-
-    return program
 
 
 def test_a_pending_up_runs_the_program_it_is_handed_and_streams_its_events_after(

@@ -146,6 +146,18 @@ def _untag(binary: Path, reference: str) -> None:
     subprocess.run([str(binary), *args], check=True, capture_output=True, timeout=60)
 
 
+def _forced_deploy(plane: Any, tag: str, wait_for: Any) -> tuple[dict[str, Any], list[str]]:
+    """A forced deploy of ``tag``, followed live: its final record and its events' kinds."""
+    requested = _post(plane, "/deployments", {"environment": "dev", "tag": tag, "force": True})
+    messages = _follow(plane, requested["id"])
+    kinds = [json.loads(m.data)["kind"] for m in messages if m.event != "end"]
+    return _finished(plane, requested, wait_for), kinds
+
+
+def _first_engine_event(kinds: list[str]) -> int:
+    return next(i for i, kind in enumerate(kinds) if kind.startswith("engine."))
+
+
 def test_a_forced_deploy_starts_its_up_first_and_a_vanished_image_is_rebuilt(
     control_plane: Any, wait_for: Any
 ) -> None:
@@ -158,30 +170,26 @@ def test_a_forced_deploy_starts_its_up_first_and_a_vanished_image_is_rebuilt(
     assert built["status"] == "succeeded", built["error"]
     updates = _updates(plane.settings.data_dir, plane.name)
 
-    forced = _post(plane, "/deployments", {"environment": "dev", "tag": "v1", "force": True})
-    kinds = [json.loads(m.data)["kind"] for m in _follow(plane, forced["id"]) if m.event != "end"]
-    redeployed = _finished(plane, forced, wait_for)
+    redeployed, kinds = _forced_deploy(plane, "v1", wait_for)
 
     assert redeployed["status"] == "succeeded", redeployed["error"]
     assert plane.answer(redeployed["url"]) == "v1"
     # Its up started before these records, yet its events come after them.
-    first_engine = next(i for i, kind in enumerate(kinds) if kind.startswith("engine."))
+    first_engine = _first_engine_event(kinds)
     assert kinds.index("deployment.running") < kinds.index("build.skipped") < first_engine
     assert kinds[-1] == "deployment.succeeded"
     assert _updates(plane.settings.data_dir, plane.name) == updates + 1
 
     containers = detect_container_engine(plane.settings)
     _untag(containers.binary, image_reference(f"default/{plane.name}", "v1"))
-    again = _post(plane, "/deployments", {"environment": "dev", "tag": "v1", "force": True})
-    kinds = [json.loads(m.data)["kind"] for m in _follow(plane, again["id"]) if m.event != "end"]
-    rebuilt = _finished(plane, again, wait_for)
+    rebuilt, kinds = _forced_deploy(plane, "v1", wait_for)
 
     assert rebuilt["status"] == "succeeded", rebuilt["error"]
     assert plane.answer(rebuilt["url"]) == "v1"
     # The up started early was abandoned (its events dropped) before the build; the
     # one after the build deployed. Pulumi's history keeps the abandoned one as a failed,
     # empty update.
-    first_engine = next(i for i, kind in enumerate(kinds) if kind.startswith("engine."))
+    first_engine = _first_engine_event(kinds)
     assert "build.skipped" not in kinds
     assert kinds.index("build.started") < kinds.index("build.succeeded") < first_engine
     assert _updates(plane.settings.data_dir, plane.name) == updates + 3
