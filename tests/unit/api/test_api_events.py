@@ -141,6 +141,45 @@ def test_a_commit_reported_by_the_job_wakes_the_stream_before_its_next_poll(
             listener.join(TIMEOUT)
 
 
+def test_a_stream_its_jobs_commits_wake_no_longer_polls_the_table_often(
+    api: Api, deployment: dict[str, int]
+) -> None:
+    # Polling every 10 ms until the job's first commit rings, then once a minute.
+    options = EventStreamOptions(poll_interval=0.01, woken_poll_interval=60.0)
+    app = create_app(api.settings, event_stream=options)
+    received: queue.Queue[SseMessage | None] = queue.Queue()
+    with running_server(app) as url:
+        headers = {"Authorization": f"Bearer {api.token}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=TIMEOUT) as client:
+
+            def listen() -> None:
+                path = f"/api/v1/deployments/{deployment['id']}/events"
+                with client.stream("GET", path) as response:
+                    for event in iter_sse(response.iter_lines()):
+                        received.put(event)
+                received.put(None)
+
+            listener = threading.Thread(target=listen, daemon=True)
+            listener.start()
+            _emit(api, deployment, "found by a poll")
+            assert _messages([received.get(timeout=TIMEOUT)]) == ["found by a poll"]
+
+            _emit(api, deployment, "rung")
+            JOB_COMMITS.ring(deployment["job"])
+            assert _messages([received.get(timeout=TIMEOUT)]) == ["rung"]
+
+            _emit(api, deployment, "not rung")  # a 10 ms poll would find it at once
+            with pytest.raises(queue.Empty):
+                received.get(timeout=0.5)
+            JOB_COMMITS.ring(deployment["job"])
+            assert _messages([received.get(timeout=TIMEOUT)]) == ["not rung"]
+            _finish(api, deployment, DeploymentStatus.succeeded)
+            JOB_COMMITS.ring(deployment["job"])
+            end = received.get(timeout=TIMEOUT)
+            assert end is not None and end.event == "end"
+            listener.join(TIMEOUT)
+
+
 def test_last_event_id_resumes_after_the_events_already_seen(
     api: Api, deployment: dict[str, int]
 ) -> None:
