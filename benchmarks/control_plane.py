@@ -142,7 +142,17 @@ def follow(client: httpx.Client, deployment_id: int) -> str:
     raise SystemExit(f"the event stream of deployment {deployment_id} ended without an end")
 
 
-def api_deploy(plane: ControlPlane, tag: str, *, force: bool) -> tuple[float, dict[str, Any]]:
+SETTLE_S = 0.5
+"""The pause before each measured deploy of the ratio: what the previous one left running
+(the worker recording its job and readying its next job process) ends before the next one
+starts, whichever side it is."""
+
+
+def api_deploy(
+    plane: ControlPlane, tag: str, *, force: bool, settle: bool = False
+) -> tuple[float, dict[str, Any]]:
+    if settle:
+        time.sleep(SETTLE_S)
     path = f"/api/v1/components/default/{plane.name}/deployments"
     started = time.perf_counter()
     response = plane.api.client.post(path, json={"environment": "dev", "tag": tag, "force": force})
@@ -174,9 +184,13 @@ def prepare(plane: ControlPlane) -> None:
         api_deploy(plane, tag, force=False)
 
 
-def direct_up(plane: ControlPlane, target: LocalTarget, tag: str) -> tuple[float, float]:
+def direct_up(
+    plane: ControlPlane, target: LocalTarget, tag: str, *, settle: bool = False
+) -> tuple[float, float]:
     """An engine ``up`` of the program the deploy job runs for this stack and tag; its
     seconds, and the seconds to its first engine event."""
+    if settle:
+        time.sleep(SETTLE_S)
     with transaction(plane.api.engine, read_only=True) as session:
         component = get_component_by_ref(session, "default", plane.name)
         desired = desired_state(component, "dev", platform_of(plane.settings))
@@ -248,11 +262,11 @@ def deploys(root: Path, sizes: Sizes) -> dict[str, Any]:
             for index in range(sizes.pairs):
                 api_tag, direct_tag = ("v1", "v2") if index % 2 == 0 else ("v2", "v1")
                 if index % 2 == 0:
-                    api_s, body = api_deploy(plane, api_tag, force=True)
-                    engine_s, first_event_s = direct_up(plane, target, direct_tag)
+                    api_s, body = api_deploy(plane, api_tag, force=True, settle=True)
+                    engine_s, first_event_s = direct_up(plane, target, direct_tag, settle=True)
                 else:
-                    engine_s, first_event_s = direct_up(plane, target, direct_tag)
-                    api_s, body = api_deploy(plane, api_tag, force=True)
+                    engine_s, first_event_s = direct_up(plane, target, direct_tag, settle=True)
+                    api_s, body = api_deploy(plane, api_tag, force=True, settle=True)
                 pairs.append(
                     {
                         "api_s": round(api_s, 3),
@@ -277,7 +291,8 @@ def deploys(root: Path, sizes: Sizes) -> dict[str, Any]:
             "records, release lookup and desired state while the CLI starts -> SSE `end` read "
             "by the client) vs a direct Engine.up of the same program (LocalTarget.program for "
             "the same stack, desired state and image), tags alternating so each up switches "
-            "the revision, the two sides in alternating order; median of the pairs' ratios; "
+            "the revision, the two sides in alternating order, each after a pause of SETTLE_S; "
+            "median of the pairs' ratios; "
             "queued_s and job_s are the deployment's own timestamps; api_milestones_s: seconds "
             "from the request to the job's first events of each kind",
             "same_program": "LocalTarget(settings).program(desired_state(stored component, "
