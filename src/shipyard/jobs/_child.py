@@ -1,20 +1,21 @@
-"""The child process a job runs in: :func:`run` is its entry point.
+"""The child process a job runs in: :func:`serve` is its entry point.
 
-It imports the job's handler, runs it with a :class:`JobContext`, and writes the outcome
-file. SIGTERM or SIGINT trips the context's ``CancelToken`` (the engine then cancels
-Pulumi gracefully); so does the end of the worker's pipe, which means the worker died:
-an orphan gets ``orphan_grace_s`` to stop, then exits anyway.
+It gets ready, waits for its job's spec, imports the job's handler, runs it with a
+:class:`JobContext`, and writes the outcome file. SIGTERM or SIGINT trips the context's
+``CancelToken`` (the engine then cancels Pulumi gracefully); so does the end of the
+worker's pipe, which means the worker died: an orphan gets ``orphan_grace_s`` to stop,
+then exits anyway.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
@@ -22,19 +23,20 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, configure_mappers
 
 from shipyard.engine.cancel import CancelToken
-from shipyard.jobs._protocol import ChildSpec, Outcome, OutcomeKind, write_outcome
-from shipyard.jobs.errors import JobCancelledError
-from shipyard.jobs.handlers import Emit, JobContext, load_handler
+from shipyard.jobs._protocol import ChildSetup, ChildSpec, Outcome, OutcomeKind, write_outcome
+from shipyard.jobs.errors import EventsNotStoredError, JobCancelledError
+from shipyard.jobs.handlers import PREPARE_PROCESS, Emit, JobContext, load_handler
 from shipyard.logs import configure_logging
 from shipyard.settings import Settings
 from shipyard.store import READ_ONLY, create_engine, transaction
 from shipyard.store.enums import JobKind
-from shipyard.store.events import append_event
+from shipyard.store.events import NewEvent, append_events
 
-__all__ = ["ready", "run"]
+__all__ = ["ready", "serve"]
 
 _log = structlog.get_logger(__name__)
 _ORPHAN_EXIT = 70
@@ -48,18 +50,31 @@ def ready() -> None:
     """A no-op child: proves the fork server is up and has imported this module."""
 
 
-def run(spec: ChildSpec, worker: Connection, commits: Connection) -> None:
-    """Run the job of ``spec``; ``worker`` is a pipe whose end means the worker died;
-    a byte on ``commits`` tells the worker the job committed a write."""
+def serve(setup: ChildSetup, jobs: Connection, worker: Connection, commits: Connection) -> None:
+    """Get ready for a job, wait for its spec on ``jobs``, run it. ``worker`` is a pipe
+    whose end means the worker died; a byte on ``commits`` tells the worker the job
+    committed a write. A worker starts its next child while the current job ends, so the
+    child's setup (its session, logging, signal handlers, database connection, the
+    handler modules' warm-up) is done before the job is claimed; ``jobs`` closing before a
+    spec came ends the child."""
     os.setsid()  # a signal meant for the worker (Ctrl-C) never reaches the job
-    settings = spec.settings
+    settings = setup.settings
     configure_logging(settings.log_format)
     token = CancelToken()
     _cancel_on_signals(token)
-    _cancel_when_orphaned(token, worker, spec.orphan_grace_s)
+    _cancel_when_orphaned(token, worker, setup.orphan_grace_s)
     _report_commits(commits)
     database = create_engine(settings)
     try:
+        with contextlib.suppress(SQLAlchemyError):  # the job's first query reports it
+            database.connect().close()  # its pool keeps the connection for the job
+        _prepare(setup, database)
+        try:
+            spec: ChildSpec = jobs.recv()
+        except (EOFError, OSError):
+            return  # the worker needs no job of it after all
+        finally:
+            jobs.close()
         with structlog.contextvars.bound_contextvars(
             job_id=spec.job_id, job_kind=spec.kind, stack_key=spec.stack_key, pid=os.getpid()
         ):
@@ -69,7 +84,22 @@ def run(spec: ChildSpec, worker: Connection, commits: Connection) -> None:
         database.dispose()
 
 
+def _prepare(setup: ChildSetup, database: Engine) -> None:
+    """Run the handler modules' :data:`~shipyard.jobs.handlers.PREPARE_PROCESS` hooks: a
+    job's first steps run cold in a new process (its queries compiled, its files parsed
+    for the first time), so the hooks do them once before the job is known. A hook that
+    fails is logged and skipped: the job does the work itself."""
+    for module_name in setup.handler_modules:
+        try:
+            hook = getattr(importlib.import_module(module_name), PREPARE_PROCESS, None)
+            if hook is not None:
+                hook(setup.settings, database)
+        except Exception:  # noqa: BLE001  a warm-up never stops the job
+            _log.warning("preparing the job process failed", module=module_name, exc_info=True)
+
+
 def _run(spec: ChildSpec, settings: Settings, token: CancelToken, database: Engine) -> Outcome:
+    events = _EventWriter(database, spec.job_id)
     context = JobContext(
         job_id=spec.job_id,
         kind=JobKind(spec.kind),
@@ -79,12 +109,16 @@ def _run(spec: ChildSpec, settings: Settings, token: CancelToken, database: Engi
         needs_recovery=spec.needs_recovery,
         settings=settings,
         cancel=token,
-        emit=Emit(_appender(database, spec.job_id)),
+        emit=Emit(events.append, events.flush),
+        database=database,
     )
     try:
         result = load_handler(spec.handler)(context)
         json.dumps(result)
+        events.close()
     except Exception as exc:  # noqa: BLE001  the job's outermost edge: logged, then recorded
+        with contextlib.suppress(EventsNotStoredError):  # the handler's error says more
+            events.close()
         if _is_cancellation(exc):
             _log.info("job cancelled", reason=str(exc))
             return Outcome(OutcomeKind.cancelled, error=str(exc))
@@ -98,14 +132,77 @@ def _run(spec: ChildSpec, settings: Settings, token: CancelToken, database: Engi
     return Outcome(OutcomeKind.succeeded, result=result)
 
 
-def _appender(
-    database: Engine, job_id: int
-) -> Callable[[str, str, str, dict[str, Any] | None], None]:
-    def append(kind: str, message: str, level: str, data: dict[str, Any] | None) -> None:
-        with transaction(database) as session:
-            append_event(session, job_id, kind, message, level=level, data=data)
+class _EventWriter:
+    """Stores the job's events, in the order given, from a thread of its own: the one who
+    gives an event (an engine event, a build's log line) never waits for the database,
+    and the events given while one write runs go together into the next (one
+    transaction, one commit, one wake-up of the live streams for a burst of engine
+    events, instead of one each). The first event after a quiet spell is written at once.
+    """
 
-    return append
+    def __init__(self, database: Engine, job_id: int) -> None:
+        self._database = database
+        self._job_id = job_id
+        self._changed = threading.Condition()
+        self._pending: list[NewEvent] = []
+        self._writing = False
+        self._closed = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, name="shipyard-job-events", daemon=True)
+        self._thread.start()
+
+    def append(self, kind: str, message: str, level: str, data: dict[str, Any] | None) -> None:
+        event = NewEvent(kind, message, level, data)
+        with self._changed:
+            self._raise_error()
+            if self._closed:
+                raise EventsNotStoredError(f"the events of job {self._job_id} are closed")
+            self._pending.append(event)
+            self._changed.notify_all()
+
+    def flush(self) -> None:
+        """Return once every event given so far is committed."""
+        with self._changed:
+            while (self._pending or self._writing) and self._error is None:
+                self._changed.wait()
+            self._raise_error()
+
+    def close(self) -> None:
+        """Flush, then stop the thread."""
+        try:
+            self.flush()
+        finally:
+            with self._changed:
+                self._closed = True
+                self._changed.notify_all()
+            self._thread.join()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise EventsNotStoredError(
+                f"the events of job {self._job_id} could not be stored: {self._error}"
+            ) from self._error
+
+    def _write(self) -> None:
+        while True:
+            with self._changed:
+                while not self._pending and not self._closed:
+                    self._changed.wait()
+                if not self._pending:
+                    return
+                batch, self._pending = self._pending, []
+                self._writing = True
+            try:
+                with transaction(self._database) as session:
+                    append_events(session, self._job_id, batch)
+            except BaseException as exc:  # noqa: BLE001  handed to the next append or flush
+                with self._changed:
+                    self._error, self._writing = exc, False
+                    self._changed.notify_all()
+                return
+            with self._changed:
+                self._writing = False
+                self._changed.notify_all()
 
 
 def _is_cancellation(exc: Exception) -> bool:

@@ -22,9 +22,12 @@ from typing import Any
 
 from shipyard.engine import _procfs
 from shipyard.jobs import _child
-from shipyard.jobs._protocol import ChildSpec, Outcome, read_outcome
+from shipyard.jobs._protocol import ChildSetup, ChildSpec, Outcome, read_outcome
 
 __all__ = ["JobProcess", "describe_exit", "start_fork_server"]
+
+_UNUSED_EXIT_S = 5.0
+"""How long a child that never got a job may take to exit once let go."""
 
 
 def _context() -> multiprocessing.context.ForkServerContext:
@@ -47,30 +50,56 @@ def start_fork_server(handler_modules: Iterable[str] = ()) -> None:
 
 
 class JobProcess:
-    """One job's child (:func:`shipyard.jobs._child.run`), in a session of its own, so a
-    Ctrl-C meant for the worker never reaches it: the worker decides when it stops."""
+    """One job's child (:func:`shipyard.jobs._child.serve`), in a session of its own, so
+    a Ctrl-C meant for the worker never reaches it: the worker decides when it stops.
 
-    def __init__(self, spec: ChildSpec) -> None:
-        self._outcome_path = Path(spec.outcome_path)
+    It starts before its job is known and gets ready (its setup: a few milliseconds that
+    are then off the job's path); :meth:`begin` hands it the job. A worker keeps the next
+    one ready while a job runs and ends."""
+
+    def __init__(self, setup: ChildSetup) -> None:
         context = _context()
+        jobs_reader, self._jobs = context.Pipe(duplex=False)
         reader, self._lifeline = context.Pipe(duplex=False)
         self._commits, commits_writer = context.Pipe(duplex=False)
         self._process = context.Process(
-            target=_child.run,
-            args=(spec, reader, commits_writer),
-            name=f"shipyard-job-{spec.job_id}",
+            target=_child.serve,
+            args=(setup, jobs_reader, reader, commits_writer),
+            name="shipyard-job",
         )
         self._process.start()
+        jobs_reader.close()
         reader.close()
         commits_writer.close()
         self._watching_commits = True
         self._exitcode: int | None = None
+        self._outcome_path: Path | None = None
         assert self._process.pid is not None
         self._pid: int = self._process.pid
+
+    def begin(self, spec: ChildSpec) -> bool:
+        """Hand it its job; False when it cannot take one (it died while it waited: the
+        caller closes it and starts another)."""
+        if self._outcome_path is not None:
+            raise RuntimeError(f"job process {self._pid} has a job already")
+        if self._process.exitcode is not None:
+            return False
+        try:
+            self._jobs.send(spec)
+        except OSError:  # BrokenPipeError: it is gone
+            return False
+        finally:
+            self._jobs.close()
+        self._outcome_path = Path(spec.outcome_path)
+        return True
 
     @property
     def pid(self) -> int:
         return self._pid
+
+    def alive(self) -> bool:
+        """Still running (or still waiting for its job)."""
+        return self._process.exitcode is None
 
     @property
     def returncode(self) -> int | None:
@@ -124,10 +153,14 @@ class JobProcess:
 
     def outcome(self) -> Outcome | None:
         """What the child reported; None if it died without reporting."""
-        return read_outcome(self._outcome_path)
+        return read_outcome(self._outcome_path) if self._outcome_path is not None else None
 
     def close(self) -> None:
-        """Kill it if still running, reap it, and cut its lifeline."""
+        """Kill it if still running, reap it, and cut its lifeline. One that never got a
+        job is let go first: without a job to wait for, it ends at once."""
+        if not self._jobs.closed:
+            self._jobs.close()
+            self._process.join(_UNUSED_EXIT_S)
         if self._process.exitcode is None:
             self.kill()
         self._process.join()

@@ -1,7 +1,8 @@
 """What a worker tells its job's child process, and what the child reports back.
 
-The spec is the child's argument; the outcome a JSON file the child writes last, so a
-child that died without reporting leaves none.
+The setup is the child's argument (the same for every job of a worker: the child starts
+before its job is known); the spec comes over a pipe when a job is claimed; the outcome is
+a JSON file the child writes last, so a child that died without reporting leaves none.
 """
 
 from __future__ import annotations
@@ -14,11 +15,26 @@ from typing import Any
 
 from shipyard.settings import Settings
 
-__all__ = ["ChildSpec", "Outcome", "OutcomeKind", "read_outcome", "write_outcome"]
+__all__ = ["ChildSetup", "ChildSpec", "Outcome", "OutcomeKind", "read_outcome", "write_outcome"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSetup:
+    """What a child needs before its job: the worker's."""
+
+    settings: Settings
+    """The worker's settings, which the child runs with (pickled: the child need not
+    validate them again, 5 ms of a fresh process)."""
+    orphan_grace_s: float
+    """How long an orphaned child (its worker died) may take to cancel before it exits."""
+    handler_modules: tuple[str, ...] = ()
+    """The modules of the worker's handlers, whose process warm-up the child runs."""
 
 
 @dataclass(frozen=True, slots=True)
 class ChildSpec:
+    """The job the child runs."""
+
     job_id: int
     kind: str
     stack_key: str
@@ -27,12 +43,7 @@ class ChildSpec:
     needs_recovery: bool
     handler: str
     """``module:function``."""
-    settings: Settings
-    """The worker's settings, which the child runs with (pickled with the spec: the
-    child need not validate them again, 5 ms of a fresh process)."""
     outcome_path: str
-    orphan_grace_s: float
-    """How long an orphaned child (its worker died) may take to cancel before it exits."""
 
 
 class OutcomeKind(enum.StrEnum):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from shipyard.errors import ShipyardError
 
 __all__ = [
+    "EventsNotStoredError",
     "HandlerNotFoundError",
     "JobCancelledError",
     "JobError",
@@ -41,3 +42,7 @@ class JobCancelledError(JobError):
 
 class HandlerNotFoundError(JobError):
     """No handler for a job kind, or its ``module:function`` target cannot be loaded."""
+
+
+class EventsNotStoredError(JobError):
+    """The job's events could not be stored (the database failed): the job fails."""

@@ -6,6 +6,12 @@ the child, which imports it there. Raise :class:`~shipyard.jobs.errors.Transient
 to ask for a retry, :class:`~shipyard.jobs.errors.JobCancelledError` (or let the engine's
 ``OperationCancelledError`` through) once ``ctx.cancel`` was tripped; anything else fails
 the job for good.
+
+A handler's module may define ``prepare_job_process(settings, database)``
+(:data:`PREPARE_PROCESS`): a job's process starts before its job is known, and runs it
+then, to do what every job of the module does first and cold (compile its first queries,
+parse the platform file), off the job's path. It must not write, and may fail: it is a
+warm-up, logged and skipped on error.
 """
 
 from __future__ import annotations
@@ -21,10 +27,13 @@ from shipyard.settings import Settings
 from shipyard.store.enums import JobKind
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from shipyard.engine import CancelToken, EngineEventRecord, EventSink
 
 __all__ = [
     "DEFAULT_HANDLERS",
+    "PREPARE_PROCESS",
     "Emit",
     "Handler",
     "HandlerRegistry",
@@ -36,18 +45,34 @@ __all__ = [
 
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
+PREPARE_PROCESS = "prepare_job_process"
+"""The name of a handler module's warm-up hook (see the module docstring)."""
+
 DEFAULT_HANDLERS: Mapping[JobKind, str] = {}
 """The handlers every worker starts with (the services register theirs here)."""
 
 
 class Emit:
-    """Appends one event to the job (``emit(kind, message, level=..., **data)``)."""
+    """Appends one event to the job (``emit(kind, message, level=..., **data)``).
 
-    def __init__(self, append: Callable[[str, str, str, dict[str, Any] | None], None]) -> None:
+    The job's process stores them from a thread of its own, in order; :meth:`flush`
+    waits until every event given so far is stored (and raises if storing failed): a
+    write of the job's own that must come after them (its end) flushes first."""
+
+    def __init__(
+        self,
+        append: Callable[[str, str, str, dict[str, Any] | None], None],
+        flush: Callable[[], None] | None = None,
+    ) -> None:
         self._append = append
+        self._flush = flush
 
     def __call__(self, kind: str, message: str, /, *, level: str = "info", **data: Any) -> None:
         self._append(kind, message, level, data or None)
+
+    def flush(self) -> None:
+        if self._flush is not None:
+            self._flush()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +94,9 @@ class JobContext:
     :class:`JobCancelledError`."""
     emit: Emit
     """Appends an event to the job, in its own transaction (live to SSE readers)."""
+    database: Engine | None = None
+    """The job process's database engine (its connection is open already); a handler
+    that gets None makes its own."""
 
     def raise_if_cancelled(self) -> None:
         if self.cancel.cancelled:

@@ -11,10 +11,41 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+
 from shipyard.jobs.errors import TransientJobError
 from shipyard.jobs.handlers import JobContext
+from shipyard.settings import Settings
 
-__all__ = ["crash", "engine_up", "fail_transiently", "wait_for_gate", "write_file"]
+__all__ = [
+    "PREPARE_FAILS",
+    "crash",
+    "engine_up",
+    "fail_transiently",
+    "prepare_job_process",
+    "prepared_marker",
+    "wait_for_gate",
+    "write_file",
+]
+
+PREPARE_FAILS = "prepare-fails"
+"""A file of this name in the data dir makes :func:`prepare_job_process` fail."""
+
+
+def prepared_marker(settings: Settings, pid: int) -> Path:
+    """The file :func:`prepare_job_process` leaves for the job process ``pid``."""
+    return settings.data_dir / f"prepared-{pid}"
+
+
+def prepare_job_process(settings: Settings, database: Engine) -> None:
+    """This module's job-process warm-up: proves it ran, in which process, before which
+    job (the marker's content is empty until a job of the process writes to it)."""
+    if (settings.data_dir / PREPARE_FAILS).exists():
+        raise RuntimeError("the warm-up failed, as the test asked")
+    with database.connect():
+        pass
+    prepared_marker(settings, os.getpid()).write_text("")
+
 
 _GATE_DEADLINE_S = 600.0
 _GATE_POLL_S = 0.05
@@ -24,6 +55,9 @@ def write_file(ctx: JobContext) -> dict[str, Any]:
     """Writes ``payload.content`` to ``payload.path`` after ``payload.hold_s`` seconds of
     work; the result says when it started and ended (monotonic ns, for overlap checks)."""
     started_ns = time.monotonic_ns()
+    marker = prepared_marker(ctx.settings, os.getpid())
+    if marker.exists():
+        marker.write_text(f"job {ctx.job_id}")
     ctx.emit("test.writing", f"writing {ctx.payload['path']}", path=ctx.payload["path"])
     time.sleep(float(ctx.payload.get("hold_s", 0.0)))  # the work itself
     Path(ctx.payload["path"]).write_text(str(ctx.payload.get("content", "")))

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shipyard.jobs import queue
 from shipyard.jobs._process import JobProcess, describe_exit, start_fork_server
-from shipyard.jobs._protocol import ChildSpec, Outcome, OutcomeKind
+from shipyard.jobs._protocol import ChildSetup, ChildSpec, Outcome, OutcomeKind
 from shipyard.jobs.backoff import DEFAULT_BACKOFF, Backoff
 from shipyard.jobs.doorbell import DOORBELL, JOB_COMMITS
 from shipyard.jobs.errors import HandlerNotFoundError, LeaseLostError
@@ -87,16 +87,20 @@ class Worker:
         self._own_database = database is None
         self.database = database or create_engine(settings)
         self._log = _log.bind(worker_id=self.worker_id)
+        self._ready: JobProcess | None = None
+        """The child that takes the next job, started and set up while the worker waits."""
 
     def run(self, stop: threading.Event) -> None:
         """Serve jobs until ``stop`` is set; a job running then gets ``shutdown_grace``."""
         # The database driver too: each job's process connects (psycopg's import alone
         # took 0.17 s of every job on PostgreSQL).
         driver = self.database.dialect.loaded_dbapi.__name__
-        start_fork_server([driver, *(target.partition(":")[0] for _kind, target in self.handlers)])
+        start_fork_server([driver, *self._handler_modules()])
         self._log.info("worker started", lease_seconds=self.lease_seconds)
         try:
             while not stop.is_set():
+                if self._ready is None:
+                    self._ready = JobProcess(self._setup())
                 seen = DOORBELL.rings
                 job = self._next_job()
                 if job is None:
@@ -104,6 +108,9 @@ class Worker:
                     continue
                 self.run_job(job, stop)
         finally:
+            if self._ready is not None:
+                self._ready.close()
+                self._ready = None
             if self._own_database:
                 self.database.dispose()
             self._log.info("worker stopped")
@@ -156,20 +163,25 @@ class Worker:
                 level="warning",
             )
         with tempfile.TemporaryDirectory(prefix=f"shipyard-job-{job.id}-") as scratch:
-            process = JobProcess(self._spec(job, handler, Path(scratch) / "outcome.json"))
+            spec = self._spec(job, handler, Path(scratch) / "outcome.json")
+            process = self._take_ready()
             try:
-                self._event(
-                    job,
-                    "process_started",
-                    f"job process {process.pid} started (attempt {job.attempts})",
-                    pid=process.pid,
-                    handler=handler,
-                )
+                process = self._begin(job, process, spec)
                 watch = self._watch(job, process, stop)
                 outcome = process.outcome()
             finally:
                 process.close()
         self._record(job, process, outcome, watch)
+
+    def _handler_modules(self) -> tuple[str, ...]:
+        return tuple(sorted({target.partition(":")[0] for _kind, target in self.handlers}))
+
+    def _setup(self) -> ChildSetup:
+        return ChildSetup(
+            settings=self.settings,
+            orphan_grace_s=self.cancel_grace,
+            handler_modules=self._handler_modules(),
+        )
 
     def _spec(self, job: Job, handler: str, outcome_path: Path) -> ChildSpec:
         return ChildSpec(
@@ -180,10 +192,41 @@ class Worker:
             attempt=job.attempts,
             needs_recovery=job.needs_recovery,
             handler=handler,
-            settings=self.settings,
             outcome_path=str(outcome_path),
-            orphan_grace_s=self.cancel_grace,
         )
+
+    def _take_ready(self) -> JobProcess:
+        """The child made ready for the next job, or a new one if that one died."""
+        process, self._ready = self._ready, None
+        if process is not None and process.alive():
+            return process
+        if process is not None:
+            self._log.warning(
+                "the job process made ready for this job is gone: starting another",
+                pid=process.pid,
+            )
+            process.close()
+        return JobProcess(self._setup())
+
+    def _begin(
+        self, job: Job, process: JobProcess, spec: ChildSpec, *, retry: bool = True
+    ) -> JobProcess:
+        """Record the child's start, then hand it the job (so the record names the
+        process before anything the job does); the child that runs it. One that died
+        just before gets one successor; a successor that cannot take the job either is
+        recorded as died by the caller."""
+        self._event(
+            job,
+            "process_started",
+            f"job process {process.pid} started (attempt {job.attempts})",
+            pid=process.pid,
+            handler=spec.handler,
+        )
+        if process.begin(spec) or not retry:
+            return process
+        self._log.warning("the job process died before its job: starting another", pid=process.pid)
+        process.close()
+        return self._begin(job, JobProcess(self._setup()), spec, retry=False)
 
     def _watch(self, job: Job, process: JobProcess, stop: threading.Event) -> _Watch:
         """Heartbeat and watch for a cancel until the child exits."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -14,14 +15,31 @@ from shipyard.store import models
 __all__ = ["desired_state", "platform_of"]
 
 
+_LOADED: dict[Path, tuple[bytes, Platform]] = {}
+"""Platform files this process parsed, by path: the digest of the content, the result."""
+
+
 def platform_of(settings: Settings) -> Platform:
-    """The configured platform file, loaded; raises when none is configured."""
+    """The configured platform file, loaded; raises when none is configured.
+
+    A file this process parsed before, with the same content, is not parsed again (10-40
+    ms of every job otherwise); an edited one is."""
     if settings.platform is None:
         raise PlatformMissingError(
             "no platform file is configured, so environments cannot be resolved: start "
             "Shipyard with --platform FILE (or SHIPYARD_PLATFORM)"
         )
-    return load_platform(settings.platform)
+    path = settings.platform
+    try:
+        digest = hashlib.sha256(path.read_bytes()).digest()
+    except OSError:
+        return load_platform(path)  # which says what is wrong with the file
+    cached = _LOADED.get(path)
+    if cached is not None and cached[0] == digest:
+        return cached[1]
+    platform = load_platform(path)
+    _LOADED[path] = (digest, platform)
+    return platform
 
 
 def desired_state(

@@ -15,7 +15,7 @@ from shipyard.clock import utc_now
 from shipyard.engine import StackRef
 from shipyard.errors import ShipyardError
 from shipyard.jobs import HandlerRegistry, JobContext, JobKind, default_registry
-from shipyard.services._job_run import JobRun, run_job
+from shipyard.services._job_run import JobRun, prepare_job_process, run_job
 from shipyard.services.errors import NothingRunningError
 from shipyard.services.targets import Deployed
 from shipyard.services.unchanged import matches_current, up_is_certain
@@ -30,6 +30,7 @@ __all__ = [
     "SERVICE_HANDLERS",
     "deploy",
     "destroy",
+    "prepare_job_process",
     "preview",
     "provision",
     "refresh",

@@ -81,7 +81,8 @@ def get_deployment_with_stack(
     if row is None:
         get_deployment(session, deployment_id)  # raises the not-found error
         raise AssertionError("a deployment's stack, component and environment always exist")
-    return row.tuple()
+    deployment, stack, component, environment = row
+    return deployment, stack, component, environment
 
 
 def list_deployments(

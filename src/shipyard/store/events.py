@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from shipyard.clock import utc_now
 from shipyard.store.errors import NotFoundError
 from shipyard.store.models import Event, Job
 
-__all__ = ["append_event", "list_events"]
+__all__ = ["NewEvent", "append_event", "append_events", "list_events"]
 
 
 def append_event(
@@ -49,6 +52,49 @@ def append_event(
     session.add(event)
     session.flush()
     return event
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append with :func:`append_events`, stamped when it happened."""
+
+    kind: str
+    message: str
+    level: str = "info"
+    data: dict[str, Any] | None = None
+    created_at: datetime = field(default_factory=utc_now)
+
+
+def append_events(session: Session, job_id: int, events: Sequence[NewEvent]) -> None:
+    """Append ``events`` in order, numbered after the job's last one: one statement to
+    take their numbers (as :func:`append_event`, under the job row's lock), one to insert
+    them all."""
+    if not events:
+        return
+    last = session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(last_event_seq=Job.last_event_seq + len(events))
+        .returning(Job.last_event_seq)
+    ).scalar_one_or_none()
+    if last is None:
+        raise NotFoundError("job", job_id)
+    first = last - len(events) + 1
+    session.execute(
+        insert(Event),
+        [
+            {
+                "job_id": job_id,
+                "seq": first + index,
+                "kind": event.kind,
+                "level": event.level,
+                "message": event.message,
+                "data": event.data,
+                "created_at": event.created_at,
+            }
+            for index, event in enumerate(events)
+        ],
+    )
 
 
 def list_events(

@@ -24,8 +24,10 @@ from worker_support import (
     worker_thread,
 )
 
+from shipyard.engine import _procfs
 from shipyard.jobs import JobKind, JobState, cancel, enqueue
 from shipyard.jobs.doorbell import DOORBELL, JOB_COMMITS
+from shipyard.jobs.testing import PREPARE_FAILS, prepared_marker
 from shipyard.jobs.worker import Worker
 from shipyard.store import transaction
 
@@ -201,6 +203,116 @@ def test_stopping_the_worker_gives_a_running_job_back_after_the_grace_period(
     assert back.needs_recovery
     assert gone(int(started.read_text()))
     assert [event.kind for event in events(engine, job_id)][-2:] == ["cancel", "released"]
+
+
+def _waiting_job_processes() -> list[int]:
+    """The job processes of this test process's workers: children of the job fork
+    server in sessions of their own (the fork server's start-up probe has none)."""
+    servers = [
+        process.pid
+        for process in _procfs.descendants(os.getpid())
+        if b"multiprocessing.forkserver" in Path(f"/proc/{process.pid}/cmdline").read_bytes()
+    ]
+    return [
+        child.pid
+        for server in servers
+        for child in _procfs.descendants(server)
+        if _parent_and_session(child.pid) == (server, child.pid)
+    ]
+
+
+def _parent_and_session(pid: int) -> tuple[int, int] | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[1]), int(fields[3])
+
+
+def test_a_job_runs_in_the_process_the_worker_made_ready_before_it_was_queued(
+    engine: Engine, tmp_path: Path, wait_for: WaitFor
+) -> None:
+    started = tmp_path / "started"
+    gate = tmp_path / "gate"
+
+    with worker_thread(make_worker(engine, tmp_path, deploy="wait_for_gate")):
+        wait_for(lambda: len(_waiting_job_processes()) == 1, "the worker's next job process")
+        (ready,) = _waiting_job_processes()
+        job_id = queue_job(engine, {"started": str(started), "gate": str(gate)})
+        wait_for(lambda: started.exists() and started.read_text() != "", "the job to start")
+        assert int(started.read_text()) == ready
+        gate.touch()
+        wait_for(lambda: finished(engine, job_id), "the job to finish")
+        # The next job's process is made ready as soon as the job is recorded.
+        wait_for(lambda: len(_waiting_job_processes()) == 1, "the next job process")
+        assert _waiting_job_processes() != [ready]
+
+    assert job(engine, job_id).state is JobState.succeeded
+    assert gone(ready)
+    assert _waiting_job_processes() == [], "a stopped worker leaves no job process behind"
+
+
+def test_a_ready_job_process_that_died_while_it_waited_is_replaced_for_the_job(
+    engine: Engine, tmp_path: Path, wait_for: WaitFor
+) -> None:
+    out = tmp_path / "out.txt"
+
+    with (
+        capture_logs() as logs,
+        worker_thread(make_worker(engine, tmp_path, deploy="write_file")) as stop,
+    ):
+        wait_for(lambda: len(_waiting_job_processes()) == 1, "the worker's next job process")
+        (ready,) = _waiting_job_processes()
+        os.kill(ready, 9)
+        wait_for(lambda: gone(ready), "the ready job process to die")
+        job_id = queue_job(engine, {"path": str(out), "content": "still runs"})
+        wait_for(lambda: finished(engine, job_id), "the job to finish")
+        stop.set()
+
+    done = job(engine, job_id)
+    assert done.state is JobState.succeeded, done.error
+    assert out.read_text() == "still runs"
+    assert done.result is not None and done.result["pid"] != ready
+    replaced = [line for line in logs if "made ready for this job is gone" in line["event"]]
+    assert [line["pid"] for line in replaced] == [ready]
+
+
+def test_the_handler_modules_warm_up_runs_in_the_jobs_process_before_its_job(
+    engine: Engine, tmp_path: Path, wait_for: WaitFor
+) -> None:
+    worker = make_worker(engine, tmp_path, deploy="write_file")
+    worker.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    job_id = queue_job(engine, {"path": str(tmp_path / "out.txt"), "content": "x"})
+
+    with worker_thread(worker):
+        wait_for(lambda: finished(engine, job_id), "the job to finish")
+
+    done = job(engine, job_id)
+    assert done.state is JobState.succeeded, done.error
+    assert done.result is not None
+    # The job found the warm-up's marker of its own process, and signed it.
+    marker = prepared_marker(worker.settings, done.result["pid"])
+    assert marker.read_text() == f"job {job_id}"
+
+
+def test_a_failing_warm_up_is_skipped_and_the_job_runs(
+    engine: Engine, tmp_path: Path, wait_for: WaitFor
+) -> None:
+    worker = make_worker(engine, tmp_path, deploy="write_file")
+    worker.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (worker.settings.data_dir / PREPARE_FAILS).touch()
+    out = tmp_path / "out.txt"
+    job_id = queue_job(engine, {"path": str(out), "content": "ran anyway"})
+
+    with worker_thread(worker):
+        wait_for(lambda: finished(engine, job_id), "the job to finish")
+
+    done = job(engine, job_id)
+    assert done.state is JobState.succeeded, done.error
+    assert out.read_text() == "ran anyway"
+    assert done.result is not None
+    assert not prepared_marker(worker.settings, done.result["pid"]).exists()
 
 
 def test_a_job_queued_in_the_workers_process_is_claimed_at_once_not_at_the_next_poll(
