@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
@@ -32,7 +33,7 @@ from shipyard.jobs.errors import EventsNotStoredError, JobCancelledError
 from shipyard.jobs.handlers import PREPARE_PROCESS, Emit, JobContext, load_handler
 from shipyard.logs import configure_logging
 from shipyard.settings import Settings
-from shipyard.store import READ_ONLY, create_engine, transaction
+from shipyard.store import READ_ONLY, create_engine
 from shipyard.store.enums import JobKind
 from shipyard.store.events import NewEvent, append_events
 
@@ -63,7 +64,7 @@ def serve(setup: ChildSetup, jobs: Connection, worker: Connection, commits: Conn
     token = CancelToken()
     _cancel_on_signals(token)
     _cancel_when_orphaned(token, worker, setup.orphan_grace_s)
-    _report_commits(commits)
+    report_commit = _report_commits(commits)
     database = create_engine(settings)
     try:
         with contextlib.suppress(SQLAlchemyError):  # the job's first query reports it
@@ -78,7 +79,7 @@ def serve(setup: ChildSetup, jobs: Connection, worker: Connection, commits: Conn
         with structlog.contextvars.bound_contextvars(
             job_id=spec.job_id, job_kind=spec.kind, stack_key=spec.stack_key, pid=os.getpid()
         ):
-            outcome = _run(spec, settings, token, database)
+            outcome = _run(spec, settings, token, database, report_commit)
             write_outcome(Path(spec.outcome_path), outcome)
     finally:
         database.dispose()
@@ -98,8 +99,14 @@ def _prepare(setup: ChildSetup, database: Engine) -> None:
             _log.warning("preparing the job process failed", module=module_name, exc_info=True)
 
 
-def _run(spec: ChildSpec, settings: Settings, token: CancelToken, database: Engine) -> Outcome:
-    events = _EventWriter(database, spec.job_id)
+def _run(
+    spec: ChildSpec,
+    settings: Settings,
+    token: CancelToken,
+    database: Engine,
+    report_commit: Callable[[], None],
+) -> Outcome:
+    events = _EventWriter(database, spec.job_id, report_commit)
     context = JobContext(
         job_id=spec.job_id,
         kind=JobKind(spec.kind),
@@ -140,9 +147,12 @@ class _EventWriter:
     events, instead of one each). The first event after a quiet spell is written at once.
     """
 
-    def __init__(self, database: Engine, job_id: int) -> None:
+    def __init__(
+        self, database: Engine, job_id: int, on_commit: Callable[[], None] = lambda: None
+    ) -> None:
         self._database = database
         self._job_id = job_id
+        self._on_commit = on_commit
         self._changed = threading.Condition()
         self._pending: list[NewEvent] = []
         self._writing = False
@@ -193,8 +203,9 @@ class _EventWriter:
                 batch, self._pending = self._pending, []
                 self._writing = True
             try:
-                with transaction(self._database) as session:
-                    append_events(session, self._job_id, batch)
+                with self._database.begin() as connection:
+                    append_events(connection, self._job_id, batch)
+                self._on_commit()
             except BaseException as exc:  # noqa: BLE001  handed to the next append or flush
                 with self._changed:
                     self._error, self._writing = exc, False
@@ -240,20 +251,23 @@ def _cancel_on_signals(token: CancelToken) -> None:
     signal.signal(signal.SIGINT, on_signal)
 
 
-def _report_commits(commits: Connection) -> None:
+def _report_commits(commits: Connection) -> Callable[[], None]:
     """After each committed write transaction of this process (its events, its records),
     a byte to the worker, which wakes the API's live event streams of the job. Never
     blocks: a full pipe already says there is news, a gone worker is the orphan watch's
-    business."""
+    business. Returns the report, for writes made without an ORM session."""
     os.set_blocking(commits.fileno(), False)
 
-    def committed(session: Session) -> None:
-        if session.get_bind().get_execution_options().get(READ_ONLY):
-            return
+    def report() -> None:
         with contextlib.suppress(OSError):  # BlockingIOError, BrokenPipeError, closed
             os.write(commits.fileno(), b"c")
 
+    def committed(session: Session) -> None:
+        if not session.get_bind().get_execution_options().get(READ_ONLY):
+            report()
+
     event.listen(Session, "after_commit", committed)
+    return report
 
 
 def _cancel_when_orphaned(token: CancelToken, worker: Connection, grace_s: float) -> None:

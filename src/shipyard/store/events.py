@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
 from shipyard.clock import utc_now
@@ -65,13 +65,15 @@ class NewEvent:
     created_at: datetime = field(default_factory=utc_now)
 
 
-def append_events(session: Session, job_id: int, events: Sequence[NewEvent]) -> None:
+def append_events(
+    connection: Session | Connection, job_id: int, events: Sequence[NewEvent]
+) -> None:
     """Append ``events`` in order, numbered after the job's last one: one statement to
     take their numbers (as :func:`append_event`, under the job row's lock), one to insert
-    them all."""
+    them all. Core statements: a plain connection serves (no ORM session to build)."""
     if not events:
         return
-    last = session.execute(
+    last = connection.execute(
         update(Job)
         .where(Job.id == job_id)
         .values(last_event_seq=Job.last_event_seq + len(events))
@@ -80,7 +82,7 @@ def append_events(session: Session, job_id: int, events: Sequence[NewEvent]) -> 
     if last is None:
         raise NotFoundError("job", job_id)
     first = last - len(events) + 1
-    session.execute(
+    connection.execute(
         insert(Event),
         [
             {
