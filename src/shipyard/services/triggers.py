@@ -5,17 +5,19 @@ the store, whose new tags become auto-deploys (:func:`~shipyard.services.autodep
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
-from shipyard.catalog import CatalogError, DesiredState
+from shipyard.catalog import CatalogError, DesiredState, Platform
 from shipyard.errors import ShipyardError
 from shipyard.services.autodeploy import on_new_tag
 from shipyard.services.desired import desired_state, platform_of
 from shipyard.settings import Settings
-from shipyard.store import transaction
+from shipyard.store import models, transaction
 from shipyard.store.components import list_components
 from shipyard.targets.local.trigger import BuildRequested, TagWatcher
 
@@ -23,6 +25,29 @@ __all__ = ["TriggerSupervisor", "WatchedSource"]
 
 _log = structlog.get_logger(__name__)
 _PAGE = 500
+_FULL_SYNC_S = 60.0
+"""A sync that finds neither the components nor the platform changed still resolves every
+component this often (a source's ``score.yaml`` edited on disk)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """What a sync resolved from: the platform (by identity: ``platform_of`` returns the
+    same object while the file's content is the same) and the components table."""
+
+    platform: Platform
+    components: int
+    newest_id: int | None
+    last_update: datetime | None
+    at: float
+
+    def same(self, other: _Seen) -> bool:
+        return (
+            self.platform is other.platform
+            and (self.components, self.newest_id, self.last_update)
+            == (other.components, other.newest_id, other.last_update)
+            and self.at - other.at < _FULL_SYNC_S
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +79,23 @@ class TriggerSupervisor:
         self.database = database
         self.sync_every_s = sync_every_s
         self._watchers: dict[str, tuple[WatchedSource, TagWatcher]] = {}
+        self._synced: _Seen | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
-    def _wanted(self) -> dict[str, WatchedSource]:
+    def _seen(self) -> _Seen:
         platform = platform_of(self.settings)
+        with transaction(self.database, read_only=True) as session:
+            count, newest_id, last_update = session.execute(
+                select(
+                    func.count(models.Component.id),
+                    func.max(models.Component.id),
+                    func.max(models.Component.updated_at),
+                )
+            ).one()
+        return _Seen(platform, count, newest_id, last_update, time.monotonic())
+
+    def _wanted(self, platform: Platform) -> dict[str, WatchedSource]:
         local = [env.name for env in platform.environments if env.target == "local"]
         if not local:
             return {}
@@ -83,8 +120,15 @@ class TriggerSupervisor:
         on_new_tag(self.database, event)
 
     def sync(self) -> None:
-        """Start watchers for new components, restart changed ones, stop removed ones."""
-        wanted = self._wanted()
+        """Start watchers for new components, restart changed ones, stop removed ones.
+
+        Resolving every component's desired state parses its descriptor and Score file: a
+        sync that finds the components table and the platform as the last one did skips
+        it (one aggregate query), but for a full one every ``_FULL_SYNC_S``."""
+        seen = self._seen()
+        if self._synced is not None and seen.same(self._synced):
+            return
+        wanted = self._wanted(seen.platform)
         for component in set(self._watchers) - set(wanted):
             self._watchers.pop(component)[1].stop()
         for component, watched in wanted.items():
@@ -99,6 +143,7 @@ class TriggerSupervisor:
             watcher.start()
             self._watchers[component] = (watched, watcher)
             _log.info("trigger.watching", component=component, source=watched.source)
+        self._synced = seen
 
     def _run(self) -> None:
         while not self._stop.is_set():
