@@ -20,12 +20,12 @@ import anyio
 import anyio.to_thread
 from sqlalchemy import Engine
 
-from shipyard.api._views import event_read
 from shipyard.api.schemas import EventRead
 from shipyard.jobs.doorbell import JOB_COMMITS
-from shipyard.store import models, transaction
+from shipyard.store import READ_ONLY
+from shipyard.store.deployments import deployment_progress
 from shipyard.store.enums import DeploymentStatus
-from shipyard.store.events import list_events
+from shipyard.store.events import events_after
 
 __all__ = ["EventStreamOptions", "deployment_events"]
 
@@ -59,14 +59,15 @@ class _Tick:
 
 
 def _read(engine: Engine, deployment_id: int, after_seq: int) -> _Tick:
-    with transaction(engine, read_only=True) as session:
+    # Plain statements on a connection: a stream reads at every commit of its job.
+    with engine.connect() as connection:
+        connection.execution_options(**{READ_ONLY: True})
         # Status first: every event written before a finished status is then seen below.
-        deployment = session.get_one(models.Deployment, deployment_id)
-        status, job_id = deployment.status, deployment.job_id
+        status, job_id = deployment_progress(connection, deployment_id)
         if job_id is None:
             return _Tick([], status, None)
-        events = list_events(session, job_id, after_seq=after_seq, limit=_BATCH)
-        return _Tick([event_read(event) for event in events], status, job_id)
+        rows = events_after(connection, job_id, after_seq=after_seq, limit=_BATCH)
+        return _Tick([EventRead(**row._mapping) for row in rows], status, job_id)
 
 
 def _frame(event: EventRead) -> bytes:

@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from shipyard.clock import utc_now
 from shipyard.store._queries import get_or_raise, page
 from shipyard.store.enums import DeploymentStatus
+from shipyard.store.errors import NotFoundError
 from shipyard.store.models import Component, Deployment, Environment, Release, Stack
 
 __all__ = [
     "create_deployment",
+    "deployment_progress",
     "get_deployment",
     "get_deployment_with_stack",
     "list_deployments",
@@ -83,6 +85,19 @@ def get_deployment_with_stack(
         raise AssertionError("a deployment's stack, component and environment always exist")
     deployment, stack, component, environment = row
     return deployment, stack, component, environment
+
+
+def deployment_progress(
+    connection: Connection, deployment_id: int
+) -> tuple[DeploymentStatus, int | None]:
+    """The deployment's status and job, read on a connection (the live streams' tick)."""
+    row = connection.execute(
+        select(Deployment.status, Deployment.job_id).where(Deployment.id == deployment_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFoundError("deployment", deployment_id)
+    status, job_id = row
+    return status, job_id
 
 
 def list_deployments(

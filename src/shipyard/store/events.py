@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 from sqlalchemy.orm import Session
 
 from shipyard.clock import utc_now
 from shipyard.store.errors import NotFoundError
 from shipyard.store.models import Event, Job
 
-__all__ = ["NewEvent", "append_event", "append_events", "list_events"]
+__all__ = ["NewEvent", "append_event", "append_events", "events_after", "list_events"]
 
 
 def append_event(
@@ -97,6 +97,21 @@ def append_events(
             for index, event in enumerate(events)
         ],
     )
+
+
+def events_after(
+    connection: Connection, job_id: int, *, after_seq: int = 0, limit: int = 1000
+) -> Sequence[Row[Any]]:
+    """As :func:`list_events`, as plain rows (``seq``, ``kind``, ``level``, ``message``,
+    ``data``, ``created_at``) read on a connection: for the live streams, which read
+    often and need no ORM objects."""
+    query = (
+        select(Event.seq, Event.kind, Event.level, Event.message, Event.data, Event.created_at)
+        .where(Event.job_id == job_id, Event.seq > after_seq)
+        .order_by(Event.seq)
+        .limit(limit)
+    )
+    return connection.execute(query).all()
 
 
 def list_events(
