@@ -35,7 +35,7 @@ metadata:
   name: {name}
   namespace: {namespace}
   annotations:
-    shipyard.dev/max-instances: "{max_instances}"
+    shipyard.dev/max-instances: "{max_instances}"{source}
 spec:
   type: service
   lifecycle: production
@@ -50,11 +50,20 @@ def write_platform(path: Path) -> Path:
 
 
 def write_component(
-    directory: Path, name: str, *, namespace: str = "default", max_instances: int = 2
+    directory: Path,
+    name: str,
+    *,
+    namespace: str = "default",
+    max_instances: int = 2,
+    source: Path | str | None = None,
 ) -> Path:
-    """``<directory>/catalog-info.yaml`` describing one component; returns its path."""
+    """``<directory>/catalog-info.yaml`` describing one component (``source``: its
+    ``shipyard.dev/source``); returns its path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "catalog-info.yaml"
-    text = _COMPONENT_YAML.format(name=name, namespace=namespace, max_instances=max_instances)
+    annotation = f"\n    shipyard.dev/source: '{source}'" if source is not None else ""
+    text = _COMPONENT_YAML.format(
+        name=name, namespace=namespace, max_instances=max_instances, source=annotation
+    )
     path.write_text(text)
     return path

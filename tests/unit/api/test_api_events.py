@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -61,6 +62,31 @@ def _stream(api: Api, deployment_id: int, **headers: str) -> Iterator[SseMessage
         yield from iter_sse(response.iter_lines())
 
 
+@contextlib.contextmanager
+def _followed(
+    api: Api, deployment: dict[str, int], options: EventStreamOptions
+) -> Iterator[queue.Queue[SseMessage | None]]:
+    """A server of its own with ``options``, and a client following the deployment's
+    stream in a thread: its messages, then None once the stream ended."""
+    app = create_app(api.settings, event_stream=options)
+    received: queue.Queue[SseMessage | None] = queue.Queue()
+    with running_server(app) as url:
+        headers = {"Authorization": f"Bearer {api.token}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=TIMEOUT) as client:
+
+            def listen() -> None:
+                path = f"/api/v1/deployments/{deployment['id']}/events"
+                with client.stream("GET", path) as response:
+                    for event in iter_sse(response.iter_lines()):
+                        received.put(event)
+                received.put(None)
+
+            listener = threading.Thread(target=listen, daemon=True)
+            listener.start()
+            yield received
+            listener.join(TIMEOUT)
+
+
 def _messages(events: list[SseMessage]) -> list[str]:
     return [json.loads(event.data)["message"] for event in events if event.event == "message"]
 
@@ -112,33 +138,19 @@ def test_a_commit_reported_by_the_job_wakes_the_stream_before_its_next_poll(
 ) -> None:
     # A server that would look at the events table only once a minute: what arrives
     # sooner was woken by the job's commit, as a worker of the same process reports it.
-    app = create_app(api.settings, event_stream=EventStreamOptions(poll_interval=60.0))
-    received: queue.Queue[SseMessage | None] = queue.Queue()
-    with running_server(app) as url:
-        headers = {"Authorization": f"Bearer {api.token}"}
-        with httpx.Client(base_url=url, headers=headers, timeout=TIMEOUT) as client:
+    options = EventStreamOptions(poll_interval=60.0)
+    with _followed(api, deployment, options) as received:
+        _emit(api, deployment, "before")
+        JOB_COMMITS.ring(deployment["job"])
+        assert _messages([received.get(timeout=TIMEOUT)]) == ["before"]
 
-            def listen() -> None:
-                path = f"/api/v1/deployments/{deployment['id']}/events"
-                with client.stream("GET", path) as response:
-                    for event in iter_sse(response.iter_lines()):
-                        received.put(event)
-                received.put(None)
-
-            listener = threading.Thread(target=listen, daemon=True)
-            listener.start()
-            _emit(api, deployment, "before")
-            JOB_COMMITS.ring(deployment["job"])
-            assert _messages([received.get(timeout=TIMEOUT)]) == ["before"]
-
-            _emit(api, deployment, "live")
-            JOB_COMMITS.ring(deployment["job"])
-            assert _messages([received.get(timeout=TIMEOUT)]) == ["live"]
-            _finish(api, deployment, DeploymentStatus.succeeded)
-            JOB_COMMITS.ring(deployment["job"])
-            end = received.get(timeout=TIMEOUT)
-            assert end is not None and end.event == "end"
-            listener.join(TIMEOUT)
+        _emit(api, deployment, "live")
+        JOB_COMMITS.ring(deployment["job"])
+        assert _messages([received.get(timeout=TIMEOUT)]) == ["live"]
+        _finish(api, deployment, DeploymentStatus.succeeded)
+        JOB_COMMITS.ring(deployment["job"])
+        end = received.get(timeout=TIMEOUT)
+        assert end is not None and end.event == "end"
 
 
 def test_a_stream_its_jobs_commits_wake_no_longer_polls_the_table_often(
@@ -146,38 +158,23 @@ def test_a_stream_its_jobs_commits_wake_no_longer_polls_the_table_often(
 ) -> None:
     # Polling every 10 ms until the job's first commit rings, then once a minute.
     options = EventStreamOptions(poll_interval=0.01, woken_poll_interval=60.0)
-    app = create_app(api.settings, event_stream=options)
-    received: queue.Queue[SseMessage | None] = queue.Queue()
-    with running_server(app) as url:
-        headers = {"Authorization": f"Bearer {api.token}"}
-        with httpx.Client(base_url=url, headers=headers, timeout=TIMEOUT) as client:
+    with _followed(api, deployment, options) as received:
+        _emit(api, deployment, "found by a poll")
+        assert _messages([received.get(timeout=TIMEOUT)]) == ["found by a poll"]
 
-            def listen() -> None:
-                path = f"/api/v1/deployments/{deployment['id']}/events"
-                with client.stream("GET", path) as response:
-                    for event in iter_sse(response.iter_lines()):
-                        received.put(event)
-                received.put(None)
+        _emit(api, deployment, "rung")
+        JOB_COMMITS.ring(deployment["job"])
+        assert _messages([received.get(timeout=TIMEOUT)]) == ["rung"]
 
-            listener = threading.Thread(target=listen, daemon=True)
-            listener.start()
-            _emit(api, deployment, "found by a poll")
-            assert _messages([received.get(timeout=TIMEOUT)]) == ["found by a poll"]
-
-            _emit(api, deployment, "rung")
-            JOB_COMMITS.ring(deployment["job"])
-            assert _messages([received.get(timeout=TIMEOUT)]) == ["rung"]
-
-            _emit(api, deployment, "not rung")  # a 10 ms poll would find it at once
-            with pytest.raises(queue.Empty):
-                received.get(timeout=0.5)
-            JOB_COMMITS.ring(deployment["job"])
-            assert _messages([received.get(timeout=TIMEOUT)]) == ["not rung"]
-            _finish(api, deployment, DeploymentStatus.succeeded)
-            JOB_COMMITS.ring(deployment["job"])
-            end = received.get(timeout=TIMEOUT)
-            assert end is not None and end.event == "end"
-            listener.join(TIMEOUT)
+        _emit(api, deployment, "not rung")  # a 10 ms poll would find it at once
+        with pytest.raises(queue.Empty):
+            received.get(timeout=0.5)
+        JOB_COMMITS.ring(deployment["job"])
+        assert _messages([received.get(timeout=TIMEOUT)]) == ["not rung"]
+        _finish(api, deployment, DeploymentStatus.succeeded)
+        JOB_COMMITS.ring(deployment["job"])
+        end = received.get(timeout=TIMEOUT)
+        assert end is not None and end.event == "end"
 
 
 def test_last_event_id_resumes_after_the_events_already_seen(

@@ -22,20 +22,7 @@ from shipyard.services.platform import sync_environments
 from shipyard.services.triggers import TriggerSupervisor
 from shipyard.settings import Settings
 from shipyard.store import transaction
-from shipyard.testing.samples import PLATFORM_YAML, write_platform
-
-DESCRIPTOR = """\
-apiVersion: backstage.io/v1alpha1
-kind: Component
-metadata:
-  name: {name}
-  annotations:
-    shipyard.dev/source: '{source}'
-spec:
-  type: service
-  lifecycle: production
-  owner: group:default/team-orders
-"""
+from shipyard.testing.samples import PLATFORM_YAML, write_component, write_platform
 
 
 def _repository(path: Path) -> Path:
@@ -50,9 +37,8 @@ def _repository(path: Path) -> Path:
 
 
 def _register(engine: Engine, settings: Settings, tmp_path: Path, name: str) -> None:
-    catalog = tmp_path / name / "catalog-info.yaml"
-    catalog.parent.mkdir(parents=True)
-    catalog.write_text(DESCRIPTOR.format(name=name, source=_repository(tmp_path / f"{name}-git")))
+    source = _repository(tmp_path / f"{name}-git")
+    catalog = write_component(tmp_path / name, name, source=source)
     with transaction(engine) as session:
         sync_environments(session, platform_of(settings))
         register(session, load_components(catalog), str(catalog.parent), platform_of(settings))
