@@ -8,14 +8,13 @@ from shipyard.api.schemas import (
     ComponentDetail,
     ComponentSummary,
     DeploymentRead,
-    EventRead,
     StackStatus,
 )
 from shipyard.store import models
 from shipyard.store.deployments import list_deployments
 from shipyard.store.stacks import list_stacks
 
-__all__ = ["component_detail", "component_summary", "deployment_read", "event_read"]
+__all__ = ["component_detail", "component_summary", "deployment_read"]
 
 
 def component_summary(component: models.Component) -> ComponentSummary:
@@ -75,15 +74,4 @@ def component_detail(session: Session, component: models.Component) -> Component
         **component_summary(component).model_dump(),
         descriptor=component.descriptor,
         environments=[_stack_status(session, stack) for stack in list_stacks(session, component)],
-    )
-
-
-def event_read(event: models.Event) -> EventRead:
-    return EventRead(
-        seq=event.seq,
-        kind=event.kind,
-        level=event.level,
-        message=event.message,
-        data=event.data,
-        created_at=event.created_at,
     )

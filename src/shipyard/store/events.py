@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, Select, insert, select, update
 from sqlalchemy.orm import Session
 
 from shipyard.clock import utc_now
@@ -15,6 +15,8 @@ from shipyard.store.errors import NotFoundError
 from shipyard.store.models import Event, Job
 
 __all__ = ["NewEvent", "append_event", "append_events", "events_after", "list_events"]
+
+_T = TypeVar("_T")
 
 
 def append_event(
@@ -32,14 +34,7 @@ def append_event(
     The number comes from ``jobs.last_event_seq``, incremented in place: the row lock
     orders concurrent writers, so numbers are dense and never reused.
     """
-    seq = session.execute(
-        update(Job)
-        .where(Job.id == job_id)
-        .values(last_event_seq=Job.last_event_seq + 1)
-        .returning(Job.last_event_seq)
-    ).scalar_one_or_none()
-    if seq is None:
-        raise NotFoundError("job", job_id)
+    seq = _take_numbers(session, job_id, 1)
     event = Event(
         job_id=job_id,
         seq=seq,
@@ -73,15 +68,7 @@ def append_events(
     them all. Core statements: a plain connection serves (no ORM session to build)."""
     if not events:
         return
-    last = connection.execute(
-        update(Job)
-        .where(Job.id == job_id)
-        .values(last_event_seq=Job.last_event_seq + len(events))
-        .returning(Job.last_event_seq)
-    ).scalar_one_or_none()
-    if last is None:
-        raise NotFoundError("job", job_id)
-    first = last - len(events) + 1
+    first = _take_numbers(connection, job_id, len(events)) - len(events) + 1
     connection.execute(
         insert(Event),
         [
@@ -99,29 +86,37 @@ def append_events(
     )
 
 
+def _take_numbers(connection: Session | Connection, job_id: int, count: int) -> int:
+    """Take the job's next ``count`` event numbers; the last of them."""
+    last = connection.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(last_event_seq=Job.last_event_seq + count)
+        .returning(Job.last_event_seq)
+    ).scalar_one_or_none()
+    if last is None:
+        raise NotFoundError("job", job_id)
+    return last
+
+
+def _after(query: Select[_T], job_id: int, after_seq: int, limit: int) -> Select[_T]:
+    return (
+        query.where(Event.job_id == job_id, Event.seq > after_seq).order_by(Event.seq).limit(limit)
+    )
+
+
 def events_after(
     connection: Connection, job_id: int, *, after_seq: int = 0, limit: int = 1000
 ) -> Sequence[Row[Any]]:
     """As :func:`list_events`, as plain rows (``seq``, ``kind``, ``level``, ``message``,
     ``data``, ``created_at``) read on a connection: for the live streams, which read
     often and need no ORM objects."""
-    query = (
-        select(Event.seq, Event.kind, Event.level, Event.message, Event.data, Event.created_at)
-        .where(Event.job_id == job_id, Event.seq > after_seq)
-        .order_by(Event.seq)
-        .limit(limit)
-    )
-    return connection.execute(query).all()
+    columns = (Event.seq, Event.kind, Event.level, Event.message, Event.data, Event.created_at)
+    return connection.execute(_after(select(*columns), job_id, after_seq, limit)).all()
 
 
 def list_events(
     session: Session, job_id: int, *, after_seq: int = 0, limit: int = 1000
 ) -> Sequence[Event]:
     """Events of a job in order, those after ``after_seq`` only (``Last-Event-ID``)."""
-    query = (
-        select(Event)
-        .where(Event.job_id == job_id, Event.seq > after_seq)
-        .order_by(Event.seq)
-        .limit(limit)
-    )
-    return session.scalars(query).all()
+    return session.scalars(_after(select(Event), job_id, after_seq, limit)).all()
