@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from shipyard.clock import utc_now
@@ -22,6 +22,7 @@ __all__ = [
     "list_deployments",
     "previous_release",
     "set_deployment_status",
+    "start_deployment",
 ]
 
 _FINISHED = frozenset(
@@ -134,6 +135,21 @@ def set_deployment_status(
         stack.url = url or stack.url
     session.flush()
     return deployment
+
+
+def start_deployment(
+    connection: Connection, deployment_id: int, *, at: datetime | None = None
+) -> None:
+    """Record that the deployment's job runs it (``running``, ``started_at``): one plain
+    statement, no object loaded, for a job's first write, made while the Pulumi CLI
+    starts beside it."""
+    updated = connection.execute(
+        update(Deployment)
+        .where(Deployment.id == deployment_id)
+        .values(status=DeploymentStatus.running, started_at=at or utc_now())
+    )
+    if updated.rowcount != 1:
+        raise NotFoundError("deployment", deployment_id)
 
 
 def previous_release(session: Session, stack: Stack) -> Release | None:

@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session
 from shipyard.store._queries import get_or_raise, page
 from shipyard.store.models import Build, Component, Environment, Release
 
-__all__ = ["desired_state_hash", "ensure_release", "get_release", "list_releases"]
+__all__ = [
+    "desired_state_hash",
+    "ensure_release",
+    "find_release",
+    "get_release",
+    "list_releases",
+]
 
 
 def desired_state_hash(image_digest: str, desired_state: dict[str, Any]) -> str:
@@ -40,12 +46,7 @@ def ensure_release(
 ) -> Release:
     """The release for this digest and state, created unless an identical one exists."""
     digest = desired_state_hash(image_digest, desired_state)
-    query = select(Release).where(
-        Release.component_id == component.id,
-        Release.environment_id == environment.id,
-        Release.desired_state_hash == digest,
-    )
-    release = session.scalars(query).one_or_none()
+    release = find_release(session, component, environment, digest)
     if release is None:
         release = Release(
             component_id=component.id,
@@ -60,6 +61,18 @@ def ensure_release(
         session.add(release)
         session.flush()
     return release
+
+
+def find_release(
+    session: Session, component: Component, environment: Environment, state_hash: str
+) -> Release | None:
+    """The release of this desired-state hash (:func:`desired_state_hash`), if recorded."""
+    query = select(Release).where(
+        Release.component_id == component.id,
+        Release.environment_id == environment.id,
+        Release.desired_state_hash == state_hash,
+    )
+    return session.scalars(query).one_or_none()
 
 
 def get_release(session: Session, release_id: int) -> Release:

@@ -15,12 +15,13 @@ from shipyard.store.deployments import (
     list_deployments,
     previous_release,
     set_deployment_status,
+    start_deployment,
 )
 from shipyard.store.enums import BuildStatus, DeploymentStatus
 from shipyard.store.environments import get_environment, list_environments, next_environment
 from shipyard.store.environments import upsert_environment as env
 from shipyard.store.models import Component, Environment, Release, Stack
-from shipyard.store.releases import desired_state_hash, ensure_release
+from shipyard.store.releases import desired_state_hash, ensure_release, find_release
 from shipyard.store.stacks import ensure_stack, get_stack
 
 DIGEST = "sha256:" + "a" * 64
@@ -140,6 +141,30 @@ def test_deployments_record_the_running_release_and_what_to_roll_back_to(
         assert previous_release(session, stack) == v1
         assert [d.tag for d in list_deployments(session, stack)] == ["v3", "v2", "v1"]
         assert get_deployment(session, failed.id).finished_at is not None
+
+
+def test_a_job_starts_its_deployment_with_one_statement(engine: Engine) -> None:
+    with transaction(engine) as session:
+        component = _component(session)
+        stack = ensure_stack(session, component, env(session, "dev", target="local", position=0))
+        deployment_id = create_deployment(session, stack, tag="v1").id
+    with transaction(engine) as session:
+        start_deployment(session.connection(), deployment_id)
+    with transaction(engine) as session:
+        started = get_deployment(session, deployment_id)
+        assert started.status is DeploymentStatus.running
+        assert started.started_at is not None and started.finished_at is None
+        with pytest.raises(NotFoundError, match="deployment 404 not found"):
+            start_deployment(session.connection(), 404)
+
+
+def test_a_release_is_found_by_its_desired_state_hash(engine: Engine) -> None:
+    with transaction(engine) as session:
+        component = _component(session)
+        dev = env(session, "dev", target="local", position=0)
+        v1 = _release(session, component, dev, "v1")
+        assert find_release(session, component, dev, v1.desired_state_hash) == v1
+        assert find_release(session, component, dev, "0" * 64) is None
 
 
 def test_an_unchanged_deployment_is_recorded_finished(engine: Engine) -> None:
