@@ -13,7 +13,7 @@ heartbeat that is not committed means nothing to the other workers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -104,17 +104,27 @@ def get_job(session: Session, job_id: int) -> Job:
 
 
 def claim(
-    engine: Engine, worker_id: str, lease_seconds: float, *, clock: Clock = SYSTEM_CLOCK
+    engine: Engine,
+    worker_id: str,
+    lease_seconds: float,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    then: Callable[[Session, Job], None] | None = None,
 ) -> Job | None:
     """Start the oldest job that may run now, leased to ``worker_id``; ``None`` if none may.
 
     A job may run when it is the oldest queued job of its stack, its stack has no running
-    job, and its retry time (``not_before``) has come.
+    job, and its retry time (``not_before``) has come. ``then`` adds the claimer's own
+    records of the start (its events) to the claim's transaction: one commit, and no
+    claim without them.
     """
     for _ in range(_CLAIM_TRIES):
         try:
             with transaction(engine) as session:
-                return _claim(session, worker_id, timedelta(seconds=lease_seconds), clock)
+                job = _claim(session, worker_id, timedelta(seconds=lease_seconds), clock)
+                if job is not None and then is not None:
+                    then(session, job)
+                return job
         except IntegrityError:
             # Another worker started a job of the same stack first (the unique index).
             continue

@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from shipyard.jobs import queue
 from shipyard.jobs._process import JobProcess, describe_exit, start_fork_server
@@ -89,6 +90,10 @@ class Worker:
         self._log = _log.bind(worker_id=self.worker_id)
         self._ready: JobProcess | None = None
         """The child that takes the next job, started and set up while the worker waits."""
+        self._reap_due = 0.0
+        """When the next look for expired leases is due (``time.monotonic``)."""
+        self._start_recorded: tuple[int, int] | None = None
+        """(job id, pid) whose ``process_started`` the last claim recorded."""
 
     def run(self, stop: threading.Event) -> None:
         """Serve jobs until ``stop`` is set; a job running then gets ``shutdown_grace``."""
@@ -125,9 +130,24 @@ class Worker:
 
     def _next_job(self) -> Job | None:
         try:
-            for reaped in queue.reap_expired(self.database):
-                self._log.warning("took back a job whose lease expired", job_id=reaped.id)
-            return queue.claim(self.database, self.worker_id, self.lease_seconds)
+            # Leases expire in tens of seconds: a look once per poll is soon enough, and
+            # a claim woken by the doorbell (a request of this process) skips a write.
+            now = time.monotonic()
+            if now >= self._reap_due:
+                self._reap_due = now + self.poll_interval
+                for reaped in queue.reap_expired(self.database):
+                    self._log.warning("took back a job whose lease expired", job_id=reaped.id)
+            process = self._ready_process()
+            recorded: list[int] = []
+
+            def started(session: Session, job: Job) -> None:
+                recorded.clear()  # a claim that lost its race to another worker is tried again
+                if self._record_start(session, job, process):
+                    recorded.append(job.id)
+
+            job = queue.claim(self.database, self.worker_id, self.lease_seconds, then=started)
+            self._start_recorded = (job.id, process.pid) if job and recorded == [job.id] else None
+            return job
         except SQLAlchemyError as exc:
             self._log.warning("cannot reach the job queue; retrying", error=str(exc))
             return None
@@ -154,19 +174,12 @@ class Worker:
         except HandlerNotFoundError as exc:
             self._fail(job, str(exc))
             return
-        if job.needs_recovery:
-            self._event(
-                job,
-                "recovery",
-                f"attempt {job.attempts} resumes a job whose previous attempt was interrupted; "
-                "the engine recovers the stack (stale lock, pending operations) first",
-                level="warning",
-            )
         with tempfile.TemporaryDirectory(prefix=f"shipyard-job-{job.id}-") as scratch:
             spec = self._spec(job, handler, Path(scratch) / "outcome.json")
             process = self._take_ready()
+            recorded = self._start_recorded == (job.id, process.pid)
             try:
-                process = self._begin(job, process, spec)
+                process = self._begin(job, process, spec, recorded=recorded)
                 watch = self._watch(job, process, stop)
                 outcome = process.outcome()
             finally:
@@ -195,9 +208,9 @@ class Worker:
             outcome_path=str(outcome_path),
         )
 
-    def _take_ready(self) -> JobProcess:
+    def _ready_process(self) -> JobProcess:
         """The child made ready for the next job, or a new one if that one died."""
-        process, self._ready = self._ready, None
+        process = self._ready
         if process is not None and process.alive():
             return process
         if process is not None:
@@ -206,27 +219,51 @@ class Worker:
                 pid=process.pid,
             )
             process.close()
-        return JobProcess(self._setup())
+        self._ready = JobProcess(self._setup())
+        return self._ready
+
+    def _take_ready(self) -> JobProcess:
+        process = self._ready_process()
+        self._ready = None
+        return process
+
+    def _record_start(self, session: Session, job: Job, process: JobProcess) -> bool:
+        """The claim's own records of the job's start, in its transaction: a recovery
+        notice, and the process that will run the job (so the record names the process
+        before anything the job does). Nothing for a job no handler runs."""
+        try:
+            handler = self.handlers.target(job.kind)
+        except HandlerNotFoundError:
+            return False  # the job fails as soon as it is supervised
+        if job.needs_recovery:
+            append_event(
+                session,
+                job.id,
+                "recovery",
+                f"attempt {job.attempts} resumes a job whose previous attempt was interrupted; "
+                "the engine recovers the stack (stale lock, pending operations) first",
+                level="warning",
+            )
+        _record_process(session, job, process, handler)
+        return True
 
     def _begin(
-        self, job: Job, process: JobProcess, spec: ChildSpec, *, retry: bool = True
+        self, job: Job, process: JobProcess, spec: ChildSpec, *, recorded: bool, retry: bool = True
     ) -> JobProcess:
-        """Record the child's start, then hand it the job (so the record names the
-        process before anything the job does); the child that runs it. One that died
-        just before gets one successor; a successor that cannot take the job either is
-        recorded as died by the caller."""
-        self._event(
-            job,
-            "process_started",
-            f"job process {process.pid} started (attempt {job.attempts})",
-            pid=process.pid,
-            handler=spec.handler,
-        )
+        """Hand the child the job, its start recorded first (by the claim, else here); the
+        child that runs it. One that died just before gets one successor; a successor
+        that cannot take the job either is recorded as died by the caller."""
+        if not recorded:
+            try:
+                with transaction(self.database) as session:
+                    _record_process(session, job, process, spec.handler)
+            except SQLAlchemyError as exc:
+                self._log.warning("could not record the job's process", error=str(exc))
         if process.begin(spec) or not retry:
             return process
         self._log.warning("the job process died before its job: starting another", pid=process.pid)
         process.close()
-        return self._begin(job, JobProcess(self._setup()), spec, retry=False)
+        return self._begin(job, JobProcess(self._setup()), spec, recorded=False, retry=False)
 
     def _watch(self, job: Job, process: JobProcess, stop: threading.Event) -> _Watch:
         """Heartbeat and watch for a cancel until the child exits."""
@@ -414,3 +451,13 @@ def run_workers(
                 thread.join(timeout=1.0)  # short joins keep the main thread responsive
     finally:
         database.dispose()
+
+
+def _record_process(session: Session, job: Job, process: JobProcess, handler: str) -> None:
+    append_event(
+        session,
+        job.id,
+        "process_started",
+        f"job process {process.pid} started (attempt {job.attempts})",
+        data={"pid": process.pid, "handler": handler},
+    )

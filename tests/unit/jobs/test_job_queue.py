@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from shipyard.jobs import (
     Backoff,
@@ -28,7 +29,7 @@ from shipyard.store.components import upsert_component
 from shipyard.store.deployments import create_deployment, get_deployment
 from shipyard.store.enums import DeploymentStatus
 from shipyard.store.environments import upsert_environment
-from shipyard.store.events import list_events
+from shipyard.store.events import append_event, list_events
 from shipyard.store.models import Deployment, Job
 from shipyard.store.stacks import ensure_stack
 from shipyard.testing.clock import FakeClock
@@ -75,6 +76,28 @@ def test_one_running_job_per_stack_in_enqueue_order(engine: Engine, clock: FakeC
     job = _job(engine, a1)
     assert (job.state, job.result, job.attempts) == (JobState.succeeded, {"ok": True}, 1)
     assert _event_kinds(engine, a1) == ["started", "succeeded"]
+
+
+def test_a_claimers_own_records_commit_with_the_claim_or_not_at_all(
+    engine: Engine, clock: FakeClock
+) -> None:
+    first, second = _enqueue(engine, "a", clock), _enqueue(engine, "b", clock)
+
+    def process_started(session: Session, job: Job) -> None:
+        append_event(session, job.id, "process_started", "job process 7 started")
+
+    claimed = claim(engine, "w1", LEASE, clock=clock, then=process_started)
+    assert claimed is not None and claimed.id == first
+    assert _event_kinds(engine, first) == ["started", "process_started"]
+
+    def broken(session: Session, job: Job) -> None:
+        raise RuntimeError("the claimer failed")
+
+    with pytest.raises(RuntimeError, match="the claimer failed"):
+        claim(engine, "w1", LEASE, clock=clock, then=broken)
+    assert _job(engine, second).state is JobState.queued, "no claim without its records"
+    assert _event_kinds(engine, second) == []
+    assert _claim(engine, clock) == second
 
 
 def test_the_database_refuses_a_second_running_job_of_a_stack(engine: Engine) -> None:
