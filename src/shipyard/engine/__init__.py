@@ -7,6 +7,7 @@ as :class:`EngineEventRecord` values; failures raise the typed errors of
 :mod:`shipyard.engine.errors`.
 """
 
+from shipyard.engine._stack import warm_up_program_server
 from shipyard.engine.cancel import CancelToken
 from shipyard.engine.engine import ConfigValue, Engine, PendingUp, Program
 from shipyard.engine.errors import (
@@ -45,4 +46,5 @@ __all__ = [
     "StackOutput",
     "StackRef",
     "pulumi_name",
+    "warm_up_program_server",
 ]

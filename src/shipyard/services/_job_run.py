@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from shipyard.catalog import DesiredState
-from shipyard.engine import OperationCancelledError, PendingUp
+from shipyard.engine import OperationCancelledError, PendingUp, warm_up_program_server
 from shipyard.errors import ShipyardError
 from shipyard.jobs import JobCancelledError, JobContext
 from shipyard.jobs.errors import EventsNotStoredError
@@ -23,13 +23,16 @@ from shipyard.services.targets import JobTarget, open_target
 from shipyard.services.unchanged import START_UP, start_up_hint
 from shipyard.settings import Settings
 from shipyard.store import create_engine, models, transaction
+from shipyard.store.builds import latest_image_build
 from shipyard.store.deployments import (
     get_deployment,
     get_deployment_with_stack,
     set_deployment_status,
+    start_deployment,
 )
 from shipyard.store.enums import DeploymentStatus
-from shipyard.store.events import append_event
+from shipyard.store.events import NewEvent, append_events
+from shipyard.store.releases import find_release
 
 __all__ = ["JobRun", "Operation", "UpIsCertain", "prepare_job_process", "run_job"]
 
@@ -67,11 +70,12 @@ class JobRun:
         if self.pending_up is not None:
             self.pending_up.abandon(reason)
 
-    def session(self) -> AbstractContextManager[Session]:
+    def session(self, *, read_only: bool = False) -> AbstractContextManager[Session]:
         """A transaction of its own: each record commits at once (SSE readers see it),
-        after every event emitted before it."""
+        after every event emitted before it. ``read_only``: one that only reads, which
+        neither takes SQLite's write lock nor wakes the job's live streams."""
         self.ctx.emit.flush()
-        return transaction(self.database)
+        return transaction(self.database, read_only=read_only)
 
     def on_line(self, line: str) -> None:
         self.ctx.emit("build.log", line)
@@ -106,13 +110,15 @@ first records and its image lookup, which run while the Pulumi CLI starts."""
 
 def prepare_job_process(settings: Settings, database: Engine) -> None:
     """Warm a job's process before its job is known (the jobs' ``prepare_job_process``
-    hook): a deployment job's first read and its desired state (its platform file parsed,
-    its descriptor resolved) run once, read only, on the newest deployment's records, so
-    that the job's own run warm. Cold, they cost 40-50 ms of CPU beside the Pulumi CLI's
-    start (SQLAlchemy compiles each statement once per engine; the parsers and models
-    build their caches on first use). Records or files that do not resolve (a deployment
-    removed meanwhile, a platform without its environment now) leave it as warm as it got:
-    the job reports them if they are its own."""
+    hook): gRPC's first server (an inline program's ``up`` serves its program over it), a
+    deployment job's first read, its desired state (its platform file parsed, its
+    descriptor resolved) and the reads of its image lookup and end record run once, read
+    only, on the newest deployment's records, so that the job's own run warm. Cold, they
+    cost 40-50 ms of CPU beside the Pulumi CLI's start (SQLAlchemy compiles each statement
+    once per engine; the parsers and models build their caches on first use). Records or
+    files that do not resolve (a deployment removed meanwhile, a platform without its
+    environment now) leave it as warm as it got: the job reports them if they are its own."""
+    warm_up_program_server()
     try:
         with transaction(database, read_only=True) as session:
             newest = session.scalar(
@@ -120,9 +126,21 @@ def prepare_job_process(settings: Settings, database: Engine) -> None:
             )
             if newest is None:
                 return
-            _deployment, _stack, component, environment = get_deployment_with_stack(session, newest)
+            deployment, stack, component, environment = get_deployment_with_stack(session, newest)
         if settings.platform is not None:
             desired_state(component, environment.name, platform_of(settings))
+        with transaction(database, read_only=True) as session:
+            # The reads of a deploy's image lookup and of its end record (by key, the
+            # tag's build, the release of a state), while the Pulumi CLI runs and after.
+            for model, key in (
+                (models.Deployment, deployment.id),
+                (models.Stack, stack.id),
+                (models.Component, component.id),
+                (models.Environment, environment.id),
+            ):
+                session.get(model, key)
+            latest_image_build(session, component, deployment.tag or "")
+            find_release(session, component, environment, "")
     except ShipyardError as exc:
         _log.debug("job process warm-up stopped early", error=str(exc))
 
@@ -195,16 +213,14 @@ def _started(
         # A desired state that fails to resolve abandons an up started early.
         desired = desired_state(component, environment.name, platform_of(ctx.settings))
         ctx.emit.flush()
+        running = NewEvent(
+            "deployment.running",
+            f"{deployment.reason} of {component.ref} to {environment.name} started",
+            data={"reason": deployment.reason, "tag": deployment.tag},
+        )
         with transaction(database) as session:  # the status and its event commit together
-            running = get_deployment(session, deployment_id)
-            set_deployment_status(session, running, DeploymentStatus.running)
-            append_event(
-                session,
-                ctx.job_id,
-                "deployment.running",
-                f"{deployment.reason} of {component.ref} to {environment.name} started",
-                data={"reason": deployment.reason, "tag": deployment.tag},
-            )
+            start_deployment(session.connection(), deployment_id)
+            append_events(session.connection(), ctx.job_id, [running])
         yield JobRun(
             ctx=ctx,
             database=database,
@@ -259,4 +275,6 @@ def _record_end(
     """The deployment's final status and its ``deployment.<status>`` event, together."""
     set_deployment_status(session, deployment, status, url=url, error=error)
     message = f"deployment {deployment.id} {status.value}" + (f": {error}" if error else "")
-    append_event(session, job_id, "deployment." + status.value, message, level=level, data=data)
+    # The job's events writer compiled this statement already: its own connection.
+    ended = NewEvent("deployment." + status.value, message, level=level, data=data)
+    append_events(session.connection(), job_id, [ended])

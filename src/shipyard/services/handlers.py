@@ -128,7 +128,7 @@ def _known_release(run: JobRun) -> Release | None:
     release_id = promoted or run.release_id
     if release_id is None:
         return None
-    with run.session() as session:
+    with run.session(read_only=True) as session:
         recorded = get_release(session, int(release_id))
         tag, digest = recorded.tag, recorded.image_digest
         image = Release(tag, recorded.image, digest) if tag else None
@@ -153,7 +153,7 @@ def _known_release(run: JobRun) -> Release | None:
 
 def _image_for_tag(run: JobRun, tag: str) -> Release:
     """The tag's image, built (and recorded as a build) when there is none yet."""
-    with run.session() as session:
+    with run.session(read_only=True) as session:
         found = latest_image_build(
             session, session.get_one(models.Component, run.component_id), tag
         )
@@ -163,19 +163,15 @@ def _image_for_tag(run: JobRun, tag: str) -> Release:
             else None
         )
     existing = run.target.release_of(run.desired, tag, built)
-    with run.session() as session:
-        component = session.get_one(models.Component, run.component_id)
-        recorded = latest_image_build(session, component, tag)
-        known = existing is not None and recorded is not None
-        if not (
-            known
-            and recorded is not None
-            and existing is not None
-            and recorded.image_digest == existing.digest
-        ):
-            build_id = create_build(session, component, tag, job_id=run.ctx.job_id).id
-        else:
-            build_id = None
+    build_id = None
+    if existing is None or built is None or built.digest != existing.digest:
+        # Checked again under the write lock: another environment's deploy of the
+        # component may have recorded the build meanwhile.
+        with run.session() as session:
+            component = session.get_one(models.Component, run.component_id)
+            recorded = latest_image_build(session, component, tag)
+            if existing is None or recorded is None or recorded.image_digest != existing.digest:
+                build_id = create_build(session, component, tag, job_id=run.ctx.job_id).id
     if build_id is None:
         assert existing is not None
         run.ctx.emit("build.skipped", f"image for {tag} exists: {existing.image}")
@@ -215,7 +211,7 @@ _DRIFTED = "drifted"
 def _unchanged(run: JobRun, digest: str, desired_state: dict[str, Any]) -> Outcome | str | None:
     """The outcome when the same release runs; ``_DRIFTED`` when it is recorded as
     running but is not; None when another release runs."""
-    with run.session() as session:
+    with run.session(read_only=True) as session:
         stack = session.get_one(models.Stack, run.stack_id)
         current = matches_current(session, stack, digest, desired_state)
         outputs = dict(stack.outputs)
