@@ -99,7 +99,7 @@ class Sizes:
     def of(cls, quick: bool) -> Sizes:
         if quick:
             return cls(1, 20, 4, 500, 10, 100, 20)
-        return cls(15, 40, 20, 10_000, 10, 1_500, 200)
+        return cls(25, 40, 20, 10_000, 10, 1_500, 200)
 
 
 def load() -> list[float]:
