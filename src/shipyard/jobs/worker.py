@@ -92,8 +92,9 @@ class Worker:
         """The child that takes the next job, started and set up while the worker waits."""
         self._reap_due = 0.0
         """When the next look for expired leases is due (``time.monotonic``)."""
-        self._start_recorded: tuple[int, int] | None = None
-        """(job id, pid) whose ``process_started`` the last claim recorded."""
+        self._claimed_for: int | None = None
+        """The ready process the last claim recorded as its job's (``process_started``),
+        when its job has a handler."""
 
     def run(self, stop: threading.Event) -> None:
         """Serve jobs until ``stop`` is set; a job running then gets ``shutdown_grace``."""
@@ -104,8 +105,6 @@ class Worker:
         self._log.info("worker started", lease_seconds=self.lease_seconds)
         try:
             while not stop.is_set():
-                if self._ready is None:
-                    self._ready = JobProcess(self._setup())
                 seen = DOORBELL.rings
                 job = self._next_job()
                 if job is None:
@@ -138,15 +137,12 @@ class Worker:
                 for reaped in queue.reap_expired(self.database):
                     self._log.warning("took back a job whose lease expired", job_id=reaped.id)
             process = self._ready_process()
-            recorded: list[int] = []
 
             def started(session: Session, job: Job) -> None:
-                recorded.clear()  # a claim that lost its race to another worker is tried again
-                if self._record_start(session, job, process):
-                    recorded.append(job.id)
+                self._record_start(session, job, process)
 
             job = queue.claim(self.database, self.worker_id, self.lease_seconds, then=started)
-            self._start_recorded = (job.id, process.pid) if job and recorded == [job.id] else None
+            self._claimed_for = process.pid if job is not None else None
             return job
         except SQLAlchemyError as exc:
             self._log.warning("cannot reach the job queue; retrying", error=str(exc))
@@ -177,7 +173,7 @@ class Worker:
         with tempfile.TemporaryDirectory(prefix=f"shipyard-job-{job.id}-") as scratch:
             spec = self._spec(job, handler, Path(scratch) / "outcome.json")
             process = self._take_ready()
-            recorded = self._start_recorded == (job.id, process.pid)
+            recorded = self._claimed_for == process.pid  # else it died since: a new one
             try:
                 process = self._begin(job, process, spec, recorded=recorded)
                 watch = self._watch(job, process, stop)
@@ -209,7 +205,8 @@ class Worker:
         )
 
     def _ready_process(self) -> JobProcess:
-        """The child made ready for the next job, or a new one if that one died."""
+        """The child made ready for the next job (started before each claim, so at the
+        worker's start and right after each job), or a new one if that one died."""
         process = self._ready
         if process is not None and process.alive():
             return process
@@ -227,14 +224,14 @@ class Worker:
         self._ready = None
         return process
 
-    def _record_start(self, session: Session, job: Job, process: JobProcess) -> bool:
+    def _record_start(self, session: Session, job: Job, process: JobProcess) -> None:
         """The claim's own records of the job's start, in its transaction: a recovery
         notice, and the process that will run the job (so the record names the process
         before anything the job does). Nothing for a job no handler runs."""
         try:
             handler = self.handlers.target(job.kind)
         except HandlerNotFoundError:
-            return False  # the job fails as soon as it is supervised
+            return  # the job fails as soon as it is supervised
         if job.needs_recovery:
             append_event(
                 session,
@@ -245,7 +242,6 @@ class Worker:
                 level="warning",
             )
         _record_process(session, job, process, handler)
-        return True
 
     def _begin(
         self, job: Job, process: JobProcess, spec: ChildSpec, *, recorded: bool, retry: bool = True

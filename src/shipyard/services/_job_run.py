@@ -132,6 +132,7 @@ def prepare_job_process(settings: Settings, database: Engine) -> None:
         with transaction(database, read_only=True) as session:
             # The reads of a deploy's image lookup and of its end record (by key, the
             # tag's build, the release of a state), while the Pulumi CLI runs and after.
+            # A session of their own: the first one's identity map would answer `get`.
             for model, key in (
                 (models.Deployment, deployment.id),
                 (models.Stack, stack.id),
@@ -275,6 +276,6 @@ def _record_end(
     """The deployment's final status and its ``deployment.<status>`` event, together."""
     set_deployment_status(session, deployment, status, url=url, error=error)
     message = f"deployment {deployment.id} {status.value}" + (f": {error}" if error else "")
-    # The job's events writer compiled this statement already: its own connection.
+    # The events writer's plain insert (compiled already in this process), not a flush.
     ended = NewEvent("deployment." + status.value, message, level=level, data=data)
     append_events(session.connection(), job_id, [ended])

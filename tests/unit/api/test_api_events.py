@@ -91,6 +91,17 @@ def _messages(events: list[SseMessage]) -> list[str]:
     return [json.loads(event.data)["message"] for event in events if event.event == "message"]
 
 
+def _sent_when_rung(
+    deployment: dict[str, int], received: queue.Queue[SseMessage | None]
+) -> list[str]:
+    """The job's commit rings (as its worker reports it); what the stream sends next:
+    an event's message, or ``end``."""
+    JOB_COMMITS.ring(deployment["job"])
+    sent = received.get(timeout=TIMEOUT)
+    assert sent is not None, "the stream closed without its end"
+    return ["end"] if sent.event == "end" else _messages([sent])
+
+
 def test_a_finished_deployment_replays_its_history_then_ends(
     api: Api, deployment: dict[str, int]
 ) -> None:
@@ -141,16 +152,12 @@ def test_a_commit_reported_by_the_job_wakes_the_stream_before_its_next_poll(
     options = EventStreamOptions(poll_interval=60.0)
     with _followed(api, deployment, options) as received:
         _emit(api, deployment, "before")
-        JOB_COMMITS.ring(deployment["job"])
-        assert _messages([received.get(timeout=TIMEOUT)]) == ["before"]
+        assert _sent_when_rung(deployment, received) == ["before"]
 
         _emit(api, deployment, "live")
-        JOB_COMMITS.ring(deployment["job"])
-        assert _messages([received.get(timeout=TIMEOUT)]) == ["live"]
+        assert _sent_when_rung(deployment, received) == ["live"]
         _finish(api, deployment, DeploymentStatus.succeeded)
-        JOB_COMMITS.ring(deployment["job"])
-        end = received.get(timeout=TIMEOUT)
-        assert end is not None and end.event == "end"
+        assert _sent_when_rung(deployment, received) == ["end"]
 
 
 def test_a_stream_its_jobs_commits_wake_no_longer_polls_the_table_often(
@@ -163,18 +170,14 @@ def test_a_stream_its_jobs_commits_wake_no_longer_polls_the_table_often(
         assert _messages([received.get(timeout=TIMEOUT)]) == ["found by a poll"]
 
         _emit(api, deployment, "rung")
-        JOB_COMMITS.ring(deployment["job"])
-        assert _messages([received.get(timeout=TIMEOUT)]) == ["rung"]
+        assert _sent_when_rung(deployment, received) == ["rung"]
 
         _emit(api, deployment, "not rung")  # a 10 ms poll would find it at once
         with pytest.raises(queue.Empty):
             received.get(timeout=0.5)
-        JOB_COMMITS.ring(deployment["job"])
-        assert _messages([received.get(timeout=TIMEOUT)]) == ["not rung"]
+        assert _sent_when_rung(deployment, received) == ["not rung"]
         _finish(api, deployment, DeploymentStatus.succeeded)
-        JOB_COMMITS.ring(deployment["job"])
-        end = received.get(timeout=TIMEOUT)
-        assert end is not None and end.event == "end"
+        assert _sent_when_rung(deployment, received) == ["end"]
 
 
 def test_last_event_id_resumes_after_the_events_already_seen(
