@@ -52,5 +52,8 @@ def test_control_plane_benchmark_quick_reports_every_measure(tmp_path: Path) -> 
         routes = report["api_latency"][database]["routes_ms"]
         assert len(routes) == 3
         assert all(_number(stats[p]) for stats in routes.values() for p in ("p50", "p95", "p99"))
-    assert len(report["deploy_vs_engine_up"]["pairs"]) >= 1
+    ratio = report["deploy_vs_engine_up"]
+    assert len(ratio["pairs"]) >= 1
+    low, high = ratio["median_ratio_ci95"]
+    assert low <= ratio["median_ratio"] <= high
     assert report["unchanged_deploy"]["ms"]["n"] >= 20
