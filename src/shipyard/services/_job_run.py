@@ -206,15 +206,15 @@ def _started(
             target = scope.enter_context(
                 open_target(ctx.settings, environment.target, environment.name)
             )
-        if deployment.tag is not None and pending is None and not early:
-            # With no up started early, the tag's image lookup runs beside the records
+        if early and pending is None:
+            pending = _start_up(scope, ctx, target, component.ref, environment.name)
+        if deployment.tag is not None and pending is None:
+            # With no up running yet, the tag's image lookup runs beside the records
             # below. Beside an early up it runs after them, when the operation asks: it
             # is still done long before the CLI asks for the program, and the CLI's start
             # is a core's worth of work (the passphrase's key derivation) that a second
             # burst beside the records would slow down.
             target.prefetch_release(component.ref, deployment.tag)
-        if early and pending is None:
-            pending = _start_up(scope, ctx, target, component.ref, environment.name)
         # A desired state that fails to resolve abandons an up started early.
         desired = desired_state(component, environment.name, platform_of(ctx.settings))
         ctx.emit.flush()
