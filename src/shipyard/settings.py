@@ -90,6 +90,37 @@ class Settings(BaseSettings):
     to a catalog URL a request names instead. A plain string, not ``SecretStr``: job
     children rebuild the settings from ``model_dump(mode="json")``, which would mask it."""
 
+    source_roots: list[Path] = Field(default_factory=list)
+    """Folders on the server under which components may be registered by path (``POST
+    /api/v1/components {"path"}``, a local ``shipyard.dev/source``); empty: none may be.
+    A JSON list, e.g. ``SHIPYARD_SOURCE_ROOTS='["/srv/repos"]'``."""
+
+    backstage_catalog_urls: list[str] = Field(default_factory=list)
+    """Backstage backends ``POST /api/v1/components/sync`` may read besides
+    ``backstage_url``; a request naming any other URL is refused. A JSON list."""
+
+    oidc_issuer: str | None = None
+    """An OpenID Connect issuer (its ``/.well-known/openid-configuration`` is read): bearer
+    JWTs it signs are accepted, and people sign in to the Web UI through it. Also a
+    Backstage backend's ``<backstage>/api/auth`` for Backstage user tokens."""
+
+    oidc_audience: str | None = None
+    """The ``aud`` a JWT must carry; default: ``oidc_client_id``."""
+
+    oidc_groups_claim: str = "groups"
+    """The claim listing a person's groups; they become the person's teams (a Backstage
+    token's ownership refs in ``ent`` are read as well)."""
+
+    oidc_role_map: dict[str, str] = Field(default_factory=dict)
+    """Group -> role (``viewer``, ``deployer``, ``admin``), a JSON object; a person gets the
+    highest role any of their groups maps to, else ``viewer``."""
+
+    oidc_client_id: str | None = None
+    """The Web UI's OIDC client (authorization code flow with PKCE)."""
+
+    oidc_client_secret: str | None = None
+    """The Web UI client's secret, for a confidential client; never logged or shown."""
+
     log_format: LogFormat = "console"
     """``console`` (coloured, for people) or ``json`` (one object a line, for collectors)."""
 
