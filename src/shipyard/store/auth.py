@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -11,6 +12,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from shipyard.clock import utc_now
+from shipyard.store.enums import Role
 from shipyard.store.errors import AlreadyExistsError, NotFoundError
 from shipyard.store.models import ApiToken, Team, TeamMembership, User
 
@@ -77,11 +79,24 @@ def add_team_member(session: Session, team: Team, user: User, role: str = "membe
 
 
 def issue_token(
-    session: Session, user: User, name: str, *, expires_at: datetime | None = None
+    session: Session,
+    user: User,
+    name: str,
+    *,
+    role: Role = Role.viewer,
+    teams: Sequence[str] = (),
+    expires_at: datetime | None = None,
+    created_by: User | None = None,
 ) -> IssuedToken:
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
-        user_id=user.id, name=name, token_hash=hash_token(secret), expires_at=expires_at
+        user_id=user.id,
+        name=name,
+        token_hash=hash_token(secret),
+        role=role,
+        teams=list(teams),
+        expires_at=expires_at,
+        created_by_id=None if created_by is None else created_by.id,
     )
     session.add(token)
     session.flush()
@@ -92,7 +107,8 @@ def ensure_admin(session: Session) -> IssuedToken | None:
     """Create the admin user and its first token; ``None`` if the admin already exists."""
     if session.scalars(select(User).where(User.name == ADMIN_USER)).first() is not None:
         return None
-    return issue_token(session, create_user(session, ADMIN_USER, is_admin=True), "admin")
+    admin = create_user(session, ADMIN_USER, is_admin=True)
+    return issue_token(session, admin, "admin", role=Role.admin)
 
 
 def find_live_token(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["BuildStatus", "DeploymentStatus", "JobKind", "JobState"]
+__all__ = ["BuildStatus", "DeploymentStatus", "JobKind", "JobState", "Role"]
 
 
 class JobKind(enum.StrEnum):
@@ -46,3 +46,26 @@ class BuildStatus(enum.StrEnum):
     succeeded = "succeeded"
     failed = "failed"
     cancelled = "cancelled"
+
+
+class Role(enum.StrEnum):
+    """What a token or a person may do; each role may do all that the ones before it may.
+
+    ``viewer`` reads; ``deployer`` also deploys, previews, rolls back, promotes,
+    provisions, refreshes and cancels for the components its teams own; ``admin`` does
+    everything.
+    """
+
+    viewer = "viewer"
+    deployer = "deployer"
+    admin = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _ROLE_RANK[self]
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
+
+
+_ROLE_RANK = {Role.viewer: 0, Role.deployer: 1, Role.admin: 2}

@@ -23,7 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shipyard.clock import utc_now
 from shipyard.store._types import JSONDocument, UTCDateTime, enum_type
-from shipyard.store.enums import BuildStatus, DeploymentStatus, JobKind, JobState
+from shipyard.store.enums import BuildStatus, DeploymentStatus, JobKind, JobState, Role
 
 __all__ = [
     "ApiToken",
@@ -40,6 +40,7 @@ __all__ = [
     "Team",
     "TeamMembership",
     "User",
+    "WebSession",
 ]
 
 NAMING_CONVENTION = {
@@ -78,11 +79,15 @@ class Team(Base):
 
 
 class User(Base):
+    """Someone who acts: the admin, a token's owner, or a person signed in through OIDC."""
+
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(unique=True)
     is_admin: Mapped[bool] = mapped_column(default=False)
+    subject: Mapped[str | None] = mapped_column(String(512), unique=True)
+    """``<issuer>#<sub>`` for a person known through OIDC; ``None`` for token users."""
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -103,10 +108,34 @@ class ApiToken(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     name: Mapped[str]
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(enum_type(Role, "token_role"), default=Role.viewer)
+    teams: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    """Ownership refs (``group:default/payments``) whose components a deployer may change."""
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = _created_at()
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A browser's signed-in session: the cookie holds a random id, only its sha256 is kept.
+
+    Signing out (or revoking the token it was opened with) ends it on the server."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id"))
+    """The token the person signed in with; ``None`` for an OIDC sign-in."""
+    role: Mapped[Role] = mapped_column(enum_type(Role, "session_role"))
+    teams: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created_at()
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
 
 
 # --- what is deployed where --------------------------------------------------------------
@@ -311,6 +340,14 @@ class AuditRecord(Base):
     subject_id: Mapped[str | None]
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     actor_token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id"))
+    actor: Mapped[str | None] = mapped_column(index=True)
+    """Who, as shown: a user's name, an OIDC subject, ``anonymous``, or a webhook."""
+    component: Mapped[str | None] = mapped_column(index=True)
+    """``namespace/name`` when the action concerns one component."""
+    address: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[str | None] = mapped_column(String(32))
+    """``ok``, ``unauthorized`` (401), ``forbidden`` (403), ``invalid`` (4xx), ``error``."""
+    status_code: Mapped[int | None]
     request_id: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = _created_at()
