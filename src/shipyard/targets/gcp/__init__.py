@@ -10,8 +10,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from shipyard.targets.gcp.cloud_build import BuildUpdate, BuiltImage, CloudBuild
-    from shipyard.targets.gcp.cloudbuild import generated_build
+    from shipyard.targets.gcp.build_api import BuildUpdate, BuiltImage, CloudBuild
+    from shipyard.targets.gcp.build_config import generated_build
     from shipyard.targets.gcp.config import GcpConfig, gcp_config
     from shipyard.targets.gcp.errors import (
         BuildFailedError,
@@ -30,10 +30,10 @@ if TYPE_CHECKING:
 # Names -> the submodule defining them, imported on first use: the Cloud Build client and
 # pulumi_gcp cost ~1 s to import, which every job and command would pay otherwise.
 _HOME = {
-    "BuildUpdate": "cloud_build",
-    "BuiltImage": "cloud_build",
-    "CloudBuild": "cloud_build",
-    "generated_build": "cloudbuild",
+    "BuildUpdate": "build_api",
+    "BuiltImage": "build_api",
+    "CloudBuild": "build_api",
+    "generated_build": "build_config",
     "GcpConfig": "config",
     "gcp_config": "config",
     "BuildFailedError": "errors",

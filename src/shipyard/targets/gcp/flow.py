@@ -22,7 +22,7 @@ from shipyard.engine import (
 )
 from shipyard.settings import Settings
 from shipyard.targets.base import OnLine, Release, Target
-from shipyard.targets.gcp.cloud_build import BuildUpdate, CloudBuild
+from shipyard.targets.gcp.build_api import BuildUpdate, CloudBuild
 from shipyard.targets.gcp.config import gcp_config
 from shipyard.targets.gcp.errors import GcpPluginMissingError
 from shipyard.targets.gcp.plan import gcp_plan

@@ -16,7 +16,7 @@ import pulumi_gcp as gcp
 from pulumi import ResourceOptions
 
 from shipyard.engine import Program
-from shipyard.targets.gcp.cloudbuild import generated_build, trigger_build
+from shipyard.targets.gcp.build_config import generated_build, trigger_build
 from shipyard.targets.gcp.plan import GcpPlan, image_for
 
 __all__ = ["gcp_program"]
