@@ -9,7 +9,7 @@ as :class:`EngineEventRecord` values; failures raise the typed errors of
 
 from shipyard.engine._stack import warm_up_program_server
 from shipyard.engine.cancel import CancelToken
-from shipyard.engine.engine import ConfigValue, Engine, PendingUp, Program
+from shipyard.engine.engine import ConfigValue, Engine, Program
 from shipyard.engine.errors import (
     EngineError,
     OperationCancelledError,
@@ -34,7 +34,6 @@ __all__ = [
     "OperationCancelledError",
     "OperationKind",
     "OperationResult",
-    "PendingUp",
     "Program",
     "ProgramError",
     "PulumiCommandError",

@@ -45,10 +45,8 @@ class OperationControl:
         note: Note,
         grace_s: float,
         second_grace_s: float,
-        on_started: Callable[[], None] | None = None,
     ) -> None:
         self._note = note
-        self._on_started = on_started
         self._grace_s = grace_s
         self._second_grace_s = second_grace_s
         self._lock = threading.Lock()
@@ -76,8 +74,6 @@ class OperationControl:
                 return False
             self._process = process
             self._exited.clear()
-        if self._on_started is not None:
-            self._on_started()
         return True
 
     def exited(self, process: subprocess.Popen[str]) -> None:

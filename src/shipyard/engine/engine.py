@@ -22,7 +22,6 @@ from shipyard.engine._environment import (
     ensure_passphrase_file,
     pulumi_variables,
 )
-from shipyard.engine._pending import PendingUp
 from shipyard.engine._process import OperationControl, TrackedPulumiCommand
 from shipyard.engine._program import Program, capturing, no_program
 from shipyard.engine._stack import SdkStack, open_stack
@@ -34,7 +33,7 @@ from shipyard.engine.results import OperationKind, OperationResult, StackExport,
 from shipyard.engine.toolchain import PulumiCli, ensure_pulumi, write_dynamic_provider_plugin
 from shipyard.settings import Settings
 
-__all__ = ["ConfigValue", "Engine", "PendingUp", "Program"]
+__all__ = ["ConfigValue", "Engine", "Program"]
 
 _log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
@@ -131,10 +130,8 @@ class Engine:
         config: Mapping[str, ConfigValue] | None = None,
         on_event: EventSink | None = None,
         cancel: CancelToken | None = None,
-        on_started: Callable[[], None] | None = None,
     ) -> OperationResult:
-        """Create or update the stack's resources to match ``program``; ``on_started`` is
-        called (in the calling thread) each time a Pulumi CLI process of it starts."""
+        """Create or update the stack's resources to match ``program``."""
 
         def action(stack: Any, wrapped: Program | None, stream: EventStream) -> Any:
             return stack.up(
@@ -144,21 +141,7 @@ class Engine:
                 show_secrets=False,
             )
 
-        return self._operate(
-            ref, OperationKind.UP, program, config, on_event, cancel, action, on_started
-        )
-
-    def start_up(
-        self,
-        ref: StackRef,
-        *,
-        on_event: EventSink | None = None,
-        cancel: CancelToken | None = None,
-    ) -> PendingUp:
-        """Start an :meth:`up` of ``ref`` now, in a thread, and hand it its program later
-        (:meth:`PendingUp.run`): the CLI starts while the caller still prepares. Use it as
-        a context manager: an ``up`` that was never handed a program is abandoned."""
-        return PendingUp(self, ref, on_event=on_event, cancel=cancel)
+        return self._operate(ref, OperationKind.UP, program, config, on_event, cancel, action)
 
     def preview(
         self,
@@ -249,7 +232,6 @@ class Engine:
         on_event: EventSink | None,
         cancel: CancelToken | None,
         action: _Action,
-        on_started: Callable[[], None] | None = None,
     ) -> OperationResult:
         scrub = Scrubber(c.value for c in (config or {}).values() if c.secret)
         stream = EventStream(str(ref), kind.value, on_event, scrub)
@@ -257,7 +239,6 @@ class Engine:
             lambda text: stream.note(EventKind.CANCEL, text, Severity.WARNING),
             self._cancel_grace_s,
             self._second_grace_s,
-            on_started,
         )
         log = _log.bind(stack_ref=str(ref), operation=kind.value)
         started = time.monotonic()

@@ -47,7 +47,6 @@ __all__ = [
     "mark_cancelled",
     "reap_expired",
     "release",
-    "stack_is_idle",
 ]
 
 _CLAIM_TRIES = 3
@@ -82,21 +81,6 @@ def enqueue(
     session.flush()
     ring_after_commit(session)
     return job
-
-
-def stack_is_idle(session: Session, stack_key: str, *, besides: int) -> bool:
-    """No job of the stack but ``besides`` is queued or running: nothing can run on the
-    stack before job ``besides`` does."""
-    other = (
-        select(Job.id)
-        .where(
-            Job.stack_key == stack_key,
-            Job.state.in_((JobState.queued, JobState.running)),
-            Job.id != besides,
-        )
-        .limit(1)
-    )
-    return session.scalars(other).first() is None
 
 
 def get_job(session: Session, job_id: int) -> Job:

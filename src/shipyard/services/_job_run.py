@@ -4,8 +4,8 @@ settled at the end, the desired state, and the target it runs on."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,13 +14,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from shipyard.catalog import DesiredState
-from shipyard.engine import OperationCancelledError, PendingUp, warm_up_program_server
+from shipyard.engine import OperationCancelledError, warm_up_program_server
 from shipyard.errors import ShipyardError
 from shipyard.jobs import JobCancelledError, JobContext
 from shipyard.jobs.errors import EventsNotStoredError
 from shipyard.services.desired import desired_state, platform_of
 from shipyard.services.targets import JobTarget, open_target
-from shipyard.services.unchanged import START_UP, start_up_hint
 from shipyard.settings import Settings
 from shipyard.store import create_engine, models, transaction
 from shipyard.store.builds import latest_image_build
@@ -34,7 +33,7 @@ from shipyard.store.enums import DeploymentStatus
 from shipyard.store.events import NewEvent, append_events
 from shipyard.store.releases import find_release
 
-__all__ = ["JobRun", "Operation", "UpIsCertain", "prepare_job_process", "run_job"]
+__all__ = ["JobRun", "Operation", "prepare_job_process", "run_job"]
 
 _log = structlog.get_logger(__name__)
 
@@ -55,20 +54,6 @@ class JobRun:
     force: bool
     desired: DesiredState
     target: JobTarget
-    pending_up: PendingUp | None = None
-    """The operation's ``up``, started before the job's first records (see
-    :data:`UpIsCertain`): hand it to the target's deploy or rollback (:meth:`early_up`) or
-    abandon it (:meth:`abandon_up`); one never handed is abandoned when the job ends."""
-
-    def early_up(self) -> PendingUp | None:
-        """The ``up`` started early, unless it was handed or abandoned already."""
-        pending = self.pending_up
-        return pending if pending is not None and not pending.handed else None
-
-    def abandon_up(self, reason: str) -> None:
-        """The operation runs no ``up`` now after all (it builds first, or refreshes)."""
-        if self.pending_up is not None:
-            self.pending_up.abandon(reason)
 
     def session(self, *, read_only: bool = False) -> AbstractContextManager[Session]:
         """A transaction of its own: each record commits at once (SSE readers see it),
@@ -98,14 +83,6 @@ class JobRun:
 Operation = Callable[[JobRun], tuple[DeploymentStatus, dict[str, Any]]]
 """Runs the operation and records its result (in a transaction of its own, through
 :meth:`JobRun.settle`); returns the deployment's final status and the job's result."""
-
-
-UpIsCertain = Callable[
-    [Session, models.Deployment, models.Stack, models.Component, Mapping[str, Any]], bool
-]
-"""Says, from the records alone (in the job's first transaction), that the operation
-will run an ``up`` of an image that exists: the job then starts that ``up`` before its
-first records and its image lookup, which run while the Pulumi CLI starts."""
 
 
 def prepare_job_process(settings: Settings, database: Engine) -> None:
@@ -146,30 +123,24 @@ def prepare_job_process(settings: Settings, database: Engine) -> None:
         _log.debug("job process warm-up stopped early", error=str(exc))
 
 
-def run_job(
-    ctx: JobContext, operation: Operation, *, up_is_certain: UpIsCertain | None = None
-) -> dict[str, Any]:
+def run_job(ctx: JobContext, operation: Operation) -> dict[str, Any]:
     """Run ``operation`` for the job's deployment; any failure is recorded on the
     deployment (``failed`` or ``cancelled``) before it ends the job."""
     database = ctx.database or create_engine(ctx.settings)
     deployment_id = int(ctx.payload["deployment_id"])
     try:
         with structlog.contextvars.bound_contextvars(deployment_id=deployment_id):
-            return _run(ctx, database, deployment_id, operation, up_is_certain)
+            return _run(ctx, database, deployment_id, operation)
     finally:
         if database is not ctx.database:
             database.dispose()
 
 
 def _run(
-    ctx: JobContext,
-    database: Engine,
-    deployment_id: int,
-    operation: Operation,
-    up_is_certain: UpIsCertain | None,
+    ctx: JobContext, database: Engine, deployment_id: int, operation: Operation
 ) -> dict[str, Any]:
     try:
-        with _started(ctx, database, deployment_id, up_is_certain) as run:
+        with _started(ctx, database, deployment_id) as run:
             status, result = operation(run)
     except Exception as exc:  # the job's outermost edge: recorded, then re-raised
         _settle_failure(ctx, database, deployment_id, exc)
@@ -178,44 +149,19 @@ def _run(
 
 
 @contextmanager
-def _started(
-    ctx: JobContext, database: Engine, deployment_id: int, up_is_certain: UpIsCertain | None
-) -> Iterator[JobRun]:
-    with ExitStack() as scope:
-        target: JobTarget | None = None
-        pending: PendingUp | None = None
-        hint = ctx.payload.get(START_UP) if up_is_certain is not None else None
-        if hint:  # the request found the up certain: it starts before the records are read
-            target = scope.enter_context(
-                open_target(ctx.settings, hint["target"], hint["environment"])
-            )
-            pending = _start_up(scope, ctx, target, hint["component"], hint["environment"])
-        with transaction(database, read_only=True) as session:
-            deployment, stack, component, environment = get_deployment_with_stack(
-                session, deployment_id
-            )
-            early = up_is_certain is not None and up_is_certain(
-                session, deployment, stack, component, ctx.payload
-            )
-        if hint and hint != start_up_hint(component, environment):
-            target = None  # the environment's target changed since the request
-        if pending is not None and (target is None or not early):
-            pending.abandon("the deploy's records changed since it was requested")
-            pending = None
-        if target is None:
-            target = scope.enter_context(
-                open_target(ctx.settings, environment.target, environment.name)
-            )
-        if early and pending is None:
-            pending = _start_up(scope, ctx, target, component.ref, environment.name)
-        if deployment.tag is not None and pending is None:
-            # With no up running yet, the tag's image lookup runs beside the records
-            # below. Beside an early up it runs after them, when the operation asks: it
-            # is still done long before the CLI asks for the program, and the CLI's start
-            # is a core's worth of work (the passphrase's key derivation) that a second
-            # burst beside the records would slow down.
+def _started(ctx: JobContext, database: Engine, deployment_id: int) -> Iterator[JobRun]:
+    """In a row: the job's records read, its target opened, its desired state resolved and
+    its ``running`` record written; then the operation runs. Nothing starts before the
+    job knows what it runs."""
+    with transaction(database, read_only=True) as session:
+        deployment, stack, component, environment = get_deployment_with_stack(
+            session, deployment_id
+        )
+    with open_target(ctx.settings, environment.target, environment.name) as target:
+        if deployment.tag is not None:
+            # The tag's image lookup (local: a container-engine inspect) runs beside the
+            # desired state and the `running` record; the operation takes its answer.
             target.prefetch_release(component.ref, deployment.tag)
-        # A desired state that fails to resolve abandons an up started early.
         desired = desired_state(component, environment.name, platform_of(ctx.settings))
         ctx.emit.flush()
         running = NewEvent(
@@ -239,17 +185,7 @@ def _started(
             force=deployment.force,
             desired=desired,
             target=target,
-            pending_up=pending,
         )
-
-
-def _start_up(
-    scope: ExitStack, ctx: JobContext, target: JobTarget, component: str, environment: str
-) -> PendingUp | None:
-    """The target's up of the stack, started now; abandoned when ``scope`` closes
-    unless the operation handed it its program."""
-    pending = target.start_up(component, environment, on_event=ctx.engine_sink(), cancel=ctx.cancel)
-    return scope.enter_context(pending) if pending is not None else None
 
 
 def _settle_failure(ctx: JobContext, database: Engine, deployment_id: int, exc: Exception) -> None:

@@ -12,17 +12,10 @@ from sqlalchemy.orm import Session
 
 from shipyard.catalog import CatalogError, Platform
 from shipyard.jobs import JobKind, cancel, enqueue
-from shipyard.jobs.queue import stack_is_idle
 from shipyard.services.desired import desired_state
 from shipyard.services.errors import InvalidRequestError
 from shipyard.services.targets import check_target
-from shipyard.services.unchanged import (
-    START_UP,
-    matches_current,
-    service_is_running,
-    start_up_hint,
-    up_is_certain,
-)
+from shipyard.services.unchanged import matches_current, service_is_running
 from shipyard.settings import Settings
 from shipyard.store import models, transaction
 from shipyard.store.audit import record_audit
@@ -108,14 +101,6 @@ def request_deployment(
         job_id=job.id,
     )
     job.payload = {**(payload or {}), "deployment_id": deployment.id}
-    # Nothing else on the stack runs before this job: what the records say now holds when
-    # it starts, so its process may start its up before it reads them (it checks them).
-    if (
-        kind is JobKind.deploy
-        and stack_is_idle(session, stack.key, besides=job.id)
-        and up_is_certain(session, deployment, stack, component, job.payload)
-    ):
-        job.payload = {**job.payload, START_UP: start_up_hint(component, env)}
     record_audit(
         session,
         "deployment.request",

@@ -18,7 +18,7 @@ from shipyard.jobs import HandlerRegistry, JobContext, JobKind, default_registry
 from shipyard.services._job_run import JobRun, prepare_job_process, run_job
 from shipyard.services.errors import NothingRunningError
 from shipyard.services.targets import Deployed
-from shipyard.services.unchanged import matches_current, up_is_certain
+from shipyard.services.unchanged import matches_current
 from shipyard.store import models
 from shipyard.store.builds import create_build, finish_build, latest_image_build
 from shipyard.store.deployments import get_deployment
@@ -57,7 +57,7 @@ def register_handlers(registry: HandlerRegistry | None = None) -> HandlerRegistr
 
 
 def deploy(ctx: JobContext) -> dict[str, Any]:
-    return run_job(ctx, _deploy, up_is_certain=up_is_certain)
+    return run_job(ctx, _deploy)
 
 
 def provision(ctx: JobContext) -> dict[str, Any]:
@@ -89,7 +89,6 @@ def _deploy(run: JobRun) -> Outcome:
             return unchanged
         if unchanged == _DRIFTED:
             # The state still records the lost service: read it back, so the up recreates it.
-            run.abandon_up("the recorded service drifted: a refresh runs first")
             ref = StackRef.of(run.desired.component, run.desired.environment)
             run.target.engine.refresh(ref, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel)
     if known is None:
@@ -99,7 +98,6 @@ def _deploy(run: JobRun) -> Outcome:
             on_event=run.ctx.engine_sink(),
             on_line=run.on_line,
             cancel=run.ctx.cancel,
-            pending=run.early_up(),
         )
     else:
         deployed = run.target.rollback(
@@ -107,7 +105,6 @@ def _deploy(run: JobRun) -> Outcome:
             release,
             on_event=run.ctx.engine_sink(),
             cancel=run.ctx.cancel,
-            pending=run.early_up(),
         )
     return _record_deployed(run, deployed, desired_state)
 
@@ -177,7 +174,6 @@ def _image_for_tag(run: JobRun, tag: str) -> Release:
         run.ctx.emit("build.skipped", f"image for {tag} exists: {existing.image}")
         return existing
     if existing is None:
-        run.abandon_up(f"the image of {tag} is not in the container engine: it is built first")
         run.ctx.emit("build.started", f"building {run.desired.component} at {tag}", build=build_id)
         release = _build(run, tag, build_id)
     else:

@@ -22,7 +22,6 @@ from shipyard.engine import (
     Engine,
     EventSink,
     OperationResult,
-    PendingUp,
     Program,
     StackNotFoundError,
     StackRef,
@@ -112,19 +111,6 @@ class JobTarget(Protocol):
         self, desired: DesiredState, *, on_event: EventSink | None, cancel: CancelToken | None
     ) -> Deployed: ...
 
-    def start_up(
-        self,
-        component: str,
-        environment: str,
-        *,
-        on_event: EventSink | None,
-        cancel: CancelToken | None,
-    ) -> PendingUp | None:
-        """Start the ``up`` of a :meth:`deploy` or :meth:`rollback` of ``component``
-        (``namespace/name``) before its desired state and image are known
-        (:meth:`Engine.start_up`); None where the target's ``up`` cannot start early."""
-        ...
-
     def deploy(
         self,
         desired: DesiredState,
@@ -133,10 +119,8 @@ class JobTarget(Protocol):
         on_event: EventSink | None,
         on_line: OnLine | None,
         cancel: CancelToken | None,
-        pending: PendingUp | None = None,
     ) -> Deployed:
-        """Run ``release`` (built for this deployment or found by :meth:`release_of`), in
-        ``pending`` when :meth:`start_up` started the ``up``."""
+        """Run ``release`` (built for this deployment or found by :meth:`release_of`)."""
         ...
 
     def rollback(
@@ -146,7 +130,6 @@ class JobTarget(Protocol):
         *,
         on_event: EventSink | None,
         cancel: CancelToken | None,
-        pending: PendingUp | None = None,
     ) -> Deployed:
         """Run a release that ran before (by its digest); builds nothing."""
         ...
@@ -213,17 +196,6 @@ class LocalJobTarget(_Adapter[LocalTarget]):
     ) -> Deployed:
         return self._deployed(self.target.provision(desired, on_event=on_event, cancel=cancel))
 
-    def start_up(
-        self,
-        component: str,
-        environment: str,
-        *,
-        on_event: EventSink | None,
-        cancel: CancelToken | None,
-    ) -> PendingUp:
-        ref = StackRef.of(component, environment)
-        return self.target.engine.start_up(ref, on_event=on_event, cancel=cancel)
-
     def deploy(
         self,
         desired: DesiredState,
@@ -232,9 +204,8 @@ class LocalJobTarget(_Adapter[LocalTarget]):
         on_event: EventSink | None,
         on_line: OnLine | None,
         cancel: CancelToken | None,
-        pending: PendingUp | None = None,
     ) -> Deployed:
-        return self.rollback(desired, release, on_event=on_event, cancel=cancel, pending=pending)
+        return self.rollback(desired, release, on_event=on_event, cancel=cancel)
 
     def rollback(
         self,
@@ -243,11 +214,8 @@ class LocalJobTarget(_Adapter[LocalTarget]):
         *,
         on_event: EventSink | None,
         cancel: CancelToken | None,
-        pending: PendingUp | None = None,
     ) -> Deployed:
-        deployed = self.target.run_release(
-            desired, release, on_event=on_event, cancel=cancel, pending=pending
-        )
+        deployed = self.target.run_release(desired, release, on_event=on_event, cancel=cancel)
         return self._deployed(deployed)
 
     def destroy(
@@ -312,18 +280,6 @@ class GcpJobTarget(_Adapter["GcpTarget"]):
     ) -> Deployed:
         return _gcp(self.target.provision(desired, on_event=on_event, cancel=cancel))
 
-    def start_up(
-        self,
-        component: str,
-        environment: str,
-        *,
-        on_event: EventSink | None,
-        cancel: CancelToken | None,
-    ) -> None:
-        """None: gcp's ``up`` sets the environment's stack config before it starts, and
-        its deploys take minutes, so starting early would save nothing that shows."""
-        return None
-
     def deploy(
         self,
         desired: DesiredState,
@@ -332,10 +288,9 @@ class GcpJobTarget(_Adapter["GcpTarget"]):
         on_event: EventSink | None,
         on_line: OnLine | None,
         cancel: CancelToken | None,
-        pending: PendingUp | None = None,
     ) -> Deployed:
         """``up`` the digest the handler's build (the trigger) produced."""
-        return self.rollback(desired, release, on_event=on_event, cancel=cancel, pending=pending)
+        return self.rollback(desired, release, on_event=on_event, cancel=cancel)
 
     def rollback(
         self,
@@ -344,10 +299,7 @@ class GcpJobTarget(_Adapter["GcpTarget"]):
         *,
         on_event: EventSink | None,
         cancel: CancelToken | None,
-        pending: PendingUp | None = None,
     ) -> Deployed:
-        if pending is not None:
-            raise ValueError("the gcp target starts no up early (start_up returns None)")
         return _gcp(self.target.deploy_release(desired, release, on_event=on_event, cancel=cancel))
 
     def destroy(

@@ -27,7 +27,6 @@ from shipyard.engine import (
     Engine,
     EventSink,
     OperationResult,
-    PendingUp,
     Program,
     StackNotFoundError,
     StackRef,
@@ -333,13 +332,10 @@ class LocalTarget:
         *,
         on_event: EventSink | None = None,
         cancel: CancelToken | None = None,
-        pending: PendingUp | None = None,
     ) -> LocalDeployment:
-        """``up`` with a release the caller already found (:meth:`release_of`) or built;
-        ``pending``: an ``up`` of the stack the caller started early
-        (:meth:`Engine.start_up`), which gets the program instead of a new ``up``."""
+        """``up`` with a release the caller already found (:meth:`release_of`) or built."""
         _ensure_local(desired)
-        return self._up(desired, release, on_event, cancel, pending)
+        return self._up(desired, release, on_event, cancel)
 
     def destroy(
         self,
@@ -393,16 +389,10 @@ class LocalTarget:
         release: Release | None,
         on_event: EventSink | None,
         cancel: CancelToken | None,
-        pending: PendingUp | None = None,
     ) -> LocalDeployment:
         ref = StackRef.of(desired.component, desired.environment)
         program = self.program(desired, release)
-        if pending is not None:
-            if pending.ref != ref:
-                raise ValueError(f"the pending up is of stack {pending.ref}, not {ref}")
-            result = pending.run(program)
-        else:
-            result = self.engine.up(ref, program, on_event=on_event, cancel=cancel)
+        result = self.engine.up(ref, program, on_event=on_event, cancel=cancel)
         outputs = {name: out.value for name, out in result.outputs.items()}
         _log.info(
             "local.up",
