@@ -4,12 +4,20 @@ The schema is Score's own ``score-v1b1.json`` (score-spec/spec, Apache-2.0), shi
 this module. On top of it: placeholders (``${metadata.*}``, ``${resources.*}``, ``$$``
 escapes) are checked, ``image: .`` means "build from the repo's Dockerfile", and a service
 port's ``targetPort`` defaults to its ``port``.
+
+Container ``files`` (the map keyed by target path, or the deprecated array) keep their
+final content: inline ``content`` expanded like variables (unless ``noExpand``),
+``binaryContent`` checked as base64, and a ``source`` file read when the caller names the
+folder it must stay inside (``sources_root``; relative to the score file's folder).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import json
+import posixpath
 import re
 from collections.abc import Mapping
 from importlib import resources
@@ -41,6 +49,8 @@ __all__ = [
 
 DEFAULT_PORT = 8080
 BUILD_IMAGE = "."
+MAX_FILE_BYTES = 1024 * 1024
+"""The largest ``files`` entry (inline or ``source``): config files, not data sets."""
 _PLACEHOLDER = re.compile(r"\$\$|\$\{([^}]*)\}|\$")
 
 
@@ -71,12 +81,25 @@ class Probe(_Frozen):
 
 
 class ContainerFile(_Frozen):
+    """A file mounted into the container at ``target``. ``content`` is final (placeholders
+    expanded unless ``no_expand``) and ``binary_content`` is base64; a ``source`` file's
+    bytes land in one of them once read (:func:`parse_workload` with ``sources_root``),
+    else both stay None. ``pending``: the content still names resources."""
+
     target: str
     mode: str | None = None
     source: str | None = None
     content: str | None = None
     binary_content: str | None = None
     no_expand: bool = False
+    pending: bool = False
+
+    @property
+    def data(self) -> bytes | None:
+        """The file's bytes; None while a ``source`` is unread."""
+        if self.binary_content is not None:
+            return base64.b64decode(self.binary_content)
+        return None if self.content is None else self.content.encode("utf-8")
 
 
 class Container(_Frozen):
@@ -160,7 +183,7 @@ class _Expander:
                 return "$"
             if ref is None:
                 if text[match.end() : match.end() + 1] == "{":
-                    self._bad(path, "an unterminated ${ placeholder", "close it with }")
+                    self.bad(path, "an unterminated ${ placeholder", "close it with }")
                 return "$"
             value, resource = self._ref(ref.strip(), path)
             pending = pending or resource
@@ -168,7 +191,7 @@ class _Expander:
 
         return _PLACEHOLDER.sub(replace, text), pending
 
-    def _bad(self, path: FieldPath, message: str, hint: str) -> None:
+    def bad(self, path: FieldPath, message: str, hint: str | None) -> None:
         self.problems.append(self.doc.problem(path, message, hint))
 
     def _ref(self, ref: str, path: FieldPath) -> tuple[str, bool]:
@@ -179,7 +202,7 @@ class _Expander:
                 value = value.get(part) if isinstance(value, Mapping) else None
             if isinstance(value, str | int | float) and not isinstance(value, bool):
                 return str(value), False
-            self._bad(
+            self.bad(
                 path,
                 f"${{{ref}}} names no metadata field",
                 "use ${metadata.name} or a key under metadata",
@@ -188,13 +211,13 @@ class _Expander:
         if parts[0] == "resources" and len(parts) > 1:
             if parts[1] not in self.resources:
                 known = ", ".join(sorted(self.resources)) or "none declared"
-                self._bad(
+                self.bad(
                     path,
                     f"${{{ref}}} names an undeclared resource {parts[1]!r} (declared: {known})",
                     f"declare it under resources: {parts[1]}:",
                 )
             return "${" + ref + "}", True
-        self._bad(
+        self.bad(
             path,
             f"${{{ref}}} is not a Score placeholder",
             "use ${metadata.<key>} or ${resources.<name>.<output>}; write $$ for a literal $",
@@ -233,7 +256,97 @@ def _files(raw: Any) -> list[tuple[str, Mapping[str, Any], FieldPath]]:
     return []
 
 
-def _container(name: str, raw: Mapping[str, Any], expander: _Expander) -> Container:
+class _FileReader:
+    """Reads ``source`` files (relative to the score file's folder) that stay inside
+    ``root``; without a root (or a folder) sources are left unread."""
+
+    def __init__(self, folder: Path | None, root: Path | None) -> None:
+        self.folder = folder
+        self.root = root.resolve() if root is not None else None
+
+    def read(self, source: str, path: FieldPath, expander: _Expander) -> bytes | None:
+        if self.folder is None or self.root is None:
+            return None
+        candidate = (self.folder / source).resolve()
+        if not candidate.is_relative_to(self.root):
+            expander.bad(
+                path,
+                f"source {source!r} points outside the component's folder {self.root}",
+                "give a path inside the component's folder, relative to the score file",
+            )
+            return None
+        if not candidate.is_file():
+            expander.bad(
+                path,
+                f"source {source!r} is not a file ({candidate} "
+                f"{'is not a regular file' if candidate.exists() else 'does not exist'})",
+                "create it, or fix the path (relative to the score file's folder)",
+            )
+            return None
+        if candidate.stat().st_size > MAX_FILE_BYTES:
+            expander.bad(path, f"source {source!r} is over 1 MiB", "mount a smaller file")
+            return None
+        return candidate.read_bytes()
+
+
+def _file_problems(target: str, item: Mapping[str, Any], where: FieldPath) -> list[str]:
+    problems = []
+    if not target.startswith("/"):
+        problems.append(f"the target {target!r} is not an absolute path in the container")
+    elif posixpath.normpath(target) != target.rstrip("/") or target.endswith("/"):
+        problems.append(f"the target {target!r} is not a plain path to a file (no `..`, `//`)")
+    if any(ord(char) < 0x20 or char == "\x7f" for char in target):
+        problems.append(f"the target {target!r} holds control characters")
+    content = item.get("content")
+    if isinstance(content, str) and len(content.encode("utf-8")) > MAX_FILE_BYTES:
+        problems.append("the inline content is over 1 MiB")
+    return problems
+
+
+def _container_file(
+    target: str, item: Mapping[str, Any], path: FieldPath, expander: _Expander, reader: _FileReader
+) -> ContainerFile | None:
+    for message in _file_problems(target, item, path):
+        expander.bad(path, message, "give the absolute path of a file, e.g. /etc/app/config.yaml")
+        return None
+    no_expand = bool(item.get("noExpand"))
+    content: str | None = item.get("content")
+    binary: str | None = item.get("binaryContent")
+    source: str | None = item.get("source")
+    pending = False
+    if binary is not None:
+        try:
+            data = base64.b64decode(binary, validate=True)
+        except binascii.Error:
+            expander.bad((*path, "binaryContent"), "binaryContent is not base64", None)
+            return None
+        if len(data) > MAX_FILE_BYTES:
+            expander.bad((*path, "binaryContent"), "binaryContent is over 1 MiB", None)
+            return None
+    elif source is not None:
+        raw = reader.read(source, (*path, "source"), expander)
+        if raw is not None:
+            try:
+                content = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                binary = base64.b64encode(raw).decode("ascii")
+    if content is not None and not no_expand:
+        expanded, pending = expander.expand(content, (*path, "source" if source else "content"))
+        content = content if pending else expanded
+    return ContainerFile(
+        target=target,
+        mode=item.get("mode"),
+        source=source,
+        content=content,
+        binary_content=binary,
+        no_expand=no_expand,
+        pending=pending,
+    )
+
+
+def _container(
+    name: str, raw: Mapping[str, Any], expander: _Expander, reader: _FileReader
+) -> Container:
     base: FieldPath = ("containers", name)
     variables: dict[str, str] = {}
     pending: dict[str, str] = {}
@@ -243,21 +356,15 @@ def _container(name: str, raw: Mapping[str, Any], expander: _Expander) -> Contai
             pending[key] = value
         else:
             variables[key] = expanded
-    files = []
+    files: list[ContainerFile] = []
     for target, item, sub in _files(raw.get("files")):
-        content = item.get("content")
-        if isinstance(content, str) and not item.get("noExpand"):
-            expander.expand(content, (*base, "files", *sub, "content"))
-        files.append(
-            ContainerFile(
-                target=target,
-                mode=item.get("mode"),
-                source=item.get("source"),
-                content=content,
-                binary_content=item.get("binaryContent"),
-                no_expand=bool(item.get("noExpand")),
-            )
-        )
+        path = (*base, "files", *sub)
+        if any(f.target == target for f in files):
+            expander.bad(path, f"two files have the target {target!r}", "keep one")
+            continue
+        file = _container_file(target, item, path, expander, reader)
+        if file is not None:
+            files.append(file)
     image = raw["image"]
     amounts = raw.get("resources") or {}
     return Container(
@@ -281,7 +388,9 @@ def _amounts(raw: Any) -> dict[str, str | None]:
     return {key: None if raw.get(key) is None else str(raw[key]) for key in ("cpu", "memory")}
 
 
-def _build(doc: LocatedDocument) -> tuple[Workload | None, list[Problem]]:
+def _build(
+    doc: LocatedDocument, sources_root: Path | None = None
+) -> tuple[Workload | None, list[Problem]]:
     data = doc.data
     problems = [
         doc.problem(v.path, v.message, _hint(v.path, v.keyword), at_key=v.at_key)
@@ -291,7 +400,10 @@ def _build(doc: LocatedDocument) -> tuple[Workload | None, list[Problem]]:
         return None, problems
     declared = dict(data.get("resources") or {})
     expander = _Expander(doc, data["metadata"], set(declared))
-    containers = tuple(_container(name, raw, expander) for name, raw in data["containers"].items())
+    reader = _FileReader(doc.directory, sources_root)
+    containers = tuple(
+        _container(name, raw, expander, reader) for name, raw in data["containers"].items()
+    )
     ports = tuple(
         ServicePort(
             name=name,
@@ -329,10 +441,12 @@ def _hint(path: FieldPath, keyword: str) -> str | None:
     }.get(keyword)
 
 
-def _first_workload(located: LocatedFile) -> tuple[Workload | None, list[Problem]]:
+def _first_workload(
+    located: LocatedFile, sources_root: Path | None = None
+) -> tuple[Workload | None, list[Problem]]:
     return one_document(
         located,
-        _build,
+        functools.partial(_build, sources_root=sources_root),
         empty=("the file holds no Score workload", "start it with `apiVersion: score.dev/v1b1`"),
         extra=("a Score file holds one workload", "move the other workloads to their own files"),
         every_extra=False,
@@ -343,14 +457,22 @@ def parse_workload_text(text: str | bytes, file: str) -> tuple[Workload | None, 
     return _first_workload(load_text(text, file))
 
 
-def parse_workload(path: Path, display: str | None = None) -> tuple[Workload | None, list[Problem]]:
-    """Parse and validate a score file: the workload, or None and every problem."""
-    return _first_workload(load_file(path, display))
+def parse_workload(
+    path: Path, display: str | None = None, *, sources_root: Path | None = None
+) -> tuple[Workload | None, list[Problem]]:
+    """Parse and validate a score file: the workload, or None and every problem.
+
+    ``sources_root``: the component's folder; ``files`` with a ``source`` are read
+    (relative to the score file's folder, refused outside ``sources_root``), and a missing
+    one is a problem. Without it sources stay unread (checking a score file alone)."""
+    return _first_workload(load_file(path, display), sources_root)
 
 
-def load_workload(path: Path, display: str | None = None) -> Workload:
+def load_workload(
+    path: Path, display: str | None = None, *, sources_root: Path | None = None
+) -> Workload:
     """Like :func:`parse_workload`, raising :class:`CatalogError` on problems."""
-    workload, problems = parse_workload(path, display)
+    workload, problems = parse_workload(path, display, sources_root=sources_root)
     if workload is None:
         raise CatalogError(problems)
     return workload
