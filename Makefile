@@ -9,7 +9,7 @@ VENV := .venv
 SHIPYARD := $(VENV)/bin/shipyard
 PYTEST := $(UV) run --frozen pytest
 
-.PHONY: help setup run test test-unit test-integration lint bench fuzz e2e clean
+.PHONY: help setup run test test-unit test-integration lint check-clone bench fuzz e2e clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -25,8 +25,11 @@ lint: setup ## ruff and mypy (strict on src/)
 	$(UV) run --frozen ruff format --check src tests benchmarks
 	$(UV) run --frozen mypy
 
-test: lint ## Lint, then every test (unit and integration), as CI runs it
+test: lint check-clone ## Lint, check a plain clone collects, then every test, as CI runs it
 	$(PYTEST) -m "not fuzz" tests
+
+check-clone: setup ## Collect the suite in a plain clone of HEAD with no ../shared beside it
+	@scripts/check-clone.sh
 
 test-unit: setup ## Fast unit tests only
 	$(PYTEST) -m "not fuzz" tests/unit

@@ -1,1 +1,2 @@
-"""Catalog tests read real public files from ../shared/corpus (see its SOURCES.md)."""
+"""Catalog tests read the project's own files in tests/fixtures; the third-party corpus is
+the conformance run's alone (docs/conformance.md)."""

@@ -1,5 +1,8 @@
-"""Every real descriptor in ../shared/corpus/backstage: valid ones parse, invalid ones are
-rejected with located problems."""
+"""The project's own Backstage descriptors (tests/fixtures/backstage), one or more of every
+built-in kind: valid ones parse, invalid ones are rejected with located problems.
+
+The same checks over third-party files run in the conformance run (tests/conformance/corpus,
+docs/conformance.md)."""
 
 from __future__ import annotations
 
@@ -9,23 +12,37 @@ import pytest
 
 from shipyard.catalog.backstage import Component, read_catalog, read_descriptor
 
-CORPUS = Path(__file__).parents[3] / ".." / "shared" / "corpus"
-
-BACKSTAGE = CORPUS / "backstage"
+BACKSTAGE = Path(__file__).parents[2] / "fixtures" / "backstage"
 INVALID = {
-    "backstage__backstage__packages__catalog-model__examples__components__invalid-component.yaml",
-    "backstage__backstage__packages__catalog-model__examples__hello-world-api.yaml",
-    "backstage__software-templates__scaffolder-templates__docs-template-cookiecutter__skeleton__catalog-info.yaml",
-    "backstage__software-templates__scaffolder-templates__springboot-grpc-template__skeleton__catalog-info.yaml",
-    "im-open__validate-catalog-info__test__catalog-infos__invalid-entities.yml",
-    "incident-io__catalog-importer__docs__backstage__catalog-info.yaml",
+    "api-without-definition.yaml",
+    "api-without-lifecycle-and-owner.yaml",
+    "invalid-component.yaml",
+    "invalid-entities.yaml",
+    "one-without-name.yaml",
+    "skeleton-cookiecutter.yaml",
+    "skeleton-scaffolder.yaml",
 }
-FILES = sorted(p.name for p in BACKSTAGE.iterdir())
+FILES = sorted(p.name for p in BACKSTAGE.glob("*.yaml"))
 
 
-def test_corpus_is_present() -> None:
-    assert len(FILES) >= 30
+def test_fixtures_cover_every_built_in_kind() -> None:
     assert set(FILES) >= INVALID
+    kinds = {
+        entity.kind
+        for name in sorted(set(FILES) - INVALID)
+        for entity in read_descriptor(BACKSTAGE / name).entities
+    }
+    assert kinds == {
+        "API",
+        "Component",
+        "Domain",
+        "Group",
+        "Location",
+        "Resource",
+        "System",
+        "Template",
+        "User",
+    }
 
 
 @pytest.mark.parametrize("name", sorted(set(FILES) - INVALID))
@@ -50,135 +67,98 @@ def _problems(name: str) -> list[tuple[int | None, int | None, str, str]]:
 
 
 def test_invalid_component_name_and_tag() -> None:
-    found = _problems(
-        "backstage__backstage__packages__catalog-model__examples__components__invalid-component.yaml"
-    )
+    found = _problems("invalid-component.yaml")
     assert found[0][:3] == (4, 9, "metadata.name")
-    assert "'invalid component' is not a valid entity name" in found[0][3]
-    assert found[1][:3] == (11, 7, "metadata.tags[1]")
-    assert "tag 'go 1.15.3'" in found[1][3]
+    assert "'parcel tracker' is not a valid entity name" in found[0][3]
+    assert found[1][:3] == (7, 7, "metadata.tags[1]")
+    assert "tag 'python 3.12'" in found[1][3]
 
 
 def test_cookiecutter_skeleton_is_a_template() -> None:
-    (problem,) = read_descriptor(BACKSTAGE / INVALID_SKELETONS[0]).problems
+    (problem,) = read_descriptor(BACKSTAGE / "skeleton-cookiecutter.yaml").problems
     assert (problem.line, problem.column) == (4, 9)
     assert "is a template, not a catalog descriptor" in problem.message
-    assert "{{cookiecutter.name | jsonify}}" in problem.message
+    assert "{{cookiecutter.service_name}}" in problem.message
 
 
 def test_scaffolder_skeleton_is_a_template() -> None:
-    (problem,) = read_descriptor(BACKSTAGE / INVALID_SKELETONS[1]).problems
+    (problem,) = read_descriptor(BACKSTAGE / "skeleton-scaffolder.yaml").problems
     assert (problem.line, problem.column) == (4, 9)
-    assert "${{values.component_id | dump}}" in problem.message
-
-
-INVALID_SKELETONS = (
-    "backstage__software-templates__scaffolder-templates__docs-template-cookiecutter__skeleton__catalog-info.yaml",
-    "backstage__software-templates__scaffolder-templates__springboot-grpc-template__skeleton__catalog-info.yaml",
-)
+    assert "${{ values.name | dump }}" in problem.message
 
 
 def test_scaffolder_template_entity_with_expressions_is_valid() -> None:
-    result = read_descriptor(
-        BACKSTAGE
-        / "backstage__software-templates__scaffolder-templates__create-react-app__template.yaml"
-    )
+    result = read_descriptor(BACKSTAGE / "template.yaml")
     assert result.problems == ()
     assert [e.kind for e in result.entities] == ["Template"]
 
 
 def test_api_without_lifecycle_and_owner() -> None:
-    found = _problems(
-        "backstage__backstage__packages__catalog-model__examples__hello-world-api.yaml"
-    )
+    found = _problems("api-without-lifecycle-and-owner.yaml")
     assert [(line, path) for line, _, path, _ in found] == [
-        (7, "spec.lifecycle"),
-        (7, "spec.owner"),
+        (8, "spec.lifecycle"),
+        (8, "spec.owner"),
     ]
 
 
 def test_entity_without_name_among_valid_ones() -> None:
-    name = "incident-io__catalog-importer__docs__backstage__catalog-info.yaml"
+    name = "one-without-name.yaml"
     result = read_descriptor(BACKSTAGE / name, name)
     assert [(p.line, p.path, p.message) for p in result.problems] == [
-        (5, "metadata.name", "name is required")
+        (4, "metadata.name", "name is required")
     ]
-    assert [e.kind for e in result.entities] == ["Component", "Group", "User"]
-
-
-IM_OPEN = "im-open__validate-catalog-info__test__catalog-infos__invalid-entities.yml"
+    assert [e.kind for e in result.entities] == ["Group", "User"]
 
 
 @pytest.mark.parametrize(
     ("line", "column", "path", "fragment"),
     [
-        (22, 1, "apiVersion", "apiVersion is required"),
-        (31, 1, "apiVersion", "apiVersion must be a non-empty string, not empty"),
-        (37, 13, "apiVersion", "'invalid.version.io/v5' is not valid for kind System"),
-        (45, 1, "kind", "kind is required"),
-        (60, 7, "kind", "unknown kind 'Thing'"),
-        (69, 1, "metadata", "metadata must be a mapping with a name, not missing"),
-        (94, 10, "metadata.title", "title must be a non-empty string"),
-        (104, 5, "metadata.annotations", "annotations must be a mapping"),
-        (114, 1, "metadata.links", "links must be a list, not null"),
-        (124, 7, "metadata.links[0].url", "url is required"),
-        (129, 14, "metadata.links[2].title", "title must be a non-empty string"),
-        (144, 1, "extra-props", "unknown top-level field 'extra-props'"),
-        (152, 9, "metadata.name", "is not a valid entity name"),
-        (160, 9, "metadata.name", "'content-management-18!' is not a valid entity name"),
+        (2, 1, "apiVersion", "apiVersion is required"),
+        (7, 13, "apiVersion", "apiVersion must be a non-empty string, not empty"),
+        (13, 13, "apiVersion", "'example.org/v9' is not valid for kind System"),
+        (19, 1, "kind", "kind is required"),
+        (25, 7, "kind", "unknown kind 'Gadget'"),
+        (30, 1, "metadata", "metadata must be a mapping with a name, not missing"),
+        (38, 10, "metadata.title", "title must be a non-empty string"),
+        (46, 5, "metadata.annotations", "annotations must be a mapping"),
+        (54, 1, "metadata.links", "links must be a list, not null"),
+        (61, 7, "metadata.links[0].url", "url is required"),
+        (69, 1, "owner", "unknown top-level field 'owner'"),
+        (74, 9, "metadata.name", "'-leading-dash' is not a valid entity name"),
+        (80, 9, "metadata.name", "'exclamation!' is not a valid entity name"),
     ],
 )
-def test_im_open_invalid_entities(line: int, column: int, path: str, fragment: str) -> None:
-    found = _problems(IM_OPEN)
+def test_invalid_entities_one_mistake_each(
+    line: int, column: int, path: str, fragment: str
+) -> None:
+    found = _problems("invalid-entities.yaml")
     assert any((at, col, p) == (line, column, path) and fragment in m for at, col, p, m in found), (
         found
     )
 
 
-def test_im_open_valid_entities_and_comments_only() -> None:
-    valid = read_descriptor(
-        BACKSTAGE / "im-open__validate-catalog-info__test__catalog-infos__valid-entities.yml"
-    )
-    assert [e.kind for e in valid.entities] == ["Domain", "System", "Component", "API", "Resource"]
-    empty = read_descriptor(
-        BACKSTAGE / "im-open__validate-catalog-info__test__catalog-infos__comments-only.yml"
-    )
+def test_comments_only_holds_nothing() -> None:
+    empty = read_descriptor(BACKSTAGE / "comments-only.yaml")
     assert empty.entities == () and empty.problems == ()
 
 
-def test_component_model_from_a_real_file() -> None:
-    result = read_descriptor(BACKSTAGE / "elastic__eland__catalog-info.yaml")
+def test_component_model_from_a_file() -> None:
+    result = read_descriptor(BACKSTAGE / "component-service.yaml")
     (component,) = result.components
     assert isinstance(component, Component)
-    assert component.id == "default/eland"
-    assert component.owner is not None and str(component.owner) == "group:default/ml-core"
-    assert [str(r) for r in component.depends_on] == [
-        "resource:default/eland-pipeline",
-        "resource:default/eland-releaser-docker-pipeline",
-    ]
-    assert component.annotations["backstage.io/source-location"] == (
-        "url:https://github.com/elastic/eland/"
-    )
+    assert component.id == "default/parcel-tracker"
+    assert component.owner is not None and str(component.owner) == "group:default/logistics"
+    assert [str(r) for r in component.depends_on] == ["resource:default/parcels-db"]
+    assert component.labels == {"tier": "backend", "cost-centre": "logistics.eu"}
+    assert component.annotations["github.com/project-slug"] == "example-org/parcel-tracker"
+    assert component.shipyard_annotations == {"template": "web-service"}
 
 
 def test_namespace_and_owner_refs() -> None:
-    result = read_descriptor(
-        BACKSTAGE
-        / "backstage__backstage__packages__catalog-model__examples__components__different-"
-        "namespace.yaml"
-    )
+    result = read_descriptor(BACKSTAGE / "component-other-namespace.yaml")
     (component,) = result.components
-    assert component.id == "alternative/different-namespace"
-    assert str(component.owner) == "group:default/team-a"
-
-
-def test_location_targets_missing_in_corpus_are_located() -> None:
-    name = "backstage__backstage__packages__catalog-model__examples__all-components.yaml"
-    (result,) = read_catalog([BACKSTAGE / name])
-    assert len(result.problems) == 13
-    first = result.problems[0]
-    assert (first.line, first.column, first.path) == (8, 7, "spec.targets[0]")
-    assert "does not exist" in first.message
+    assert component.id == "warehouse/label-printer"
+    assert str(component.owner) == "group:default/warehouse-ops"
 
 
 def test_location_targets_are_followed(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from shipyard.catalog.platform import parse_platform_text
 from shipyard.catalog.score import parse_workload_text
 
 ROOT = Path(__file__).parents[3]
-CORPUS = ROOT / ".." / "shared" / "corpus"
+FIXTURES = ROOT / "tests" / "fixtures"
 DESCRIPTOR = """\
 apiVersion: backstage.io/v1alpha1
 kind: Component
@@ -41,7 +41,7 @@ spec:
   dependsOn: [resource:default/db]
 """
 PLATFORM_TEXT = (ROOT / "examples" / "platform.yaml").read_text()
-WORKLOAD = (CORPUS / "score" / "score-spec__spec__samples__score-full.yaml").read_text()
+WORKLOAD = (FIXTURES / "score" / "full.yaml").read_text()
 WHOLE_FILE = (
     "the file holds no Score workload",
     "the platform file is empty",

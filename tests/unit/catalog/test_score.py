@@ -1,4 +1,4 @@
-"""Score workloads: the corpus parses; placeholders, ports, builds and errors are located."""
+"""Score workloads: the fixtures parse; placeholders, ports, builds and errors are located."""
 
 from __future__ import annotations
 
@@ -8,63 +8,64 @@ import pytest
 
 from shipyard.catalog.score import default_workload, parse_workload, parse_workload_text
 
-SCORE = Path(__file__).parents[3] / ".." / "shared" / "corpus" / "score"
+SCORE = Path(__file__).parents[2] / "fixtures" / "score"
 FILES = sorted(p.name for p in SCORE.glob("*.yaml"))
 
 
-def test_corpus_is_present() -> None:
-    assert len(FILES) >= 25
+def test_fixtures_are_present() -> None:
+    assert len(FILES) >= 5
 
 
 @pytest.mark.parametrize("name", FILES)
-def test_corpus_workload_parses(name: str) -> None:
+def test_fixture_workload_parses(name: str) -> None:
     workload, problems = parse_workload(SCORE / name, name)
     assert problems == []
     assert workload is not None and workload.containers
 
 
 def test_full_sample() -> None:
-    workload, _ = parse_workload(SCORE / "score-spec__spec__samples__score-full.yaml")
+    workload, _ = parse_workload(SCORE / "full.yaml")
     assert workload is not None
     assert [(p.name, p.port, p.target_port) for p in workload.ports] == [
-        ("port-one", 1000, 10000),
-        ("port-two2", 8000, 8000),  # targetPort defaults to port
+        ("web", 80, 8080),
+        ("metrics", 9100, 9100),  # targetPort defaults to port
     ]
-    one, two = workload.containers
-    assert one.requests.cpu == "1000m" and one.limits.memory == "128M"
-    assert one.liveness_probe is not None and one.liveness_probe.kind == "http"
-    assert one.readiness_probe is not None and one.readiness_probe.headers == (
-        ("SOME_HEADER", "some-value-here"),
+    api, worker = workload.containers
+    assert api.requests.cpu == "250m" and api.limits.memory == "1G"
+    assert api.liveness_probe is not None and api.liveness_probe.kind == "http"
+    assert api.readiness_probe is not None and api.readiness_probe.headers == (
+        ("X-Probe", "readiness"),
     )
-    assert [f.target for f in one.files] == ["/my/file", "/my/other/file", "/my/other/binaryfile"]
-    assert two.image is None and two.build is not None and two.build.dockerfile == "Dockerfile"
+    assert [f.target for f in api.files] == [
+        "/etc/parcel/settings.toml",
+        "/etc/parcel/motd",
+        "/etc/parcel/key.bin",
+    ]
+    assert worker.image is None and worker.build is not None
+    assert worker.build.dockerfile == "Dockerfile"
     assert [(r.name, r.type, r.class_, r.id) for r in workload.resources] == [
-        ("resource-one1", "Resource-One", "default", None),
-        ("resource-two2", "Resource-Two", None, None),
-        ("resource-three", "Type-Three", None, "shared-type-three"),
+        ("db", "postgres", "large", None),
+        ("cache", "volume", None, None),
+        ("events", "amqp", None, "shared-events"),
     ]
 
 
 def test_placeholders_and_escapes() -> None:
-    workload, _ = parse_workload(
-        SCORE / "score-spec__score-compose__examples__02-environment__score.yaml"
-    )
+    workload, _ = parse_workload(SCORE / "environment.yaml")
     assert workload is not None
-    (hello,) = workload.containers
-    assert hello.variables == {
-        "GREETING": "Hello",
-        "WORKLOAD_NAME": "hello-world",
-        "ESCAPED": "$_${fizzbuzz}",
+    (main,) = workload.containers
+    assert main.variables == {
+        "GREETING": "Good morning",
+        "WORKLOAD": "greeter",
+        "LITERAL": "cost $5 and ${not.a.placeholder}",
     }
-    assert hello.pending_variables == {"NAME": "${resources.env.NAME}"}
+    assert main.pending_variables == {"WHO": "${resources.env.WHO}"}
 
 
 def test_deprecated_array_files() -> None:
-    workload, _ = parse_workload(
-        SCORE / "score-spec__spec__samples__score-deprecated-files-and-volumes.yaml"
-    )
+    workload, _ = parse_workload(SCORE / "files-as-list.yaml")
     assert workload is not None
-    assert [f.target for f in workload.containers[0].files] == ["/mnt/some-path"]
+    assert [f.target for f in workload.containers[0].files] == ["/usr/share/nginx/html/index.html"]
 
 
 def test_bad_placeholders_are_located() -> None:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from shipyard.cli import app
 
 ROOT = Path(__file__).parents[3]
-CORPUS = ROOT / ".." / "shared" / "corpus"
+FIXTURES = ROOT / "tests" / "fixtures"
 runner = CliRunner()
 
 COMPONENT = """\
@@ -48,13 +48,7 @@ def test_valid_directory_exits_zero(tmp_path: Path) -> None:
 
 
 def test_invalid_files_exit_one_with_json_problems() -> None:
-    name = (
-        CORPUS
-        / "backstage"
-        / (
-            "backstage__backstage__packages__catalog-model__examples__components__invalid-component.yaml"
-        )
-    )
+    name = FIXTURES / "backstage" / "invalid-component.yaml"
     code, out = run(str(name), "-o", "json")
     assert code == 1
     report = json.loads(out)
@@ -66,14 +60,7 @@ def test_invalid_files_exit_one_with_json_problems() -> None:
 
 
 def test_text_output_lines(tmp_path: Path) -> None:
-    skeleton = (
-        CORPUS
-        / "backstage"
-        / (
-            "backstage__software-templates__scaffolder-templates__docs-template-cookiecutter__"
-            "skeleton__catalog-info.yaml"
-        )
-    )
+    skeleton = FIXTURES / "backstage" / "skeleton-cookiecutter.yaml"
     code, out = run(str(skeleton))
     assert code == 1
     assert f"{skeleton}:4:9: this file is a template, not a catalog descriptor" in out
@@ -106,7 +93,7 @@ def test_platform_contract_violations(tmp_path: Path) -> None:
 
 
 def test_score_and_platform_files_by_content(tmp_path: Path) -> None:
-    score = CORPUS / "score" / "score-spec__spec__samples__score-full.yaml"
+    score = FIXTURES / "score" / "full.yaml"
     code, _ = run(str(score), str(ROOT / "examples" / "platform.yaml"))
     assert code == 0
     broken = tmp_path / "platform.yaml"

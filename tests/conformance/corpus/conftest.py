@@ -1,0 +1,12 @@
+"""The conformance run over a third-party corpus, asked for with SHIPYARD_CONFORMANCE_CORPUS.
+
+Without it, only test_conformance_run.py is collected here and it reports, once, that the run
+was not done (one skip with the reason); nothing else is skipped or collected.
+"""
+
+from __future__ import annotations
+
+from _corpus import configured
+
+if configured() is None:
+    collect_ignore_glob = ["test_corpus_*.py"]
