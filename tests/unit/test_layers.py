@@ -16,6 +16,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "shipyard"
 # package -> the Shipyard packages it must never import
 FORBIDDEN: dict[str, set[str]] = {
     "catalog": {"engine", "targets", "jobs", "store", "services", "api", "cli"},
+    "sources": {"engine", "targets", "jobs", "store", "services", "api", "cli"},
     "engine": {"catalog", "targets", "jobs", "store", "services", "api", "cli"},
     "store": {"catalog", "engine", "targets", "jobs", "services", "api", "cli"},
     "targets": {"jobs", "store", "services", "api", "cli"},

@@ -25,6 +25,7 @@ from shipyard.catalog.backstage import ANNOTATION_PREFIX, Component
 from shipyard.catalog.platform import Environment, Platform, Template
 from shipyard.catalog.score import Workload, default_workload, parse_workload
 from shipyard.catalog.settings import BUILTIN_DEFAULTS, WELL_KNOWN_SCHEMA
+from shipyard.catalog.sources import SourceError, inside_folder, parse_source
 from shipyard.catalog.state import (
     DesiredState,
     GcpSettings,
@@ -40,7 +41,6 @@ __all__ = ["check", "contract_problems", "resolve"]
 TEMPLATE_ANNOTATION = ANNOTATION_PREFIX + "template"
 SOURCE_LOCATION = "backstage.io/source-location"
 PROJECT_SLUG = "github.com/project-slug"
-_GIT_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
 _LABEL_BAD = re.compile(r"[^a-z0-9_-]")
 
 
@@ -293,7 +293,12 @@ def _source(ctx: _Context, values: dict[str, _Value]) -> SourceRef | None:
                 break
     if spec is None:
         return None
-    if _GIT_URL.match(spec):
+    try:
+        parsed = parse_source(spec)
+    except SourceError as exc:
+        _problem_at(ctx, values["source"], str(exc), "fix the source annotation")
+        return None
+    if parsed.is_remote:
         return SourceRef(kind="git", spec=spec, url=spec)
     base = component.document.directory
     local = (base / spec).resolve() if base is not None else Path(spec)
@@ -319,26 +324,37 @@ def _workload(ctx: _Context, values: Mapping[str, _Value], given: Workload | Non
     directory = component.document.directory
     score_file = values.get("score-file")
     if directory is not None:
-        candidate = directory / str(score_file.value if score_file else "score.yaml")
-        if candidate.is_file():
-            display = str(Path(component.document.file).parent / candidate.relative_to(directory))
-            workload, problems = parse_workload(candidate, display)
+        relative = str(score_file.value) if score_file else "score.yaml"
+        candidate = inside_folder(directory, relative)
+        if candidate is None:
+            message = f"score file {relative!r} is outside the component's folder"
+            hint = (
+                "give a path relative to the descriptor's directory that stays inside it "
+                "(no absolute path, no '..' or symlink leading out)"
+            )
+            if score_file is not None:
+                _problem_at(ctx, score_file, message, hint)
+            else:
+                ctx.at_component(None, message, hint)
+        elif candidate.is_file():
+            display = str(Path(component.document.file).parent / relative)
+            workload, problems = parse_workload(candidate, display, sources_root=directory)
             ctx.problems.extend(problems)
             if workload is not None:
                 return workload
         elif score_file is not None:
-            p = score_file.provenance
-            ctx.problems.append(
-                Problem(
-                    p.file or "",
-                    p.line,
-                    p.column,
-                    p.path,
-                    f"score file {score_file.value!r} does not exist",
-                    "the path is relative to the descriptor's directory",
-                )
+            _problem_at(
+                ctx,
+                score_file,
+                f"score file {relative!r} does not exist",
+                "the path is relative to the descriptor's directory",
             )
     return default_workload(component.name, port if isinstance(port, int) else 8080)
+
+
+def _problem_at(ctx: _Context, value: _Value, message: str, hint: str) -> None:
+    p = value.provenance
+    ctx.problems.append(Problem(p.file or "", p.line, p.column, p.path, message, hint))
 
 
 def _label(value: str) -> str:

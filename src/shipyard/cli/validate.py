@@ -18,9 +18,12 @@ import typer
 from rich.markup import escape
 
 from shipyard.catalog import Component, DescriptorFile, Platform, Problem, read_catalog
+from shipyard.catalog.backstage import ANNOTATION_PREFIX
 from shipyard.catalog.platform import parse_platform
 from shipyard.catalog.resolve import check
 from shipyard.catalog.score import parse_workload
+from shipyard.catalog.settings import builtin_format_problem
+from shipyard.catalog.sources import inside_folder
 from shipyard.cli._app import OutputFormat, app
 from shipyard.cli._utilities import (
     EXIT_FAILURE,
@@ -41,8 +44,11 @@ _KIND = re.compile(r"^kind:\s*['\"]?([^'\"\s#]+)", re.MULTILINE)
 
 @dataclass
 class Report:
+    """Entities found, problems (which make the input invalid) and warnings (which do not)."""
+
     entities: list[dict[str, Any]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -53,11 +59,17 @@ class Report:
             if problem not in self.problems:
                 self.problems.append(problem)
 
+    def warn(self, warnings: Iterable[Problem]) -> None:
+        for warning in warnings:
+            if warning not in self.warnings:
+                self.warnings.append(warning)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "valid": self.valid,
             "entities": self.entities,
             "problems": [problem.as_dict() for problem in self.problems],
+            "warnings": [warning.as_dict() for warning in self.warnings],
         }
 
 
@@ -90,20 +102,41 @@ def _workload_problems(component: Component) -> list[Problem]:
     if directory is None:
         return []
     named = component.annotations.get("shipyard.dev/score-file")
-    candidate = directory / (named or "score.yaml")
-    if not candidate.is_file():
-        if named is None:
+    candidate = inside_folder(directory, named or "score.yaml")
+    if candidate is None or not candidate.is_file():
+        if named is None and candidate is not None:
             return []
         return [
             component.document.problem(
                 ("metadata", "annotations", "shipyard.dev/score-file"),
-                f"score file {named!r} does not exist",
-                "the path is relative to the descriptor's directory",
+                f"score file {named or 'score.yaml'!r} "
+                + ("does not exist" if candidate else "is outside the component's folder"),
+                "the path is relative to the descriptor's directory and stays inside it",
                 at_key=True,
             )
         ]
-    display = str(Path(component.document.file).parent / candidate.relative_to(directory))
+    display = str(Path(component.document.file).parent / (named or "score.yaml"))
     return parse_workload(candidate, display)[1]
+
+
+def _setting_format_problems(component: Component) -> list[Problem]:
+    """Without a platform file: each ``shipyard.dev/[<env>.]<setting>`` annotation of a
+    well-known setting, held to that setting's own format (settings.py)."""
+    problems: list[Problem] = []
+    for key, text in component.annotations.items():
+        if not key.startswith(ANNOTATION_PREFIX):
+            continue
+        setting = key.removeprefix(ANNOTATION_PREFIX).rpartition(".")[2]
+        why = builtin_format_problem(setting, text)
+        if why is not None:
+            problems.append(
+                component.document.problem(
+                    component.annotation_path(key),
+                    f"{why}: {key} breaks the format of Shipyard's setting {setting}",
+                    "fix the value (docs/annotations.md lists each setting's format)",
+                )
+            )
+    return problems
 
 
 def _component_entry(
@@ -111,6 +144,7 @@ def _component_entry(
 ) -> dict[str, Any]:
     entry = component.summary()
     if platform is None:
+        report.add(_setting_format_problems(component))
         report.add(_workload_problems(component))
         return entry
     environments: dict[str, Any] = {}
@@ -159,6 +193,7 @@ def validate_paths(paths: Iterable[Path], platform_file: Path | None = None) -> 
     files: list[DescriptorFile] = read_catalog(descriptors)
     for file in files:
         report.add(file.problems)
+        report.warn(file.warnings)
         for entity in file.entities:
             if isinstance(entity, Component):
                 report.entities.append(_component_entry(entity, platform, report))
@@ -168,6 +203,18 @@ def validate_paths(paths: Iterable[Path], platform_file: Path | None = None) -> 
 
 
 def _print_text(report: Report) -> None:
+    for warning in report.warnings:
+        path = f" [cyan]{escape(warning.path)}[/]:" if warning.path else ":"
+        console.print(
+            f"[bold]{escape(warning.location())}[/]{path} [yellow]warning: "
+            f"{escape(warning.message)}[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if warning.hint:
+            console.print(
+                f"    [dim]hint: {escape(warning.hint)}[/]", highlight=False, soft_wrap=True
+            )
     for problem in report.problems:
         where = f"[bold]{escape(problem.location())}[/]"
         path = f" [cyan]{escape(problem.path)}[/]:" if problem.path else ":"
@@ -182,9 +229,12 @@ def _print_text(report: Report) -> None:
                 f"    [dim]hint: {escape(problem.hint)}[/]", highlight=False, soft_wrap=True
             )
     count = len(report.entities)
+    warned = len(report.warnings)
     if report.valid:
         console.print(
-            f"[green]valid[/]: {count} entit{'y' if count == 1 else 'ies'}", highlight=False
+            f"[green]valid[/]: {count} entit{'y' if count == 1 else 'ies'}"
+            + (f", {warned} warning{'s' if warned != 1 else ''}" if warned else ""),
+            highlight=False,
         )
     else:
         n = len(report.problems)

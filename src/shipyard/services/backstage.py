@@ -65,19 +65,28 @@ class SyncResult:
     rejected: list[Rejected] = field(default_factory=list)
 
 
+def _normal(url: str) -> str:
+    return url.strip().rstrip("/")
+
+
 def backstage_target(
     url: str | None,
     token: str | None,
     configured_url: str | None,
     configured_token: str | None,
+    *,
+    allowed: Sequence[str],
 ) -> BackstageTarget:
     """The catalog of a request, else the configured one.
 
-    The configured token is only ever sent to the configured URL: a request naming another
-    catalog brings its own token (or none), so no caller can have Shipyard hand its
-    Backstage credentials to a host of the caller's choosing.
+    Only catalogs an admin configured may be read: ``configured_url``
+    (``SHIPYARD_BACKSTAGE_URL``) and ``allowed`` (``SHIPYARD_BACKSTAGE_CATALOG_URLS``); a
+    request naming any other URL is refused before anything is fetched, so the server
+    cannot be made to read a host of the caller's choosing. The configured token is only
+    ever sent to the configured URL: a request naming another allowed catalog brings its
+    own token (or none).
     """
-    chosen = (url or configured_url or "").strip().rstrip("/")
+    chosen = _normal(url or configured_url or "")
     if not chosen:
         raise InvalidRequestError(
             "no Backstage catalog to sync from: give backstage_url, or start the server "
@@ -85,9 +94,16 @@ def backstage_target(
         )
     if not chosen.startswith(("http://", "https://")):
         raise InvalidRequestError(
-            f"{chosen!r} is not a Backstage backend URL: give http(s)://host[:port]"
+            f"{chosen[:200]!r} is not a Backstage backend URL: give http(s)://host[:port]"
         )
-    same = configured_url is not None and chosen == configured_url.strip().rstrip("/")
+    known = {_normal(entry) for entry in [configured_url or "", *allowed] if entry.strip()}
+    if chosen not in known:
+        raise InvalidRequestError(
+            f"{chosen[:200]!r} is not a Backstage catalog this server may read: an admin "
+            "adds it to SHIPYARD_BACKSTAGE_CATALOG_URLS (a JSON list of URLs), or sets it "
+            "as SHIPYARD_BACKSTAGE_URL"
+        )
+    same = configured_url is not None and chosen == _normal(configured_url)
     return BackstageTarget(chosen, token or (configured_token if same else None))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -56,13 +57,15 @@ _SETTINGS_PASSED = ("data_dir", "cache_dir", "pulumi", "proxy_admin_url", "platf
 
 def settings_environment(settings: Settings) -> dict[str, str]:
     """This process's environment without its ``SHIPYARD_*`` variables, plus the ones that
-    give a ``shipyard`` subprocess the same data dir, cache, Pulumi, proxy, platform and
-    registry as ``settings``."""
+    give a ``shipyard`` subprocess the same data dir, cache, Pulumi, proxy, platform,
+    registry and source roots as ``settings``."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPYARD_")}
     for name in _SETTINGS_PASSED:
         value = getattr(settings, name)
         if value is not None:
             env[f"SHIPYARD_{name.upper()}"] = str(value)
+    if settings.source_roots:
+        env["SHIPYARD_SOURCE_ROOTS"] = json.dumps([str(root) for root in settings.source_roots])
     return env
 
 

@@ -29,6 +29,7 @@ def settings_for(tmp_path: Path) -> SettingsFor:
         return Settings(
             data_dir=tmp_path / "data",
             cache_dir=tmp_path / "cache",
+            source_roots=[tmp_path],
             database_url=database_url,
             platform=write_platform(tmp_path / "platform.yaml"),
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from shipyard.testing.api import Api, assert_problem
 from shipyard.testing.samples import write_component
 
@@ -86,7 +88,7 @@ def test_registering_a_git_url_reads_the_descriptor_at_the_default_branch(
     _git(repo, "init", "--quiet", "--initial-branch=main")
     _git(repo, "add", "catalog-info.yaml")
     _git(repo, "commit", "--quiet", "-m", "descriptor")
-    url = repo.as_uri()
+    url = str(repo)
 
     response = api.client.post("/api/v1/components", json={"url": url})
 
@@ -94,3 +96,61 @@ def test_registering_a_git_url_reads_the_descriptor_at_the_default_branch(
     [component] = response.json()["components"]
     assert component["ref"] == "default/git-api"
     assert component["source"] == url
+
+
+HOSTILE_URLS = [
+    "-u.@x:;touch {marker};",
+    "--upload-pack=touch {marker}",
+    "ext::sh -c touch% {marker}",
+    "fd::3",
+    "file:///etc",
+    "ssh://-oProxyCommand=touch%20{marker}/x",
+]
+
+
+def test_a_hostile_url_is_refused_and_runs_nothing(api: Api, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    for template in HOSTILE_URLS:
+        url = template.format(marker=marker)
+        response = api.client.post("/api/v1/components", json={"url": url})
+        body = assert_problem(response, 422)
+        # the schema refuses some (a leading '-', spaces) before the service parses the rest
+        assert "body.url" in body["detail"] or (
+            "is refused" in body["detail"] and "https://" in body["detail"]
+        ), body
+    assert not marker.exists()
+    assert not (api.settings.cache_dir / "git").exists() or not list(
+        (api.settings.cache_dir / "git").glob("*.git")
+    )
+    assert api.client.get("/api/v1/components").json()["items"] == []
+
+
+SECRET_YAML = "apiVersion: v1\nkind: Secret\nstringData:\n  password: hunter2-very-secret\n"
+
+
+def test_a_path_outside_the_source_roots_is_refused_saying_nothing_of_it(
+    api: Api, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "catalog-info.yaml").write_text(SECRET_YAML)
+    for path in (outside, outside / "catalog-info.yaml", outside / "nothing-here"):
+        response = api.client.post("/api/v1/components", json={"path": str(path)})
+        body = assert_problem(response, 422)
+        assert "outside the folders this server reads components from" in body["detail"]
+        assert "SHIPYARD_SOURCE_ROOTS" in body["detail"]
+        assert "hunter2" not in response.text and "password" not in response.text
+        assert "does not exist" not in response.text
+    url = api.client.post("/api/v1/components", json={"url": str(outside)})
+    assert "SHIPYARD_SOURCE_ROOTS" in assert_problem(url, 422)["detail"]
+    assert "hunter2" not in url.text
+
+
+def test_a_symlink_out_of_the_source_roots_is_refused(
+    api: Api, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "catalog-info.yaml").write_text(SECRET_YAML)
+    (tmp_path / "link").symlink_to(outside)
+    response = api.client.post("/api/v1/components", json={"path": str(tmp_path / "link")})
+    assert "outside the folders" in assert_problem(response, 422)["detail"]
+    assert "hunter2" not in response.text

@@ -61,6 +61,7 @@ class Backstage:
     url: str
     pages: list[list[dict[str, Any]]] = field(default_factory=_pages)
     auth: list[str | None] = field(default_factory=list)
+    failure: tuple[int, str] | None = None
 
     def annotate(self, name: str, key: str, value: str) -> None:
         for page in self.pages:
@@ -82,7 +83,9 @@ def backstage() -> Iterator[Backstage]:
             query = parse_qs(url.query)
             auth = self.headers.get("Authorization")
             state.auth.append(auth)
-            if auth != f"Bearer {TOKEN}":
+            if state.failure is not None:
+                self.send(state.failure[0], {"error": state.failure[1]})
+            elif auth != f"Bearer {TOKEN}":
                 self.send(401, {"error": {"name": "AuthenticationError"}})
             elif url.path != "/api/catalog/entities/by-query":
                 self.send(404, {})
@@ -111,6 +114,25 @@ def backstage() -> Iterator[Backstage]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+SettingsFor = Callable[[str], Settings]
+UNREACHABLE = "http://127.0.0.1:9"
+
+
+@pytest.fixture
+def settings_for(settings_for: SettingsFor, request: pytest.FixtureRequest) -> SettingsFor:
+    """The conftest's settings, allowing the fake catalog of the test (and the unreachable
+    one) as an admin would with SHIPYARD_BACKSTAGE_CATALOG_URLS."""
+    allowed = [UNREACHABLE]
+    if "backstage" in request.fixturenames:
+        url = request.getfixturevalue("backstage").url
+        allowed += [url, url.replace("127.0.0.1", "localhost")]
+
+    def build(database_url: str) -> Settings:
+        return settings_for(database_url).model_copy(update={"backstage_catalog_urls": allowed})
+
+    return build
 
 
 def _sync(api: Api, backstage: Backstage, token: str | None = TOKEN) -> dict[str, Any]:
@@ -190,7 +212,29 @@ def test_without_a_catalog_anywhere_the_request_is_invalid(sqlite_api: Api) -> N
     assert "SHIPYARD_BACKSTAGE_URL" in problem["detail"]
 
 
-SettingsFor = Callable[[str], Settings]
+def test_a_catalog_no_admin_configured_is_refused_before_anything_is_read(
+    sqlite_api: Api, backstage: Backstage
+) -> None:
+    for url in ("http://127.0.0.1:1", "http://169.254.169.254", backstage.url + ".evil.example"):
+        response = sqlite_api.client.post(
+            "/api/v1/components/sync", json={"backstage_url": url, "token": TOKEN}
+        )
+        problem = assert_problem(response, 422)
+        assert "is not a Backstage catalog this server may read" in problem["detail"]
+        assert "SHIPYARD_BACKSTAGE_CATALOG_URLS" in problem["detail"]
+    assert backstage.auth == []
+
+
+def test_an_upstream_error_says_its_status_not_its_body(
+    sqlite_api: Api, backstage: Backstage
+) -> None:
+    backstage.failure = (418, "internal-detail-AKIA-secret")
+    body = {"backstage_url": backstage.url, "token": TOKEN}
+    response = sqlite_api.client.post("/api/v1/components/sync", json=body)
+
+    problem = assert_problem(response, 502)
+    assert "answered 418" in problem["detail"]
+    assert "internal-detail" not in response.text and "AKIA" not in response.text
 
 
 def test_the_configured_token_goes_to_the_configured_catalog_only(

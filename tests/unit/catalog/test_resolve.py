@@ -343,3 +343,74 @@ def test_desired_state_is_frozen() -> None:
     state = resolve(component(BASE), "dev", platform())
     with pytest.raises(ValueError, match="frozen"):
         state.template = "other"  # type: ignore[misc]
+
+
+HOSTILE_SOURCES = [
+    "-u.@x:;touch /tmp/p;",
+    "--upload-pack=touch /tmp/p",
+    "ext::sh -c touch% /tmp/p",
+    "fd::3",
+    "file:///etc",
+    "ssh://-oProxyCommand=touch%20/tmp/p/x",
+    "-oProxyCommand=x@host:repo",
+]
+
+
+@pytest.mark.parametrize("source", HOSTILE_SOURCES)
+def test_a_hostile_source_is_a_located_problem(source: str, tmp_path: Path) -> None:
+    comp = component({**BASE, "shipyard.dev/source": source}, tmp_path)
+    state, problems = check(comp, "dev", platform())
+    assert state is None
+    (problem,) = problems
+    assert problem.file == "catalog-info.yaml" and problem.line is not None
+    assert problem.path == 'metadata.annotations["shipyard.dev/source"]'
+    assert "is refused" in problem.message and "https://" in problem.message
+
+
+def test_a_hostile_source_location_is_refused_too() -> None:
+    comp = component({**BASE, "backstage.io/source-location": "url:ext::sh -c id"})
+    _, problems = check(comp, "dev", platform())
+    assert [p.path for p in problems] == ['metadata.annotations["backstage.io/source-location"]']
+
+
+@pytest.mark.parametrize(
+    "score_file", ["../outside.yaml", "../../etc/passwd", "/etc/passwd", "sub/../../outside.yaml"]
+)
+def test_a_score_file_outside_the_folder_is_a_located_problem(
+    score_file: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "component"
+    folder.mkdir()
+    (tmp_path / "outside.yaml").write_text("apiVersion: score.dev/v1b1\n")
+    comp = component({**BASE, "shipyard.dev/score-file": score_file}, folder)
+    state, problems = check(comp, "dev", platform())
+    assert state is None
+    (problem,) = problems
+    assert problem.message == f"score file {score_file!r} is outside the component's folder"
+    assert problem.path == 'metadata.annotations["shipyard.dev/score-file"]'
+    assert problem.line is not None and "inside" in (problem.hint or "")
+
+
+def test_a_score_file_symlinked_out_of_the_folder_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "component"
+    folder.mkdir()
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("apiVersion: score.dev/v1b1\nmetadata: {name: leaked-name}\n")
+    (folder / "score.yaml").symlink_to(secret)
+    for given in ({**BASE, "shipyard.dev/score-file": "score.yaml"}, BASE):
+        _, problems = check(component(given, folder), "dev", platform())
+        assert [p.message for p in problems] == [
+            "score file 'score.yaml' is outside the component's folder"
+        ]
+        assert "leaked-name" not in repr(problems)
+
+
+def test_a_score_file_in_a_subfolder_is_read(tmp_path: Path) -> None:
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "score.yaml").write_text(
+        "apiVersion: score.dev/v1b1\nmetadata: {name: orders}\ncontainers:\n  web: {image: .}\n"
+        "service: {ports: {http: {port: 81, targetPort: 3001}}}\n"
+    )
+    comp = component({**BASE, "shipyard.dev/score-file": "deploy/../deploy/score.yaml"}, tmp_path)
+    state = resolve(comp, "dev", platform())
+    assert [(p.port, p.target_port) for p in state.ports] == [(81, 3001)]

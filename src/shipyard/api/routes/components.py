@@ -23,7 +23,6 @@ from shipyard.services import backstage
 from shipyard.services import components as service
 from shipyard.store import transaction
 from shipyard.store.components import get_component_by_ref, list_components
-from shipyard.targets.local.sources import GitSources
 
 __all__ = ["router"]
 
@@ -47,10 +46,10 @@ def register_components(
     201 when at least one component is new, 200 when all of them were updated.
     """
     if body.path is not None:
-        found, source = service.components_at_path(Path(body.path))
+        found, source = service.components_at_path(Path(body.path), settings.source_roots)
     else:
         assert body.url is not None
-        found, source = service.components_at_url(body.url, GitSources.from_settings(settings))
+        found, source = service.components_at_url(body.url, settings)
     with transaction(engine) as session:
         registered = service.register(session, found, source, platform)
         result = ComponentRegistrationResult(
@@ -75,7 +74,11 @@ def sync_components(
     annotations; one that is invalid or breaks the platform's contract is rejected (and
     reported), the others still sync. 200 with what happened to each."""
     target = backstage.backstage_target(
-        body.backstage_url, body.token, settings.backstage_url, settings.backstage_token
+        body.backstage_url,
+        body.token,
+        settings.backstage_url,
+        settings.backstage_token,
+        allowed=settings.backstage_catalog_urls,
     )
     catalog = backstage.read_backstage(target)
     with transaction(engine) as session:

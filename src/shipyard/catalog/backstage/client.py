@@ -115,13 +115,17 @@ class BackstageClient:
     def _json(self, response: httpx.Response) -> dict[str, Any]:
         if response.is_error:
             raise BackstageError(
-                f"the Backstage catalog answered {response.status_code} for "
-                f"{response.request.url}: {response.text[:200]}"
+                f"the Backstage catalog at {self._base_url} answered {response.status_code} "
+                f"({response.reason_phrase or 'error'}) for {QUERY_PATH}: check the URL is a "
+                "Backstage backend and its catalog plugin is running"
             )
         try:
             body = response.json()
         except ValueError as exc:
-            raise BackstageError(f"the Backstage catalog sent invalid JSON: {exc}") from exc
+            raise BackstageError(
+                f"the Backstage catalog at {self._base_url} sent an answer that is not JSON "
+                f"(status {response.status_code}): is it a Backstage backend?"
+            ) from exc
         if not isinstance(body, dict) or not isinstance(body.get("items"), list):
             raise BackstageError(
                 "the Backstage catalog's answer has no items list: is "

@@ -6,6 +6,7 @@ image builds, the tag watcher (trigger), HTTP health checks and the Caddy proxy.
 
 from __future__ import annotations
 
+from shipyard.sources import GitSources
 from shipyard.targets.local.builds import (
     BuildRequest,
     BuiltImage,
@@ -25,7 +26,6 @@ from shipyard.targets.local.engine import (
     PortMapping,
 )
 from shipyard.targets.local.labels import shipyard_labels
-from shipyard.targets.local.sources import GitSources
 
 __all__ = [
     "BuildRequest",

@@ -1,4 +1,5 @@
-"""Argument lists for the docker/podman CLI: pure functions, unit-tested."""
+"""Argument lists for the docker/podman CLI: pure functions, unit-tested. Every
+image, path and container name comes after ``--``, so none is read as an option."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def build_args(spec: BuildSpec) -> list[str]:
     args = ["build", "--file", str(dockerfile), "--tag", spec.reference, *_labels(spec.labels)]
     for key, value in sorted(spec.build_args.items()):
         args += ["--build-arg", f"{key}={value}"]
-    return [*args, str(spec.context)]
+    return [*args, "--", str(spec.context)]
 
 
 def push_args(
@@ -48,7 +49,7 @@ def push_args(
             args.append("--tls-verify=false")
         if digest_file is not None:
             args += ["--digestfile", str(digest_file)]
-    return [*args, reference]
+    return [*args, "--", reference]
 
 
 def _seconds(value: float) -> str:
@@ -85,4 +86,6 @@ def run_args(kind: EngineKind, spec: ContainerSpec) -> list[str]:
         args += ["--memory", str(parse_memory(spec.memory))]
     if spec.health_check is not None:
         args += health_args(kind, spec.health_check)
-    return [*args, spec.image, *spec.command]
+    for mount in spec.mounts:
+        args += ["--mount", mount.option()]
+    return [*args, "--", spec.image, *spec.command]

@@ -13,11 +13,11 @@ from pathlib import Path, PurePosixPath
 import structlog
 
 from shipyard.settings import Settings
+from shipyard.sources import GitSources
 from shipyard.targets.local._process import OnLine
 from shipyard.targets.local.engine import BuildSpec, ContainerEngine
 from shipyard.targets.local.errors import ImageBuildError, LocalTargetError
 from shipyard.targets.local.labels import shipyard_labels
-from shipyard.targets.local.sources import GitSources
 
 __all__ = [
     "BuildRequest",

@@ -83,7 +83,7 @@ class CliContainerEngine:
         return self.inspect_image(spec.reference)
 
     def inspect_image(self, reference: str) -> ImageInfo:
-        done = self._checked(["image", "inspect", reference], reference)
+        done = self._checked(["image", "inspect", "--", reference], reference)
         images = parse_images(done.stdout)
         if not images:
             raise ImageNotFoundError(
@@ -108,7 +108,7 @@ class CliContainerEngine:
         return digest or pushed_digest(self.kind, done, reference)
 
     def remove_image(self, reference: str) -> None:
-        self._checked(["image", "rm", "--force", reference], reference)
+        self._checked(["image", "rm", "--force", "--", reference], reference)
 
     def list_images(
         self, labels: Mapping[str, str], *, include_untagged: bool = False
@@ -118,7 +118,7 @@ class CliContainerEngine:
         ids = sorted(set(done.stdout.split()))
         if not ids:
             return []
-        images = parse_images(self._checked(["image", "inspect", *ids], "images").stdout)
+        images = parse_images(self._checked(["image", "inspect", "--", *ids], "images").stdout)
         return [
             image
             for image in images
@@ -140,16 +140,16 @@ class CliContainerEngine:
         """A failed ``run`` can leave a created container behind; it must not linger."""
         if isinstance(cause, ContainerExistsError):
             return
-        self._run(["rm", "--force", name])
+        self._run(["rm", "--force", "--", name])
 
     def stop(self, name: str, *, timeout_s: int = 10) -> None:
-        self._checked(["stop", "--time", str(timeout_s), name], name)
+        self._checked(["stop", "--time", str(timeout_s), "--", name], name)
 
     def remove(self, name: str) -> None:
-        self._checked(["rm", "--force", name], name)
+        self._checked(["rm", "--force", "--", name], name)
 
     def inspect(self, name: str) -> ContainerInfo:
-        done = self._checked(["container", "inspect", name], name)
+        done = self._checked(["container", "inspect", "--", name], name)
         containers = parse_containers(done.stdout)
         if not containers:
             raise ContainerNotFoundError(
@@ -169,10 +169,10 @@ class CliContainerEngine:
         if not ids:
             return []
         containers = parse_containers(
-            self._checked(["container", "inspect", *ids], "containers").stdout
+            self._checked(["container", "inspect", "--", *ids], "containers").stdout
         )
         return [container for container in containers if _has_labels(container.labels, labels)]
 
     def logs(self, name: str, *, tail: int | None = None) -> str:
-        args = ["logs", *(["--tail", str(tail)] if tail is not None else []), name]
+        args = ["logs", *(["--tail", str(tail)] if tail is not None else []), "--", name]
         return self._checked(args, name).output

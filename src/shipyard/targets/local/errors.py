@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shipyard.errors import ShipyardError
+from shipyard.sources.errors import GitError, TagNotFoundError
 
 __all__ = [
     "CommandFailedError",
@@ -78,14 +79,6 @@ class ContainerExistsError(ContainerEngineError):
 
 class ImageNotFoundError(ContainerEngineError):
     """No image has that reference or id."""
-
-
-class GitError(CommandFailedError):
-    """A git operation on a component's repository failed."""
-
-
-class TagNotFoundError(LocalTargetError):
-    """The repository has no such tag."""
 
 
 class HealthCheckTimeoutError(LocalTargetError):

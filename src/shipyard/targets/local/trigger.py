@@ -11,10 +11,11 @@ from pathlib import Path
 
 import structlog
 
+from shipyard.errors import ShipyardError
 from shipyard.settings import Settings
+from shipyard.sources import GitSources, is_local_source
 from shipyard.targets.local._jsonfile import locked, read_json, write_json
 from shipyard.targets.local.errors import LocalTargetError
-from shipyard.targets.local.sources import GitSources, is_local_source, normalize_source
 
 __all__ = [
     "LOCAL_POLL_INTERVAL_S",
@@ -110,14 +111,17 @@ class TagWatcher:
         interval_s: float | None = None,
     ) -> None:
         self.component = component
-        self.source = normalize_source(source)
+        local: bool | None = None
+        try:
+            local = is_local_source(source)
+            self.source = sources.checked(source)
+        except ShipyardError:  # a refused source: each poll fails saying why, nothing runs
+            self.source = source
         self.pattern = compile_tag_pattern(component, tag_pattern)
         self.sources = sources
         self.seen = seen
         self.on_build_requested = on_build_requested
-        self.interval_s = interval_s or (
-            LOCAL_POLL_INTERVAL_S if is_local_source(source) else REMOTE_POLL_INTERVAL_S
-        )
+        self.interval_s = interval_s or (LOCAL_POLL_INTERVAL_S if local else REMOTE_POLL_INTERVAL_S)
         self._poll_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -174,7 +178,7 @@ class TagWatcher:
         while not stop.is_set():
             try:
                 self.poll_once()
-            except LocalTargetError as exc:
+            except ShipyardError as exc:
                 self._log.warning("trigger.poll_failed", error=str(exc))
             stop.wait(self.interval_s)
 

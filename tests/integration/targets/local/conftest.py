@@ -97,7 +97,9 @@ def engine(test_run_labels: dict[str, str]) -> Iterator[CliContainerEngine]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
+    return Settings(
+        data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", source_roots=[tmp_path]
+    )
 
 
 @pytest.fixture

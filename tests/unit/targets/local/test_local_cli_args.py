@@ -31,6 +31,7 @@ def test_build_args_carry_file_tag_labels_and_context() -> None:
         "shipyard.dev/tag=v1",
         "--build-arg",
         "VERSION=1",
+        "--",
         "/src",
     ]
 
@@ -71,6 +72,7 @@ def test_run_args_publish_on_loopback_and_set_limits() -> None:
         "0.5",
         "--memory",
         str(64 * 2**20),
+        "--",
         "localhost/default/greeter:v1",
         "httpd",
         "-f",
@@ -94,6 +96,19 @@ def test_filters_and_push() -> None:
     assert push_args("podman", "127.0.0.1:5000/a/b:1", tls_verify=False) == [
         "push",
         "--tls-verify=false",
+        "--",
         "127.0.0.1:5000/a/b:1",
     ]
-    assert push_args("docker", "r/a/b:1", tls_verify=False) == ["push", "r/a/b:1"]
+    assert push_args("docker", "r/a/b:1", tls_verify=False) == ["push", "--", "r/a/b:1"]
+
+
+def test_no_image_path_or_name_is_read_as_an_option() -> None:
+    """Whatever a value holds, it comes after ``--``: the engine cannot take it as a flag."""
+    hostile = "--privileged"
+    built = build_args(BuildSpec(hostile, Path("-v/x"), Path("Dockerfile")))
+    assert built.index("--") == len(built) - 2 and built[-1] == "-v/x"
+    ran = run_args("podman", ContainerSpec(name="c", image=hostile, command=("--rm",)))
+    assert ran[ran.index("--") + 1 :] == [hostile, "--rm"]
+    assert "--privileged" not in ran[: ran.index("--")]
+    pushed = push_args("docker", hostile, tls_verify=True)
+    assert pushed == ["push", "--", hostile]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from shipyard._process import Completed
 from shipyard.targets.local._cli_errors import build_error, engine_error
-from shipyard.targets.local._process import Completed
 from shipyard.targets.local.errors import (
     ContainerEngineError,
     ContainerEngineMissingError,

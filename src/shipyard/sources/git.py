@@ -1,5 +1,9 @@
-"""Component sources: git repositories (any URL git takes, local paths included), kept
-as bare mirrors in ``<cache_dir>/git`` and exported at a tag into clean build trees."""
+"""Component sources: git repositories (the URLs :mod:`shipyard.catalog.sources` allows,
+and local paths under the configured ``source_roots``), kept as bare mirrors in
+``<cache_dir>/git`` and exported at a tag into clean build trees.
+
+Every URL and path reaches git after ``--``, and only once it passed
+:func:`~shipyard.catalog.sources.parse_source`, so no source can be read as an option."""
 
 from __future__ import annotations
 
@@ -15,13 +19,13 @@ from pathlib import Path
 
 import structlog
 
+from shipyard._process import Completed, run_command
+from shipyard.catalog.sources import parse_source, within_roots
 from shipyard.settings import Settings
-from shipyard.targets.local._process import Completed, run_command
-from shipyard.targets.local.errors import GitError, TagNotFoundError
+from shipyard.sources.errors import GitError, SourceRefusedError, TagNotFoundError
 
 __all__ = ["GitSources", "is_local_source", "normalize_source"]
 
-_REMOTE_RE = re.compile(r"^[\w+.-]+://|^[\w.-]+@[\w.-]+:")
 _TAG_PREFIX = "refs/tags/"
 _PEELED = "^{}"
 
@@ -29,15 +33,17 @@ _log = structlog.get_logger(__name__)
 
 
 def is_local_source(url: str) -> bool:
-    """A path or ``file://`` URL (polled often) rather than a network remote."""
-    return url.startswith("file://") or _REMOTE_RE.match(url) is None
+    """A path on this machine (polled often) rather than a network remote; raises
+    :class:`~shipyard.catalog.sources.SourceError` for a source that is neither."""
+    return not parse_source(url).is_remote
 
 
 def normalize_source(url: str) -> str:
-    """Local paths become absolute, so a mirror does not depend on the working directory."""
-    if _REMOTE_RE.match(url) is None:
-        return str(Path(url).expanduser().resolve())
-    return url
+    """Local paths become absolute (symlinks resolved), so a mirror does not depend on the
+    working directory; raises :class:`~shipyard.catalog.sources.SourceError`."""
+    if parse_source(url).is_remote:
+        return url
+    return str(Path(url).expanduser().resolve())
 
 
 def _parse_ls_remote(output: str) -> dict[str, str]:
@@ -58,13 +64,36 @@ def _parse_ls_remote(output: str) -> dict[str, str]:
 class GitSources:
     """Bare mirrors of component repositories, one per URL, safe across processes."""
 
-    def __init__(self, cache_dir: Path, *, timeout_s: float = 600.0) -> None:
+    def __init__(
+        self, cache_dir: Path, *, source_roots: Sequence[Path], timeout_s: float = 600.0
+    ) -> None:
         self.root = cache_dir / "git"
+        self.source_roots = tuple(source_roots)
         self.timeout_s = timeout_s
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GitSources:
-        return cls(settings.cache_dir)
+        return cls(settings.cache_dir, source_roots=settings.source_roots)
+
+    def checked(self, url: str) -> str:
+        """``url`` normalised, if it is an allowed remote or a local path under the source
+        roots; raises :class:`~shipyard.catalog.sources.SourceError` or
+        :class:`SourceRefusedError` (which says nothing of what is at the path)."""
+        source = normalize_source(url)
+        if parse_source(url).is_remote:
+            return source
+        if not self.source_roots:
+            raise SourceRefusedError(
+                f"{url!r} is a path on the server, and this server reads no repository from "
+                "its own disk: give a git URL (https://, ssh://, git://), or ask an admin to "
+                "set SHIPYARD_SOURCE_ROOTS (a JSON list of folders) to allow paths"
+            )
+        if not within_roots(Path(source), self.source_roots):
+            raise SourceRefusedError(
+                f"{url!r} is outside the folders this server reads repositories from: give a "
+                "git URL, or ask an admin to add its folder to SHIPYARD_SOURCE_ROOTS"
+            )
+        return source
 
     def _git(self, args: Sequence[str], *, what: str, cwd: Path | None = None) -> Completed:
         done = run_command(["git", *args], cwd=cwd, timeout=self.timeout_s)
@@ -80,7 +109,7 @@ class GitSources:
         return done
 
     def mirror_path(self, url: str) -> Path:
-        source = normalize_source(url)
+        source = self.checked(url)
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", source.rstrip("/").rsplit("/", 1)[-1])[:40]
         digest = hashlib.sha256(source.encode()).hexdigest()[:16]
         return self.root / f"{slug.removesuffix('.git')}-{digest}.git"
@@ -97,13 +126,15 @@ class GitSources:
 
     def ls_remote_tags(self, url: str) -> dict[str, str]:
         """Every tag of the repository and the commit it points at (annotated tags peeled)."""
-        source = normalize_source(url)
-        done = self._git(["ls-remote", "--tags", source], what=f"listing the tags of {source}")
+        source = self.checked(url)
+        done = self._git(
+            ["ls-remote", "--tags", "--", source], what=f"listing the tags of {source}"
+        )
         return _parse_ls_remote(done.stdout)
 
     def fetch(self, url: str) -> Path:
         """Clone the mirror of ``url`` or bring it up to date; returns its path."""
-        source = normalize_source(url)
+        source = self.checked(url)
         mirror = self.mirror_path(source)
         with self._locked(mirror):
             if mirror.exists():
@@ -120,7 +151,8 @@ class GitSources:
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".clone-") as tmp:
             staging = Path(tmp) / "mirror.git"
             self._git(
-                ["clone", "--mirror", "--quiet", source, str(staging)], what=f"cloning {source}"
+                ["clone", "--mirror", "--quiet", "--", source, str(staging)],
+                what=f"cloning {source}",
             )
             staging.rename(mirror)
 
@@ -148,7 +180,7 @@ class GitSources:
             commit = self._commit_in(mirror, tag)
         if commit is None:
             raise TagNotFoundError(
-                f"{normalize_source(url)} has no tag {tag!r}: push it (`git push origin {tag}`)"
+                f"{self.checked(url)} has no tag {tag!r}: push it (`git push origin {tag}`)"
                 " or pick one of its tags (`git ls-remote --tags`)"
             )
         return commit
@@ -169,11 +201,21 @@ class GitSources:
             archive = Path(tmp) / "tree.tar"
             self._git(
                 ["--git-dir", str(mirror), "archive", "--format=tar", "-o", str(archive), commit],
-                what=f"exporting {tag} of {normalize_source(url)}",
+                what=f"exporting {tag} of {self.checked(url)}",
             )
             with tarfile.open(archive) as tar:
                 tar.extractall(dest, filter="data")
         return commit
+
+    def show(self, url: str, name: str, ref: str = "HEAD") -> str | None:
+        """The text of file ``name`` at ``ref`` of the mirror of ``url`` (fetched first);
+        None if there is no such file."""
+        mirror = self.fetch(url)
+        done = run_command(
+            ["git", "--git-dir", str(mirror), "show", "--end-of-options", f"{ref}:{name}"],
+            timeout=self.timeout_s,
+        )
+        return done.stdout if done.ok else None
 
     def remove_mirror(self, url: str) -> None:
         mirror = self.mirror_path(url)
