@@ -18,11 +18,9 @@ import typer
 from rich.markup import escape
 
 from shipyard.catalog import Component, DescriptorFile, Platform, Problem, read_catalog
-from shipyard.catalog.backstage import ANNOTATION_PREFIX
 from shipyard.catalog.platform import parse_platform
 from shipyard.catalog.resolve import check
 from shipyard.catalog.score import parse_workload
-from shipyard.catalog.settings import builtin_format_problem
 from shipyard.catalog.sources import inside_folder
 from shipyard.cli._app import OutputFormat, app
 from shipyard.cli._utilities import (
@@ -44,11 +42,8 @@ _KIND = re.compile(r"^kind:\s*['\"]?([^'\"\s#]+)", re.MULTILINE)
 
 @dataclass
 class Report:
-    """Entities found, problems (which make the input invalid) and warnings (which do not)."""
-
     entities: list[dict[str, Any]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -59,17 +54,11 @@ class Report:
             if problem not in self.problems:
                 self.problems.append(problem)
 
-    def warn(self, warnings: Iterable[Problem]) -> None:
-        for warning in warnings:
-            if warning not in self.warnings:
-                self.warnings.append(warning)
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "valid": self.valid,
             "entities": self.entities,
             "problems": [problem.as_dict() for problem in self.problems],
-            "warnings": [warning.as_dict() for warning in self.warnings],
         }
 
 
@@ -119,32 +108,11 @@ def _workload_problems(component: Component) -> list[Problem]:
     return parse_workload(candidate, display)[1]
 
 
-def _setting_format_problems(component: Component) -> list[Problem]:
-    """Without a platform file: each ``shipyard.dev/[<env>.]<setting>`` annotation of a
-    well-known setting, held to that setting's own format (settings.py)."""
-    problems: list[Problem] = []
-    for key, text in component.annotations.items():
-        if not key.startswith(ANNOTATION_PREFIX):
-            continue
-        setting = key.removeprefix(ANNOTATION_PREFIX).rpartition(".")[2]
-        why = builtin_format_problem(setting, text)
-        if why is not None:
-            problems.append(
-                component.document.problem(
-                    component.annotation_path(key),
-                    f"{why}: {key} breaks the format of Shipyard's setting {setting}",
-                    "fix the value (docs/annotations.md lists each setting's format)",
-                )
-            )
-    return problems
-
-
 def _component_entry(
     component: Component, platform: Platform | None, report: Report
 ) -> dict[str, Any]:
     entry = component.summary()
     if platform is None:
-        report.add(_setting_format_problems(component))
         report.add(_workload_problems(component))
         return entry
     environments: dict[str, Any] = {}
@@ -193,7 +161,6 @@ def validate_paths(paths: Iterable[Path], platform_file: Path | None = None) -> 
     files: list[DescriptorFile] = read_catalog(descriptors)
     for file in files:
         report.add(file.problems)
-        report.warn(file.warnings)
         for entity in file.entities:
             if isinstance(entity, Component):
                 report.entities.append(_component_entry(entity, platform, report))
@@ -203,18 +170,6 @@ def validate_paths(paths: Iterable[Path], platform_file: Path | None = None) -> 
 
 
 def _print_text(report: Report) -> None:
-    for warning in report.warnings:
-        path = f" [cyan]{escape(warning.path)}[/]:" if warning.path else ":"
-        console.print(
-            f"[bold]{escape(warning.location())}[/]{path} [yellow]warning: "
-            f"{escape(warning.message)}[/]",
-            highlight=False,
-            soft_wrap=True,
-        )
-        if warning.hint:
-            console.print(
-                f"    [dim]hint: {escape(warning.hint)}[/]", highlight=False, soft_wrap=True
-            )
     for problem in report.problems:
         where = f"[bold]{escape(problem.location())}[/]"
         path = f" [cyan]{escape(problem.path)}[/]:" if problem.path else ":"
@@ -229,12 +184,9 @@ def _print_text(report: Report) -> None:
                 f"    [dim]hint: {escape(problem.hint)}[/]", highlight=False, soft_wrap=True
             )
     count = len(report.entities)
-    warned = len(report.warnings)
     if report.valid:
         console.print(
-            f"[green]valid[/]: {count} entit{'y' if count == 1 else 'ies'}"
-            + (f", {warned} warning{'s' if warned != 1 else ''}" if warned else ""),
-            highlight=False,
+            f"[green]valid[/]: {count} entit{'y' if count == 1 else 'ies'}", highlight=False
         )
     else:
         n = len(report.problems)
