@@ -1,4 +1,5 @@
-"""The outermost request edge: request id, access log, latency metric, unexpected errors."""
+"""The outermost request edge: request id, access log, latency metric, the audit record of
+a mutating request, unexpected errors."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import re
 import time
 import uuid
 
+import anyio.to_thread
 import structlog
 from fastapi.routing import iter_route_contexts
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shipyard.api._audit import MUTATING_METHODS, audit_context_for, write_request_record
 from shipyard.api.problems import problem_response
 from shipyard.metrics import API_REQUEST_DURATION
+from shipyard.store.audit import auditing
 
 __all__ = ["REQUEST_ID_HEADER", "RequestContextMiddleware", "route_templates"]
 
@@ -42,8 +46,9 @@ def route_templates(routes: list[BaseRoute]) -> dict[int, str]:
 
 class RequestContextMiddleware:
     """Binds ``request_id`` (``X-Request-ID``, generated if absent or unusable) to the
-    request's state and structlog context, echoes it, logs and times the request, and
-    turns an unexpected exception into a logged 500 problem."""
+    request's state and structlog context, echoes it, logs and times the request, writes
+    the audit record of a mutating one (once its status is known, before its answer
+    starts), and turns an unexpected exception into a logged 500 problem."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -65,6 +70,8 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         started = False
+        audit = audit_context_for(scope, request_id)
+        mutating = scope["method"] in MUTATING_METHODS
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, started
@@ -72,10 +79,15 @@ class RequestContextMiddleware:
                 started = True
                 status = message["status"]
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                if mutating:
+                    await anyio.to_thread.run_sync(write_request_record, scope, audit, status)
             await send(message)
 
         begin = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        with (
+            structlog.contextvars.bound_contextvars(request_id=request_id),
+            auditing(audit),
+        ):
             try:
                 await self.app(scope, receive, send_with_id)
             except Exception:  # noqa: BLE001  (the outermost request edge: log, answer 500)

@@ -6,16 +6,25 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
 from shipyard.api._events import EventStreamOptions
 from shipyard.api._jobs_collector import JobsCollector
 from shipyard.api._middleware import RequestContextMiddleware
+from shipyard.api.access import route_rule
 from shipyard.api.auth import require_principal
 from shipyard.api.bootstrap import Startup, bootstrap
 from shipyard.api.dependencies import AppState
 from shipyard.api.problems import install_problem_handlers
-from shipyard.api.routes import components, deployments, operations, system
+from shipyard.api.routes import (
+    audit,
+    components,
+    deployments,
+    operations,
+    system,
+    tokens,
+)
 from shipyard.settings import Settings
 from shipyard.store import create_engine
 
@@ -29,7 +38,22 @@ def _api_router() -> APIRouter:
     api.include_router(components.router)
     api.include_router(deployments.router)
     api.include_router(operations.router)
+    api.include_router(tokens.router)
+    api.include_router(audit.router)
     return api
+
+
+def _check_access_rules(app: FastAPI) -> None:
+    """Every API route declares who may call it (:func:`shipyard.api.access.access`)."""
+    missing = [
+        f"{sorted(route.methods or ())} {route.path}"
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        and route.path.startswith(API_PREFIX)
+        and route_rule(route) is None
+    ]
+    if missing:
+        raise RuntimeError(f"API routes without an access rule: {', '.join(missing)}")
 
 
 def create_app(
@@ -82,4 +106,5 @@ def create_app(
     app.include_router(system.public)
     app.include_router(system.protected, dependencies=[Depends(require_principal)])
     app.include_router(_api_router())
+    _check_access_rules(app)
     return app

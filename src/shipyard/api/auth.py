@@ -1,25 +1,39 @@
-"""Bearer-token authentication: who is calling, as a :class:`Principal` dependency.
+"""Authentication: who is calling, as a :class:`Principal` dependency.
 
 Every route but ``/healthz`` depends on :func:`require_principal` (its router declares
-it), so a request without a live token never reaches a handler. Roles and teams will
-narrow what a principal may do through further dependencies built on this one.
+it), so a request without valid credentials never reaches a handler. What a principal
+may then do is decided in one place, :mod:`shipyard.api.access`.
+
+Credentials today: a bearer that is a Shipyard API token (``shp_...``), looked up by the
+sha256 of the presented secret. :func:`_principal_from_bearer` is where other kinds of
+bearer (an OIDC or Backstage JWT) are told apart from it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
 
 from shipyard.api.dependencies import EngineDep
+from shipyard.catalog.ownership import owner_ref
 from shipyard.clock import utc_now
 from shipyard.store import transaction
+from shipyard.store.audit import current_audit
 from shipyard.store.auth import find_live_token, record_use, use_is_stale
+from shipyard.store.enums import Role
 from shipyard.store.models import User
 
-__all__ = ["CurrentPrincipal", "Principal", "require_principal"]
+__all__ = [
+    "CurrentPrincipal",
+    "Principal",
+    "bind_principal",
+    "require_principal",
+    "unauthorized",
+]
 
 _bearer = HTTPBearer(auto_error=False, description="an API token, e.g. the admin token")
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="shipyard"'}
@@ -27,16 +41,88 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="shipyard"'}
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The authenticated caller: a user acting through one of its tokens."""
+    """The authenticated caller and what it may act as.
+
+    ``teams`` are canonical ownership refs (``group:default/payments``, see
+    :func:`shipyard.catalog.ownership.owner_ref`); ``method`` says how the caller proved
+    who it is: ``token`` (a Shipyard API token), ``oidc`` (a JWT bearer) or ``session``
+    (the Web UI's cookie).
+    """
 
     user_id: int
     user_name: str
-    token_id: int
-    is_admin: bool
+    token_id: int | None
+    role: Role
+    teams: frozenset[str] = field(default_factory=frozenset)
+    method: str = "token"
+    subject: str | None = None
+    """``<issuer>#<sub>`` for a person known through OIDC; ``None`` for a token."""
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.admin
+
+    @property
+    def actor(self) -> str:
+        """Who, as the audit log shows it: the OIDC subject, else the user's name."""
+        return self.subject or self.user_name
 
 
-def _unauthorized(detail: str) -> HTTPException:
+def unauthorized(detail: str) -> HTTPException:
+    """A 401 with the bearer challenge (RFC 6750)."""
     return HTTPException(status_code=401, detail=detail, headers=_CHALLENGE)
+
+
+def _principal_from_token(engine: Engine, secret: str) -> Principal | None:
+    """The principal of a live Shipyard API token, or ``None``.
+
+    The lookup is by the sha256 of ``secret`` through a unique index: a near miss of the
+    secret is a miss of an unrelated hash, so its timing tells nothing about the secret.
+    """
+    now = utc_now()
+    # A read: most requests write nothing, so they never queue behind a writer.
+    with transaction(engine, read_only=True) as session:
+        token = find_live_token(session, secret, now=now)
+        if token is None:
+            return None
+        user = session.get_one(User, token.user_id)
+        principal = Principal(
+            user_id=user.id,
+            user_name=user.name,
+            token_id=token.id,
+            role=token.role,
+            teams=frozenset(owner_ref(team) for team in token.teams),
+            method="token",
+        )
+        stale = use_is_stale(token, now)
+    if stale:
+        with transaction(engine) as session:
+            record_use(session, token.id, now=now)
+    return principal
+
+
+def _principal_from_bearer(request: Request, engine: Engine, bearer: str) -> Principal | None:
+    """The principal a bearer credential proves, or ``None`` if it proves none.
+
+    The seam for other bearer kinds: a JWT (OIDC, Backstage user tokens) is recognised and
+    validated here, before the API-token lookup, e.g.
+    ``if oidc.looks_like_jwt(bearer): return oidc.principal_from_jwt(request, engine, bearer)``.
+    """
+    del request  # for the JWT branch (its settings and JWKS cache live on the app)
+    return _principal_from_token(engine, bearer)
+
+
+def bind_principal(request: Request, principal: Principal) -> Principal:
+    """Record ``principal`` as the request's caller: on ``request.state`` (the access
+    checks, the audit middleware) and in the audit context (records written by services
+    during this request name it)."""
+    request.state.principal = principal
+    context = current_audit()
+    if context is not None:
+        context.actor = principal.actor
+        context.user_id = principal.user_id
+        context.token_id = principal.token_id
+    return principal
 
 
 def require_principal(
@@ -44,27 +130,16 @@ def require_principal(
     engine: EngineDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The single entry of authentication: every protected route depends on it."""
     if credentials is None:
-        raise _unauthorized(
+        raise unauthorized(
             "this endpoint needs a bearer token: send 'Authorization: Bearer <token>' "
             "(the admin token is in <data-dir>/admin-token)"
         )
-    now = utc_now()
-    # A read: most requests write nothing, so they never queue behind a writer.
-    with transaction(engine, read_only=True) as session:
-        token = find_live_token(session, credentials.credentials, now=now)
-        if token is None:
-            raise _unauthorized("the bearer token is unknown, revoked or expired")
-        user = session.get_one(User, token.user_id)
-        principal = Principal(
-            user_id=user.id, user_name=user.name, token_id=token.id, is_admin=user.is_admin
-        )
-        stale = use_is_stale(token, now)
-    if stale:
-        with transaction(engine) as session:
-            record_use(session, token.id, now=now)
-    request.state.principal = principal
-    return principal
+    principal = _principal_from_bearer(request, engine, credentials.credentials)
+    if principal is None:
+        raise unauthorized("the bearer token is unknown, revoked or expired")
+    return bind_principal(request, principal)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(require_principal)]

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from shipyard.api.access import AccessDeniedError
 from shipyard.catalog import CatalogError
 from shipyard.catalog.backstage import BackstageError
 from shipyard.errors import ShipyardError
@@ -36,6 +37,7 @@ PROBLEM_JSON = "application/problem+json"
 
 STATUS_BY_ERROR: dict[type[ShipyardError], int] = {
     ShipyardError: 400,
+    AccessDeniedError: 403,
     NotFoundError: 404,
     AlreadyExistsError: 409,
     JobError: 409,
@@ -107,6 +109,8 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     extensions: dict[str, Any] = {}
     if isinstance(exc, CatalogError):
         extensions["problems"] = [problem.as_dict() for problem in exc.problems]
+    if isinstance(exc, AccessDeniedError):
+        extensions.update(exc.extensions())
     return problem_response(
         request.url.path,
         _status_of(exc),

@@ -12,6 +12,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from shipyard.clock import utc_now
+from shipyard.store._queries import page
 from shipyard.store.enums import Role
 from shipyard.store.errors import AlreadyExistsError, NotFoundError
 from shipyard.store.models import ApiToken, Team, TeamMembership, User
@@ -27,10 +28,14 @@ __all__ = [
     "create_user",
     "ensure_admin",
     "find_live_token",
+    "get_token",
     "hash_token",
     "issue_token",
+    "list_tokens",
     "record_use",
     "revoke_token",
+    "rotate_admin",
+    "token_holder",
     "use_is_stale",
 ]
 
@@ -111,10 +116,53 @@ def ensure_admin(session: Session) -> IssuedToken | None:
     return issue_token(session, admin, "admin", role=Role.admin)
 
 
+def token_holder(session: Session, name: str) -> User:
+    """The user a token named ``name`` is issued to: tokens of one name share one user
+    (a CI job's successive tokens act as one actor). The admin's name, and a person's
+    known through OIDC, are not given to tokens."""
+    user = session.scalars(select(User).where(User.name == name)).first()
+    if user is None:
+        return create_user(session, name)
+    if user.is_admin or user.subject is not None:
+        raise AlreadyExistsError("user", name)
+    return user
+
+
+def rotate_admin(session: Session, *, now: datetime | None = None) -> IssuedToken:
+    """A new token for the admin (created if missing); the admin's previous tokens are
+    revoked, so the old admin token stops working when this commits."""
+    now = now or utc_now()
+    admin = session.scalars(select(User).where(User.name == ADMIN_USER)).first()
+    if admin is None:
+        admin = create_user(session, ADMIN_USER, is_admin=True)
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == admin.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    return issue_token(session, admin, "admin", role=Role.admin)
+
+
+def get_token(session: Session, token_id: int) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFoundError("token", token_id)
+    return token
+
+
+def list_tokens(session: Session, *, offset: int = 0, limit: int = 100) -> Sequence[ApiToken]:
+    """Every token (revoked and expired ones too), oldest first."""
+    return page(session, select(ApiToken).order_by(ApiToken.id), offset, limit)
+
+
 def find_live_token(
     session: Session, secret: str, *, now: datetime | None = None
 ) -> ApiToken | None:
-    """The live (not revoked, not expired) token with this secret, or ``None``; no write."""
+    """The live (not revoked, not expired) token with this secret, or ``None``; no write.
+
+    Found by the sha256 of ``secret`` through the unique index on ``token_hash``: no
+    secret is ever compared, and a near miss of one is a miss of an unrelated hash."""
     now = now or utc_now()
     token = session.scalars(
         select(ApiToken).where(ApiToken.token_hash == hash_token(secret))
@@ -159,9 +207,8 @@ def authenticate(session: Session, secret: str, *, now: datetime | None = None) 
 
 
 def revoke_token(session: Session, token_id: int, *, now: datetime | None = None) -> ApiToken:
-    token = session.get(ApiToken, token_id)
-    if token is None:
-        raise NotFoundError("token", token_id)
+    """Revoke a token (from now on it is refused); revoking it again changes nothing."""
+    token = get_token(session, token_id)
     token.revoked_at = token.revoked_at or now or utc_now()
     session.flush()
     return token

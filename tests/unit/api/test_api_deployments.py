@@ -36,8 +36,18 @@ def test_a_deploy_request_is_accepted_queued_with_its_job(api: Api, orders: str)
         assert (job.kind, job.state) == (JobKind.deploy, JobState.queued)
         assert job.stack_key == "default/orders-api/dev"
         assert job.payload == {"deployment_id": deployment["id"]}
-        audit = session.query(models.AuditRecord).one()
-        assert audit.request_id == response.headers["X-Request-ID"]
+        # One record for the request (the service's, completed from the request).
+        audit = (
+            session.query(models.AuditRecord)
+            .filter_by(request_id=response.headers["X-Request-ID"])
+            .one()
+        )
+        assert (audit.action, audit.actor, audit.component) == (
+            "deployment.request",
+            "admin",
+            "default/orders-api",
+        )
+        assert (audit.result, audit.status_code, audit.address) == ("ok", 202, "127.0.0.1")
     assert api.client.get(f"/api/v1/deployments/{deployment['id']}").json() == deployment
     [env] = api.client.get("/api/v1/components/default/orders-api").json()["environments"]
     assert env["environment"] == "dev" and env["last_deployment"] == deployment

@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from shipyard.api._views import component_detail, component_summary
+from shipyard.api.access import access
 from shipyard.api.dependencies import EngineDep, PlatformDep, SettingsDep
 from shipyard.api.schemas import (
     MAX_LIMIT,
+    MAX_OFFSET,
     ComponentDetail,
     ComponentList,
     ComponentRegistration,
@@ -23,6 +25,7 @@ from shipyard.services import backstage
 from shipyard.services import components as service
 from shipyard.store import transaction
 from shipyard.store.components import get_component_by_ref, list_components
+from shipyard.store.enums import Role
 
 __all__ = ["router"]
 
@@ -33,6 +36,7 @@ router = APIRouter(prefix="/components", tags=["components"])
     "",
     status_code=status.HTTP_201_CREATED,
     responses={200: {"description": "every component already existed and was updated"}},
+    **access("component.register", Role.admin),
 )
 def register_components(
     body: ComponentRegistration,
@@ -66,6 +70,7 @@ def register_components(
         422: {"description": "no catalog given or configured, or not an http(s) URL"},
         502: {"description": "the catalog could not be read, or refused the token"},
     },
+    **access("component.sync", Role.admin),
 )
 def sync_components(
     body: ComponentSync, engine: EngineDep, settings: SettingsDep, platform: PlatformDep
@@ -97,11 +102,11 @@ def sync_components(
     )
 
 
-@router.get("")
+@router.get("", **access("component.list", Role.viewer))
 def get_components(
     engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ComponentList:
     """Components ordered by namespace and name, one page at a time."""
     with transaction(engine, read_only=True) as session:
@@ -113,7 +118,7 @@ def get_components(
     )
 
 
-@router.get("/{namespace}/{name}")
+@router.get("/{namespace}/{name}", **access("component.read", Role.viewer))
 def get_component(namespace: str, name: str, engine: EngineDep) -> ComponentDetail:
     """A component, its descriptor, and where it runs in each environment."""
     with transaction(engine, read_only=True) as session:

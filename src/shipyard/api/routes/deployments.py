@@ -8,13 +8,16 @@ from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from shipyard.api._events import deployment_events
+from shipyard.api._params import Id
 from shipyard.api._views import deployment_read
+from shipyard.api.access import access
 from shipyard.api.auth import CurrentPrincipal, Principal
 from shipyard.api.dependencies import EngineDep, PlatformDep, SettingsDep, app_state
-from shipyard.api.schemas import DeploymentRead, DeploymentRequest
+from shipyard.api.schemas import MAX_ID, DeploymentRead, DeploymentRequest
 from shipyard.services.deployments import Actor, cancel_deployment, deploy
 from shipyard.store import transaction
 from shipyard.store.deployments import get_deployment
+from shipyard.store.enums import Role
 
 __all__ = ["actor_of", "router"]
 
@@ -23,7 +26,11 @@ router = APIRouter(tags=["deployments"])
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-@router.post("/components/{namespace}/{name}/deployments", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/components/{namespace}/{name}/deployments",
+    status_code=status.HTTP_202_ACCEPTED,
+    **access("deployment.create", Role.deployer, owned_by="component"),
+)
 def create_deployment(
     namespace: str,
     name: str,
@@ -64,9 +71,13 @@ def actor_of(request: Request, principal: Principal) -> Actor:
     )
 
 
-@router.post("/deployments/{deployment_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/deployments/{deployment_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    **access("deployment.cancel", Role.deployer, owned_by="deployment"),
+)
 def cancel(
-    deployment_id: int, request: Request, engine: EngineDep, principal: CurrentPrincipal
+    deployment_id: Id, request: Request, engine: EngineDep, principal: CurrentPrincipal
 ) -> DeploymentRead:
     """Cancel a deployment: a queued one at once, a running one once its job has stopped
     (poll it, or follow its events). A finished one is returned as it is."""
@@ -75,8 +86,8 @@ def cancel(
         return deployment_read(session, deployment)
 
 
-@router.get("/deployments/{deployment_id}")
-def read_deployment(deployment_id: int, engine: EngineDep) -> DeploymentRead:
+@router.get("/deployments/{deployment_id}", **access("deployment.read", Role.viewer))
+def read_deployment(deployment_id: Id, engine: EngineDep) -> DeploymentRead:
     with transaction(engine, read_only=True) as session:
         return deployment_read(session, get_deployment(session, deployment_id))
 
@@ -85,12 +96,13 @@ def read_deployment(deployment_id: int, engine: EngineDep) -> DeploymentRead:
     "/deployments/{deployment_id}/events",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "an SSE stream"}},
+    **access("deployment.events", Role.viewer),
 )
 def stream_deployment_events(
-    deployment_id: int,
+    deployment_id: Id,
     request: Request,
     engine: EngineDep,
-    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=MAX_ID)] = None,
     follow: Annotated[bool, Query(description="false: the stored events only")] = True,
 ) -> StreamingResponse:
     """The deployment's events as Server-Sent Events: history, then live until it ends.

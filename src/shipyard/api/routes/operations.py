@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, status
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from shipyard.api._views import deployment_read
+from shipyard.api.access import access
 from shipyard.api.auth import CurrentPrincipal
 from shipyard.api.dependencies import EngineDep
 from shipyard.api.routes.deployments import actor_of
@@ -25,6 +26,7 @@ from shipyard.api.schemas import (
 from shipyard.services import operations as service
 from shipyard.services.deployments import Actor
 from shipyard.store import models, transaction
+from shipyard.store.enums import Role
 
 __all__ = ["router"]
 
@@ -52,7 +54,12 @@ def _requester(request: Request, engine: EngineDep, principal: CurrentPrincipal)
 Requester = Annotated[_Requester, Depends(_requester)]
 
 
-@router.post("/provision", status_code=_ACCEPTED)
+def _deployer(action: str) -> dict[str, Any]:
+    """A deployer may do it to the components its teams own."""
+    return access(action, Role.deployer, owned_by="component")
+
+
+@router.post("/provision", status_code=_ACCEPTED, **_deployer("stack.provision"))
 def provision(
     namespace: str, name: str, body: EnvironmentRequest, requester: Requester
 ) -> DeploymentRead:
@@ -64,7 +71,7 @@ def provision(
     )
 
 
-@router.post("/rollback", status_code=_ACCEPTED)
+@router.post("/rollback", status_code=_ACCEPTED, **_deployer("stack.rollback"))
 def rollback(
     namespace: str, name: str, body: EnvironmentRequest, requester: Requester
 ) -> DeploymentRead:
@@ -76,7 +83,7 @@ def rollback(
     )
 
 
-@router.post("/promote", status_code=_ACCEPTED)
+@router.post("/promote", status_code=_ACCEPTED, **_deployer("stack.promote"))
 def promote(
     namespace: str, name: str, body: PromoteRequest, requester: Requester
 ) -> DeploymentRead:
@@ -89,7 +96,7 @@ def promote(
     )
 
 
-@router.post("/previews", status_code=_ACCEPTED)
+@router.post("/previews", status_code=_ACCEPTED, **_deployer("stack.preview"))
 def preview(
     namespace: str, name: str, body: PreviewRequest, requester: Requester
 ) -> DeploymentRead:
@@ -101,7 +108,7 @@ def preview(
     )
 
 
-@router.post("/refresh", status_code=_ACCEPTED)
+@router.post("/refresh", status_code=_ACCEPTED, **_deployer("stack.refresh"))
 def refresh(
     namespace: str, name: str, body: EnvironmentRequest, requester: Requester
 ) -> DeploymentRead:
@@ -113,7 +120,7 @@ def refresh(
     )
 
 
-@router.post("/destroy", status_code=_ACCEPTED)
+@router.post("/destroy", status_code=_ACCEPTED, **access("stack.destroy", Role.admin))
 def destroy(
     namespace: str, name: str, body: EnvironmentRequest, requester: Requester
 ) -> DeploymentRead:

@@ -10,9 +10,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from shipyard.api.access import access
 from shipyard.api.dependencies import EngineDep
 from shipyard.api.schemas import Health
 from shipyard.metrics import REGISTRY
+from shipyard.store.enums import Role
 
 __all__ = ["protected", "public"]
 
@@ -22,7 +24,7 @@ public = APIRouter(tags=["system"])
 protected = APIRouter(tags=["system"])
 
 
-@public.get("/healthz")
+@public.get("/healthz", **access("health.read", None))
 def healthz(engine: EngineDep) -> Health:
     """200 once the server has started and its database answers."""
     try:
@@ -33,7 +35,7 @@ def healthz(engine: EngineDep) -> Health:
     return Health()
 
 
-@protected.get("/metrics", response_class=Response)
+@protected.get("/metrics", response_class=Response, **access("metrics.read", Role.viewer))
 def metrics(request: Request) -> Response:
     """Prometheus metrics: API latency, job gauges from the database, deploy durations."""
     scraped: CollectorRegistry = request.app.state.metrics_registry
@@ -41,7 +43,7 @@ def metrics(request: Request) -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-@protected.get("/openapi.json", include_in_schema=False)
+@protected.get("/openapi.json", include_in_schema=False, **access("openapi.read", Role.viewer))
 def openapi(request: Request) -> JSONResponse:
     document: dict[str, Any] = request.app.openapi()
     return JSONResponse(document)
