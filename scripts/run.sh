@@ -7,8 +7,9 @@
 #   4. prints the service URL and where the admin token is, and keeps serving (Ctrl-C
 #      stops the server; the service's container keeps running, `shipyard destroy
 #      greeter --env dev --yes` removes it).
-# SHIPYARD_DATA_DIR (default ~/.local/share/shipyard), SHIPYARD_PORT (default 8000) and
-# SHIPYARD_PLATFORM override the defaults.
+# SHIPYARD_DATA_DIR (default ~/.local/share/shipyard), SHIPYARD_PORT (default 8000),
+# SHIPYARD_PLATFORM and SHIPYARD_SOURCE_ROOTS (default: the data dir's examples folder)
+# override the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,9 @@ export SHIPYARD_DATA_DIR="${SHIPYARD_DATA_DIR:-$HOME/.local/share/shipyard}"
 export SHIPYARD_PLATFORM="${SHIPYARD_PLATFORM:-$PWD/examples/platform.local.yaml}"
 SHIPYARD="$PWD/.venv/bin/shipyard"
 EXAMPLE="$SHIPYARD_DATA_DIR/examples/greeter"
+# The server registers the example by path and builds it from its local repository: it
+# may read repositories under the examples folder only (docs/security.md).
+export SHIPYARD_SOURCE_ROOTS="${SHIPYARD_SOURCE_ROOTS:-[\"$SHIPYARD_DATA_DIR/examples\"]}"
 LOG="$SHIPYARD_DATA_DIR/serve.log"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }

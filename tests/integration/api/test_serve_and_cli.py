@@ -81,6 +81,7 @@ def _start(tmp_path: Path, database_url: str, wait_for: Any) -> Server:
         "SHIPYARD_DATA_DIR": str(data_dir),
         "SHIPYARD_DATABASE_URL": database_url,
         "SHIPYARD_LOG_FORMAT": "json",
+        "SHIPYARD_SOURCE_ROOTS": json.dumps([str(tmp_path)]),
     }
     env.pop("SHIPYARD_SERVER", None)
     env.pop("SHIPYARD_TOKEN", None)

@@ -147,6 +147,7 @@ def open_control_plane(
             backend_url=None,
             secrets_provider=None,
             registry=None,
+            source_roots=[tmp_path],
         )
         database = create_engine(settings)
         stop = threading.Event()

@@ -37,6 +37,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
         cache_dir=tmp_path / "cache",
         database_url=url,
         platform=write_platform(tmp_path / "platform.yaml"),
+        source_roots=[tmp_path],
     )
     engine = create_engine(url)
     try:
