@@ -10,6 +10,8 @@ from shipyard.api.schemas import (
     DeploymentRead,
     StackStatus,
 )
+from shipyard.api.schemas_history import ResourceChangeRead, StackHealthRead
+from shipyard.services.history import preview_diff, stack_health
 from shipyard.store import models
 from shipyard.store.deployments import list_deployments
 from shipyard.store.stacks import list_stacks
@@ -49,7 +51,24 @@ def deployment_read(session: Session, deployment: models.Deployment) -> Deployme
         created_at=deployment.created_at,
         started_at=deployment.started_at,
         finished_at=deployment.finished_at,
+        diff=_diff(session, deployment),
     )
+
+
+def _diff(session: Session, deployment: models.Deployment) -> list[ResourceChangeRead] | None:
+    changes = preview_diff(session, deployment)
+    if changes is None:
+        return None
+    return [
+        ResourceChangeRead(
+            resource=change.resource,
+            type=change.type,
+            operation=change.operation,
+            changed_inputs=list(change.changed_inputs),
+            urn=change.urn,
+        )
+        for change in changes
+    ]
 
 
 def _stack_status(session: Session, stack: models.Stack) -> StackStatus:
@@ -66,7 +85,13 @@ def _stack_status(session: Session, stack: models.Stack) -> StackStatus:
         current_release=current.id if current else None,
         current_tag=current.tag if current else None,
         last_deployment=deployment_read(session, last) if last else None,
+        health=_health(session, stack),
     )
+
+
+def _health(session: Session, stack: models.Stack) -> StackHealthRead:
+    seen = stack_health(session, stack)
+    return StackHealthRead(status=seen.status, checked_at=seen.checked_at, detail=seen.detail)
 
 
 def component_detail(session: Session, component: models.Component) -> ComponentDetail:

@@ -21,6 +21,7 @@ from shipyard.api.routes import (
     audit,
     components,
     deployments,
+    history,
     operations,
     system,
     tokens,
@@ -38,6 +39,7 @@ def _api_router() -> APIRouter:
     api.include_router(components.router)
     api.include_router(deployments.router)
     api.include_router(operations.router)
+    api.include_router(history.router)
     api.include_router(tokens.router)
     api.include_router(audit.router)
     return api

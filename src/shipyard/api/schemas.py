@@ -7,6 +7,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from shipyard.api.schemas_history import ResourceChangeRead, StackHealthRead
 from shipyard.store.enums import DeploymentStatus, Role
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "ComponentSummary",
     "ComponentSync",
     "ComponentSyncResult",
+    "DeploymentList",
     "DeploymentRead",
     "DeploymentRequest",
     "EnvironmentRequest",
@@ -208,6 +210,19 @@ class DeploymentRead(_Schema):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    diff: list[ResourceChangeRead] | None = Field(
+        default=None,
+        description="a finished preview's diff: the resources it would change; else null",
+    )
+
+
+class DeploymentList(_Schema):
+    """One page, newest first; ``next_offset`` is null on the last."""
+
+    items: list[DeploymentRead]
+    offset: int
+    limit: int
+    next_offset: int | None
 
 
 class StackStatus(_Schema):
@@ -216,6 +231,9 @@ class StackStatus(_Schema):
     current_release: int | None
     current_tag: str | None
     last_deployment: DeploymentRead | None
+    health: StackHealthRead | None = Field(
+        default=None, description="the service's health as Shipyard last saw it"
+    )
 
 
 class ComponentDetail(ComponentSummary):
