@@ -24,3 +24,6 @@ scripts/setup-container-engine.sh
 
 log "PostgreSQL (for the store tests)"
 scripts/setup-postgres.sh
+
+log "chromium (for the Web UI's browser tests)"
+scripts/setup-chromium.sh
