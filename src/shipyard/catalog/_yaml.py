@@ -124,6 +124,8 @@ def _tag(node: Node) -> str:
 
 def _scalar(node: ScalarNode) -> Any:
     text = str(node.value)
+    if node.style == ">":  # ruamel's composer marks a folded scalar's folds with \a
+        text = text.replace("\a", "")
     tag = _tag(node)
     if not tag.startswith(_TAG):
         return text

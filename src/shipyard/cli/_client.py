@@ -22,7 +22,6 @@ from typing import Annotated, Any, Self
 import httpx
 import typer
 
-from shipyard._files import write_atomic
 from shipyard.errors import ShipyardError
 from shipyard.settings import Settings
 
@@ -99,7 +98,9 @@ class SseMessage:
 def write_client_config(data_dir: Path, server: str, token_file: Path) -> Path:
     """``<data-dir>/client.json``: where clients on this machine find the server."""
     path = data_dir / CLIENT_CONFIG_FILE
-    write_atomic(path, json.dumps({"server": server, "token_file": str(token_file)}, indent=2))
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(json.dumps({"server": server, "token_file": str(token_file)}, indent=2))
+    staging.replace(path)
     return path
 
 

@@ -110,7 +110,12 @@ def _program(desired: DesiredState, release: Release) -> Program:
     if desired.target == "local":
         image = image_reference(desired.component, release.tag)
         spec = service_spec(
-            desired, image_id=release.digest, image=image, digest=release.digest, tag=release.tag
+            desired,
+            image_id=release.digest,
+            image=image,
+            digest=release.digest,
+            tag=release.tag,
+            instance="<instance>",
         )
         return local_program(
             desired.component,

@@ -28,6 +28,7 @@ from shipyard.store import transaction
 from shipyard.store.events import list_events
 from shipyard.store.models import Event, Job
 from shipyard.targets.local import detect_container_engine
+from shipyard.targets.local.instance import instance_id
 from shipyard.targets.local.revisions import service_labels
 from shipyard.testing.api import settings_environment
 
@@ -169,7 +170,7 @@ def test_a_worker_sigkilled_mid_deploy_is_recovered_after_its_lease_and_deploys_
     plane: ControlPlane, tmp_path: Path, wait_for: WaitFor
 ) -> None:
     containers = detect_container_engine(plane.settings)
-    service = service_labels(f"default/{plane.name}", "dev")
+    service = service_labels(f"default/{plane.name}", "dev", instance_id(plane.settings.data_dir))
     registered = plane.api.client.post("/api/v1/components", json={"path": str(plane.catalog)})
     assert registered.status_code == 201, registered.text
 

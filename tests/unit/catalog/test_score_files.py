@@ -170,3 +170,11 @@ def test_two_array_items_with_one_target_are_refused() -> None:
     assert [(p.path, p.message) for p in problems] == [
         ("containers.main.files[1]", "two files have the target '/same'")
     ]
+
+
+def test_a_folded_scalar_reads_as_yaml_folds_it() -> None:
+    text = _score("      /etc/motd:\n        content: >-\n          one;\n          two\n")
+    workload, problems = parse_workload_text(text, "score.yaml")
+
+    assert problems == [] and workload is not None
+    assert workload.containers[0].files[0].content == "one; two"

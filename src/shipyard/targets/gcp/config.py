@@ -122,12 +122,26 @@ def _text(desired: DesiredState, key: str) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
+def _refuse_files(desired: DesiredState) -> None:
+    """Score ``files`` are not mounted on Cloud Run yet: refused, never dropped."""
+    for container in desired.containers:
+        if container.files:
+            targets = ", ".join(file.target for file in container.files)
+            raise UnsupportedComponentError(
+                f"{desired.component} ({desired.environment}): score.yaml "
+                f"containers.{container.name}.files ({targets}): the gcp target does not "
+                "mount files yet: remove them for this environment's workload, bake them "
+                "into the image, or deploy to a local environment"
+            )
+
+
 def gcp_config(desired: DesiredState) -> GcpConfig:
     if desired.target != "gcp" or desired.gcp is None:
         raise NotGcpError(
             f"{desired.component} ({desired.environment}) targets {desired.target!r}, not "
             "gcp: hand it to that target"
         )
+    _refuse_files(desired)
     keep = desired.settings.get("keep-versions", DEFAULT_KEEP_VERSIONS)
     ingress = str(desired.settings.get("ingress", "all"))
     if ingress not in INGRESS:

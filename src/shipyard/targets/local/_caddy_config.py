@@ -1,7 +1,11 @@
 """Shipyard's routes as Caddy JSON config (pure functions, unit-tested).
 
-Routes are grouped into one Caddy server per listen port, named ``shipyard_<port>``;
-servers not named so belong to someone else and are kept as they are.
+Routes are grouped into one Caddy server per listen port, named
+``shipyard_<instance>_<port>`` (``instance``: the Shipyard's id, so two Shipyards loading
+their routes into one Caddy keep each other's); servers not named with this Shipyard's
+prefix belong to someone else and are kept as they are, except a server named as before
+instance ids (``shipyard_<port>``) on a port one of these routes listens on, which would
+keep Caddy from taking the config.
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SERVER_PREFIX", "Route", "caddy_config", "route_id"]
+__all__ = ["SERVER_PREFIX", "Route", "caddy_config", "route_id", "server_prefix"]
 
 SERVER_PREFIX = "shipyard_"
 _UNSAFE = re.compile(r"[^A-Za-z0-9]+")
+_LEGACY_SERVER = re.compile(r"^shipyard_[0-9]+$")
 _DIAL_RETRY = "5s"
 """How long Caddy retries a refused upstream dial (covers a switch's last moment)."""
 _CLOSE_CONNECTION = {"handler": "headers", "response": {"set": {"Connection": ["close"]}}}
@@ -47,8 +52,13 @@ class Route:
         return f"http://{self.host or self.listen_host}:{self.listen_port}"
 
 
-def route_id(component: str, environment: str) -> str:
-    return f"{SERVER_PREFIX}{_UNSAFE.sub('_', f'{component}_{environment}')}"
+def server_prefix(instance: str) -> str:
+    """The prefix of every Caddy server and route id of the Shipyard ``instance``."""
+    return f"{SERVER_PREFIX}{_UNSAFE.sub('_', instance)}_"
+
+
+def route_id(component: str, environment: str, instance: str) -> str:
+    return f"{server_prefix(instance)}{_UNSAFE.sub('_', f'{component}_{environment}')}"
 
 
 def _handler(route: Route) -> dict[str, Any]:
@@ -61,9 +71,9 @@ def _handler(route: Route) -> dict[str, Any]:
     }
 
 
-def _caddy_route(route: Route) -> dict[str, Any]:
+def _caddy_route(route: Route, instance: str) -> dict[str, Any]:
     caddy: dict[str, Any] = {
-        "@id": route_id(route.component, route.environment),
+        "@id": route_id(route.component, route.environment, instance),
         "handle": [_CLOSE_CONNECTION, _handler(route)],
         "terminal": True,
     }
@@ -72,25 +82,41 @@ def _caddy_route(route: Route) -> dict[str, Any]:
     return caddy
 
 
-def _servers(routes: Iterable[Route]) -> dict[str, Any]:
+def _servers(routes: Iterable[Route], instance: str) -> dict[str, Any]:
     by_port: dict[tuple[str, int], list[Route]] = {}
     for route in routes:
         by_port.setdefault((route.listen_host, route.listen_port), []).append(route)
     servers: dict[str, Any] = {}
     for (listen_host, port), group in sorted(by_port.items()):
         ordered = sorted(group, key=lambda r: (r.host is None, r.key))  # catch-all last
-        servers[f"{SERVER_PREFIX}{port}"] = {
+        servers[f"{server_prefix(instance)}{port}"] = {
             "listen": [f"{listen_host}:{port}"],
             "automatic_https": {"disable": True},
-            "routes": [_caddy_route(route) for route in ordered],
+            "routes": [_caddy_route(route, instance) for route in ordered],
         }
     return servers
 
 
+def _ours(name: str, server: Any, instance: str, listens: set[str]) -> bool:
+    """A server this config replaces: this Shipyard's, or a pre-instance one in the way."""
+    if name.startswith(server_prefix(instance)):
+        return True
+    taken = isinstance(server, dict) and bool(listens & set(server.get("listen") or ()))
+    return bool(_LEGACY_SERVER.match(name)) and taken
+
+
 def caddy_config(
-    routes: Iterable[Route], *, admin_listen: str, base: dict[str, Any] | None = None
+    routes: Iterable[Route],
+    *,
+    admin_listen: str,
+    instance: str,
+    base: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``base`` (Caddy's current config) with Shipyard's servers replaced by ``routes``."""
+    """``base`` (Caddy's current config) with the servers of the Shipyard ``instance``
+    replaced by ``routes``; every other server is kept."""
+    routes = list(routes)
+    new = _servers(routes, instance)
+    listens = {address for server in new.values() for address in server["listen"]}
     config: dict[str, Any] = dict(base or {})
     config["admin"] = {
         **(config.get("admin") or {}),
@@ -102,9 +128,9 @@ def caddy_config(
     servers = {
         name: server
         for name, server in (http.get("servers") or {}).items()
-        if not name.startswith(SERVER_PREFIX)
+        if not _ours(name, server, instance, listens)
     }
-    servers.update(_servers(routes))
+    servers.update(new)
     http["servers"] = servers
     apps["http"] = http
     config["apps"] = apps

@@ -142,10 +142,16 @@ class ServiceProvider(_Provider):
         return CreateResult(id_=_service_id(props), outs=_service_outs(props, rollout))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        rollout = self._roll_out(news, previous=int(olds.get("revision") or 0))
+        rollout = self._roll_out(
+            news,
+            previous=int(olds.get("revision") or 0),
+            previous_container=olds.get("container"),
+        )
         return UpdateResult(outs=_service_outs(news, rollout))
 
-    def _roll_out(self, props: dict[str, Any], *, previous: int) -> Rollout:
+    def _roll_out(
+        self, props: dict[str, Any], *, previous: int, previous_container: str | None = None
+    ) -> Rollout:
         runtime = Runtime.from_inputs(props)
         spec = ServiceSpec.from_inputs(props["spec"])
         return roll_out(
@@ -153,6 +159,7 @@ class ServiceProvider(_Provider):
             runtime.proxy(),
             spec,
             previous=previous,
+            previous_container=previous_container,
             health_timeout_s=runtime.health_timeout_s,
         )
 
@@ -160,7 +167,12 @@ class ServiceProvider(_Provider):
         runtime = Runtime.from_inputs(props)
         spec = ServiceSpec.from_inputs(props["spec"])
         found = current_revision(
-            runtime.containers(), runtime.proxy(), spec.component, spec.environment, spec.port
+            runtime.containers(),
+            runtime.proxy(),
+            spec.component,
+            spec.environment,
+            spec.port,
+            instance=spec.instance,
         )
         if found is None:
             return ReadResult(None, {})
@@ -177,7 +189,14 @@ class ServiceProvider(_Provider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         runtime = Runtime.from_inputs(props)
         spec = ServiceSpec.from_inputs(props["spec"])
-        remove_service(runtime.containers(), runtime.proxy(), spec.component, spec.environment)
+        remove_service(
+            runtime.containers(),
+            runtime.proxy(),
+            spec.component,
+            spec.environment,
+            instance=spec.instance,
+            recorded_container=props.get("container"),
+        )
 
 
 def _service_id(props: Mapping[str, Any]) -> str:

@@ -3,6 +3,7 @@ registry is configured."""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 import tempfile
@@ -32,22 +33,44 @@ _log = structlog.get_logger(__name__)
 
 _INVALID_NAME = re.compile(r"[^a-z0-9._-]+")
 _INVALID_TAG = re.compile(r"[^A-Za-z0-9_.-]+")
+_BAD_SEPARATORS = re.compile(r"[._-]*[._][._-]*")
+"""A run of separators holding a dot or underscore: valid only as ``.``, ``_``, ``__``."""
 
 
 def _name_part(value: str) -> str:
-    return _INVALID_NAME.sub("-", value.lower()).strip("-._") or "x"
+    """One path component of an image name: ``[a-z0-9]`` runs joined by ``.``, ``_``,
+    ``__`` or dashes (the distribution spec's rule); a lossy change (case, characters or
+    separators no image name takes) gets a short hash of the original, so two different
+    names never share an image repository."""
+    lowered = value.lower()
+    part = _INVALID_NAME.sub("-", lowered)
+    part = _BAD_SEPARATORS.sub(_separators, part).strip("-._") or "x"
+    if part != lowered:
+        part = f"{part}-{hashlib.sha256(value.encode()).hexdigest()[:6]}"
+    return part
 
 
-def image_repository(component_id: str, registry: str | None = None) -> str:
-    """``<registry or localhost>/<namespace>/<component>``; a bare name is in ``default``."""
+def _separators(match: re.Match[str]) -> str:
+    return match.group(0) if match.group(0) in (".", "_", "__") else "-"
+
+
+def image_repository(
+    component_id: str, registry: str | None = None, *, instance: str | None = None
+) -> str:
+    """``<registry or localhost>/<instance>/<namespace>/<component>``; a bare name is in
+    ``default``. ``instance`` (this Shipyard's id) keeps two Shipyards on one engine or
+    registry apart; without it (a render, which runs nothing) the path has no such part."""
     namespace, _, name = component_id.rpartition("/")
-    return f"{registry or 'localhost'}/{_name_part(namespace or 'default')}/{_name_part(name)}"
+    prefix = f"{registry or 'localhost'}/{instance}" if instance else registry or "localhost"
+    return f"{prefix}/{_name_part(namespace or 'default')}/{_name_part(name)}"
 
 
-def image_reference(component_id: str, tag: str, registry: str | None = None) -> str:
+def image_reference(
+    component_id: str, tag: str, registry: str | None = None, *, instance: str | None = None
+) -> str:
     """The image for one git tag; characters an image tag cannot hold become ``-``."""
     image_tag = _INVALID_TAG.sub("-", tag).lstrip(".-")[:128] or "latest"
-    return f"{image_repository(component_id, registry)}:{image_tag}"
+    return f"{image_repository(component_id, registry, instance=instance)}:{image_tag}"
 
 
 def is_loopback_registry(registry: str) -> bool:
@@ -73,6 +96,8 @@ class BuildRequest:
     environment: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     """Extra labels, e.g. to find everything a test made."""
+    instance: str | None = None
+    """The building Shipyard's id: in the image's name and its ``shipyard.dev/instance``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +135,9 @@ class ImageBuilder:
 
     def build(self, request: BuildRequest, *, on_line: OnLine | None = None) -> BuiltImage:
         """Export the tag into a clean tree, build it with Shipyard's labels, push it."""
-        reference = image_reference(request.component, request.tag, self.registry)
+        reference = image_reference(
+            request.component, request.tag, self.registry, instance=request.instance
+        )
         log = _log.bind(component=request.component, tag=request.tag, image=reference)
         with tempfile.TemporaryDirectory(prefix="shipyard-build-") as tmp:
             tree = Path(tmp) / "src"
@@ -119,6 +146,7 @@ class ImageBuilder:
                 **request.labels,
                 **shipyard_labels(
                     request.component,
+                    instance=request.instance,
                     environment=request.environment,
                     tag=request.tag,
                     commit=commit,

@@ -17,6 +17,7 @@ __all__ = [
     "EngineKind",
     "HealthCheck",
     "ImageInfo",
+    "Mount",
     "PortMapping",
 ]
 
@@ -31,6 +32,24 @@ class PortMapping:
     host_port: int | None = None
     host_ip: str = "127.0.0.1"
     protocol: Literal["tcp", "udp"] = "tcp"
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """A host file or folder bind-mounted into the container (read-only by default)."""
+
+    source: Path
+    target: str
+    read_only: bool = True
+
+    def option(self) -> str:
+        """The value of ``--mount`` (docker and podman alike). Its fields are separated by
+        commas, so neither path may hold one: refused here rather than misread."""
+        for path in (str(self.source), self.target):
+            if "," in path or "\n" in path:
+                raise ValueError(f"a bind mount path may not hold a comma or newline: {path!r}")
+        option = f"type=bind,src={self.source},dst={self.target}"
+        return f"{option},ro" if self.read_only else option
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +87,7 @@ class ContainerSpec:
     memory: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     health_check: HealthCheck | None = None
+    mounts: tuple[Mount, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

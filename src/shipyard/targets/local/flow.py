@@ -39,7 +39,8 @@ from shipyard.targets.local.cli_engine import CliContainerEngine
 from shipyard.targets.local.detect import detect_container_engine
 from shipyard.targets.local.engine import ImageInfo
 from shipyard.targets.local.errors import ImageNotFoundError, LocalTargetError
-from shipyard.targets.local.labels import COMMIT, COMPONENT
+from shipyard.targets.local.instance import instance_id
+from shipyard.targets.local.labels import COMMIT, COMPONENT, INSTANCE
 from shipyard.targets.local.program import local_program
 from shipyard.targets.local.proxy import Proxy
 from shipyard.targets.local.revisions import remove_service
@@ -91,7 +92,7 @@ def open_proxy(settings: Settings, *, sync: bool = True) -> Proxy:
     a configured Caddy (a job's process: the server loaded them when it started)."""
     proxy = Proxy.from_settings(settings)
     if not proxy.external and _admin_answers(proxy.admin_url):
-        proxy = Proxy(proxy.state_dir, admin_url=proxy.admin_url)
+        proxy = Proxy(proxy.state_dir, admin_url=proxy.admin_url, instance=proxy.instance)
         sync = True
     proxy.start(sync=sync)
     return proxy
@@ -129,6 +130,9 @@ class LocalTarget:
         self.sync_routes = sync_routes
         """Load the saved routes into a configured proxy on :meth:`open`."""
         self.builder = ImageBuilder.from_settings(containers, settings)
+        self.instance = instance_id(settings.data_dir)
+        """This Shipyard's id (``<data_dir>/instance-id``): on every image, container and
+        route it makes, and in every lookup and sweep."""
         self._proxy: Proxy | None = None
         self._image_ids: dict[tuple[str, str], str] = {}
         self._prefetched: dict[str, Future[ImageInfo]] = {}
@@ -186,7 +190,9 @@ class LocalTarget:
         return local_program(
             desired.component,
             desired.environment,
-            repository=repository_of(desired.component, self.settings.registry),
+            repository=repository_of(
+                desired.component, self.settings.registry, instance=self.instance
+            ),
             registry=self.settings.registry,
             runtime=self.runtime(),
             service=service,
@@ -207,6 +213,7 @@ class LocalTarget:
             image=release.image,
             digest=release.digest,
             tag=release.tag,
+            instance=self.instance,
             labels=self.labels,
         )
 
@@ -226,7 +233,7 @@ class LocalTarget:
         """Start looking up the image of ``component`` at ``tag`` (one inspect, 40 ms
         here) in a thread; the next :meth:`release_of` of that tag takes its answer. A
         job calls it first thing, so the lookup runs beside its records."""
-        reference = image_reference(component, tag, self.settings.registry)
+        reference = self._reference(component, tag)
         found: Future[ImageInfo] = Future()
 
         def inspect() -> None:
@@ -238,9 +245,12 @@ class LocalTarget:
         self._prefetched[reference] = found
         threading.Thread(target=inspect, name="shipyard-release-lookup", daemon=True).start()
 
+    def _reference(self, component: str, tag: str) -> str:
+        return image_reference(component, tag, self.settings.registry, instance=self.instance)
+
     def release_of(self, desired: DesiredState, tag: str) -> Release | None:
         """The image already built for ``tag``, if any."""
-        reference = image_reference(desired.component, tag, self.settings.registry)
+        reference = self._reference(desired.component, tag)
         prefetched = self._prefetched.pop(reference, None)
         try:
             if prefetched is not None:
@@ -249,7 +259,10 @@ class LocalTarget:
                 image = self.containers.inspect_image(reference)
         except ImageNotFoundError:
             return None
-        if image.labels.get(COMPONENT) != desired.component:
+        if (
+            image.labels.get(COMPONENT) != desired.component
+            or image.labels.get(INSTANCE) != self.instance
+        ):
             return None
         self._image_ids[reference, image.digest] = image.id
         return Release(tag, reference, image.digest, image.labels.get(COMMIT))
@@ -274,6 +287,7 @@ class LocalTarget:
             dockerfile=str(Path(build.context) / build.dockerfile),
             context=build.context,
             labels=self.labels,
+            instance=self.instance,
         )
 
     # flows
@@ -347,7 +361,9 @@ class LocalTarget:
     ) -> OperationResult | None:
         """Tear the stack down and remove it; then sweep by label whatever an interrupted
         run left (containers, the route) and, with ``remove_images``, the component's
-        images no other environment runs. None when there was no stack."""
+        images no other environment runs. Only this Shipyard's (its instance id): another
+        Shipyard's containers and images of the same component stay. None when there was
+        no stack."""
         _ensure_local(desired)
         ref = StackRef.of(desired.component, desired.environment)
         result: OperationResult | None
@@ -355,7 +371,13 @@ class LocalTarget:
             result = self.engine.destroy(ref, remove=True, on_event=on_event, cancel=cancel)
         except StackNotFoundError:
             result = None
-        remove_service(self.containers, self.proxy, desired.component, desired.environment)
+        remove_service(
+            self.containers,
+            self.proxy,
+            desired.component,
+            desired.environment,
+            instance=self.instance,
+        )
         if self.proxy.route(desired.component, desired.environment) is not None:
             self.proxy.remove_route(desired.component, desired.environment)
         if remove_images:
@@ -364,8 +386,10 @@ class LocalTarget:
         return result
 
     def _remove_images(self, component: str) -> None:
-        in_use = {c.image_id for c in self.containers.list_containers({COMPONENT: component})}
-        for image in self.containers.list_images({COMPONENT: component}, include_untagged=True):
+        """This Shipyard's images of ``component`` that none of its containers runs."""
+        mine = {COMPONENT: component, INSTANCE: self.instance}
+        in_use = {c.image_id for c in self.containers.list_containers(mine)}
+        for image in self.containers.list_images(mine, include_untagged=True):
             if image.id not in in_use:
                 self.containers.remove_image(image.id)
 

@@ -6,12 +6,16 @@ __all__ = [
     "COMMIT",
     "COMPONENT",
     "ENVIRONMENT",
+    "INSTANCE",
     "REVISION",
     "SPEC",
     "TAG",
     "shipyard_labels",
 ]
 
+INSTANCE = "shipyard.dev/instance"
+"""The Shipyard that made it: the id kept in ``<data_dir>/instance-id`` (see
+:mod:`~shipyard.targets.local.instance`). Every lookup and sweep filters by it."""
 COMPONENT = "shipyard.dev/component"
 """The component id, ``namespace/name`` (e.g. ``default/greeter``)."""
 ENVIRONMENT = "shipyard.dev/environment"
@@ -22,16 +26,23 @@ COMMIT = "shipyard.dev/commit"
 REVISION = "shipyard.dev/revision"
 """A service container's revision number in its environment (1, 2, ...)."""
 SPEC = "shipyard.dev/spec"
-"""A hash of what a service container runs (image, ports, variables, limits)."""
+"""A hash of what a service container runs (image, ports, variables, limits, files)."""
 
 
 def shipyard_labels(
     component: str,
     *,
+    instance: str | None = None,
     environment: str | None = None,
     tag: str | None = None,
     commit: str | None = None,
 ) -> dict[str, str]:
     """Labels for one image or container; values that are not known are left out."""
-    values = {COMPONENT: component, ENVIRONMENT: environment, TAG: tag, COMMIT: commit}
+    values = {
+        INSTANCE: instance,
+        COMPONENT: component,
+        ENVIRONMENT: environment,
+        TAG: tag,
+        COMMIT: commit,
+    }
     return {key: value for key, value in values.items() if value is not None}

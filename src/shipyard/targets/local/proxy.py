@@ -20,11 +20,12 @@ from typing import Any
 import httpx
 import structlog
 
-from shipyard._files import locked, read_json, write_json
 from shipyard.settings import Settings
 from shipyard.targets.local._caddy_config import Route, caddy_config
+from shipyard.targets.local._jsonfile import locked, read_json, write_json
 from shipyard.targets.local._process import spawn
 from shipyard.targets.local.errors import ProxyError, ToolMissingError
+from shipyard.targets.local.instance import instance_id
 
 __all__ = ["DEFAULT_ADMIN_ADDRESS", "MIGRATE_REQ_SYSCTL", "Proxy", "Route", "switch_drops_queued"]
 
@@ -81,8 +82,13 @@ class Proxy:
         admin_url: str | None = None,
         admin_address: str = DEFAULT_ADMIN_ADDRESS,
         caddy: str = "caddy",
+        instance: str | None = None,
     ) -> None:
         self.state_dir = state_dir
+        self.instance = instance or instance_id(state_dir.parent)
+        """This Shipyard's id (by default the one of the data dir holding ``state_dir``):
+        its Caddy servers and route ids carry it, so a shared Caddy keeps apart the routes
+        of two Shipyards."""
         self.routes_file = state_dir / "proxy-routes.json"
         self.external = admin_url is not None
         self.admin_url = (admin_url or f"http://{admin_address}").rstrip("/")
@@ -101,6 +107,7 @@ class Proxy:
         state_dir = settings.data_dir / "local"
         if settings.proxy_admin_url is None and "admin_address" not in kwargs:
             kwargs["admin_address"] = _own_admin_address(state_dir)
+        kwargs.setdefault("instance", instance_id(settings.data_dir))
         return cls(state_dir, admin_url=settings.proxy_admin_url, **kwargs)
 
     # lifecycle
@@ -150,7 +157,11 @@ class Proxy:
 
     def _spawn(self) -> None:
         config_file = self.state_dir / "caddy.json"
-        write_json(config_file, caddy_config(self.routes(), admin_listen=self.admin_address))
+        routes = self.routes()
+        write_json(
+            config_file,
+            caddy_config(routes, admin_listen=self.admin_address, instance=self.instance),
+        )
         home = self.state_dir / "caddy"
         env = {"XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data")}
         try:
@@ -247,7 +258,10 @@ class Proxy:
             current = httpx.get(f"{self.admin_url}/config/", timeout=5.0, trust_env=False)
             current.raise_for_status()
             config = caddy_config(
-                self.routes(), admin_listen=self.admin_address, base=current.json() or None
+                self.routes(),
+                admin_listen=self.admin_address,
+                instance=self.instance,
+                base=current.json() or None,
             )
             answer = httpx.post(
                 f"{self.admin_url}/load", json=config, timeout=30.0, trust_env=False

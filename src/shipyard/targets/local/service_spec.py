@@ -1,8 +1,11 @@
 """What one service container runs: the container-relevant part of a desired state plus
 the release's image, as a plain record that travels through Pulumi inputs."""
+# The record carries the files to mount (their bytes, base64): they are written to a
+# per-revision folder by the provider that starts the container (see revisions.py).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -10,12 +13,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from shipyard.catalog.score import Container, Probe
+from shipyard.catalog.score import Container, ContainerFile, Probe
 from shipyard.catalog.state import DesiredState
 from shipyard.targets.local.errors import LocalTargetError
 from shipyard.targets.local.resources import parse_cpu
 
 __all__ = [
+    "DEFAULT_FILE_MODE",
+    "MountedFile",
     "ServiceSpec",
     "UnsupportedWorkloadError",
     "container_name",
@@ -23,22 +28,53 @@ __all__ = [
 ]
 
 _UNSAFE = re.compile(r"[^a-z0-9_.-]+")
+_NAME_LIMIT = 80
+"""The readable part of a container name (engines take longer ones; people read these)."""
+DEFAULT_FILE_MODE = 0o600
+"""A mounted file's mode when the workload gives none: not readable by other users."""
 
 
 class UnsupportedWorkloadError(LocalTargetError):
     """The workload asks for something the local target cannot run yet."""
 
 
-def container_name(component: str, environment: str, revision: int) -> str:
-    """``shipyard-<namespace>-<name>-<environment>-r<revision>``, deterministic."""
-    raw = f"shipyard-{component.replace('/', '-')}-{environment}"
-    return f"{_UNSAFE.sub('-', raw.lower()).strip('-.')}-r{revision}"
+def container_name(component: str, environment: str, revision: int, *, instance: str) -> str:
+    """``shipyard-<instance>-<namespace>-<name>-<environment>-<hash>-r<revision>``:
+    deterministic, engine-safe, and never the same for two (instance, component,
+    environment): the readable part may lose characters, the hash of the exact
+    ``component/environment`` does not."""
+    readable = _UNSAFE.sub("-", f"{component.replace('/', '-')}-{environment}".lower())
+    readable = readable.strip("-._")[:_NAME_LIMIT].strip("-._")
+    exact = hashlib.sha256(f"{component}/{environment}".encode()).hexdigest()[:6]
+    return f"shipyard-{instance}-{readable}-{exact}-r{revision}"
+
+
+@dataclass(frozen=True, slots=True)
+class MountedFile:
+    """A file of the workload, mounted read-only into the container at ``target``."""
+
+    target: str
+    data: str
+    """The file's bytes, base64 (text or binary alike)."""
+    mode: int = DEFAULT_FILE_MODE
+
+    def content(self) -> bytes:
+        return base64.b64decode(self.data)
+
+    def inputs(self) -> dict[str, Any]:
+        return {"target": self.target, "data": self.data, "mode": self.mode}
+
+    @classmethod
+    def from_inputs(cls, props: Mapping[str, Any]) -> MountedFile:
+        return cls(str(props["target"]), str(props["data"]), int(props["mode"]))
 
 
 @dataclass(frozen=True, slots=True)
 class ServiceSpec:
     component: str
     environment: str
+    instance: str
+    """The Shipyard that runs it (``<data_dir>/instance-id``): in its name and labels."""
     image_id: str
     """The local image's content id: exactly what was built, no pull needed."""
     image: str
@@ -55,13 +91,16 @@ class ServiceSpec:
     public: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
     """Extra labels for the containers (e.g. a test run's)."""
+    files: tuple[MountedFile, ...] = ()
+    """Files mounted read-only into the container (their content is in the hash)."""
 
     def spec_hash(self) -> str:
         """What a container runs, hashed: equal hashes may adopt each other's container."""
         running = {
             key: value
             for key, value in self.inputs().items()
-            if key not in ("component", "environment", "image", "digest", "tag", "labels")
+            if key
+            not in ("component", "environment", "instance", "image", "digest", "tag", "labels")
         }
         text = json.dumps(running, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -72,6 +111,7 @@ class ServiceSpec:
         data["args"] = list(self.args)
         data["env"] = dict(self.env)
         data["labels"] = dict(self.labels)
+        data["files"] = [file.inputs() for file in self.files]
         return data
 
     @classmethod
@@ -80,6 +120,7 @@ class ServiceSpec:
         return cls(
             component=str(props["component"]),
             environment=str(props["environment"]),
+            instance=str(props["instance"]),
             image_id=str(props["image_id"]),
             image=str(props["image"]),
             digest=str(props["digest"]),
@@ -93,6 +134,7 @@ class ServiceSpec:
             health_path=str(props.get("health_path") or "/"),
             public=bool(props.get("public")),
             labels={str(k): str(v) for k, v in (props.get("labels") or {}).items()},
+            files=tuple(MountedFile.from_inputs(f) for f in props.get("files") or ()),
         )
 
 
@@ -127,6 +169,27 @@ def _container(desired: DesiredState) -> Container:
     return container
 
 
+def _mounted(where: str, file: ContainerFile) -> MountedFile:
+    data = file.data
+    if file.pending:
+        raise UnsupportedWorkloadError(
+            f"{where}: the content of file {file.target} names workload resources, which the "
+            "local target does not provision yet: give it literal content (or set noExpand)"
+        )
+    if data is None:
+        raise UnsupportedWorkloadError(
+            f"{where}: file {file.target} has a source ({file.source}) that was not read: "
+            "resolve the component from its folder so the file can be found"
+        )
+    if "," in file.target:
+        raise UnsupportedWorkloadError(
+            f"{where}: file target {file.target!r} holds a comma, which the container "
+            "engine's --mount option cannot carry: rename the file"
+        )
+    mode = DEFAULT_FILE_MODE if file.mode is None else int(file.mode, 8)
+    return MountedFile(file.target, base64.b64encode(data).decode("ascii"), mode)
+
+
 def service_spec(
     desired: DesiredState,
     *,
@@ -134,6 +197,7 @@ def service_spec(
     image: str,
     digest: str,
     tag: str,
+    instance: str,
     labels: Mapping[str, str] | None = None,
 ) -> ServiceSpec:
     """The service of ``desired`` running the image ``image_id``; raises
@@ -145,9 +209,11 @@ def service_spec(
             "add `service.ports` to score.yaml or set the `port` setting"
         )
     ports = [port.target_port for port in desired.ports]
+    where = f"{desired.component} ({desired.environment})"
     return ServiceSpec(
         component=desired.component,
         environment=desired.environment,
+        instance=instance,
         image_id=image_id,
         image=image,
         digest=digest,
@@ -161,4 +227,5 @@ def service_spec(
         health_path=_health_path(container),
         public=desired.public,
         labels=dict(labels or {}),
+        files=tuple(_mounted(where, file) for file in container.files),
     )

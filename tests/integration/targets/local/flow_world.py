@@ -99,7 +99,8 @@ def component_state(directory: Path, environment: str = "dev") -> DesiredState:
 
 
 def flow_settings(root: Path, proxy_admin_url: str) -> Settings:
-    """Everything under ``root``, except the Pulumi CLI: the one already resolved."""
+    """Everything under ``root``, except the Pulumi CLI: the one already resolved.
+    Repositories under ``root`` may be read by path (``source_roots``)."""
     return Settings(
         data_dir=root / "data",
         cache_dir=root / "cache",
@@ -109,6 +110,7 @@ def flow_settings(root: Path, proxy_admin_url: str) -> Settings:
         secrets_provider=None,
         registry=None,
         container_engine=None,
+        source_roots=[root],
     )
 
 

@@ -53,7 +53,9 @@ class World:
     catalog: Path
 
     def running(self) -> list[ContainerInfo]:
-        labels = service_labels(self.desired.component, self.desired.environment)
+        labels = service_labels(
+            self.desired.component, self.desired.environment, self.target.instance
+        )
         return [c for c in self.target.containers.list_containers(labels) if c.running]
 
     def answer(self, url: str) -> str:
@@ -227,7 +229,8 @@ def test_a_deploy_killed_mid_switch_is_recovered_with_one_running_revision(
         ],
         start_new_session=True,
     )
-    starting = {**service_labels(desired.component, desired.environment), REVISION: "2"}
+    service = service_labels(desired.component, desired.environment, target.instance)
+    starting = {**service, REVISION: "2"}
     try:
         wait_for(
             lambda: bool(engine.list_containers(starting)) or child.poll() is not None,
@@ -249,9 +252,7 @@ def test_a_deploy_killed_mid_switch_is_recovered_with_one_running_revision(
     assert world.answer(url) == "v2"
     running = world.running()
     assert [c.labels[REVISION] for c in running] == [str(recovered.revision)]
-    assert engine.list_containers(service_labels(desired.component, desired.environment)) == (
-        running
-    )
+    assert engine.list_containers(service) == running
 
 
 def _children(pid: int) -> list[int]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from shipyard.catalog.sources import SourceError
 from shipyard.sources.git import _parse_ls_remote, is_local_source
 from shipyard.targets.local._inspect import parse_containers, parse_images
-from shipyard.targets.local.builds import image_reference, is_loopback_registry
+from shipyard.targets.local.builds import image_reference, image_repository, is_loopback_registry
 from shipyard.targets.local.resources import InvalidQuantityError, parse_cpu, parse_memory
 
 
@@ -28,6 +29,28 @@ from shipyard.targets.local.resources import InvalidQuantityError, parse_cpu, pa
 )
 def test_image_reference(component: str, tag: str, registry: str | None, expected: str) -> None:
     assert image_reference(component, tag, registry) == expected
+
+
+def test_an_instance_has_its_own_image_names() -> None:
+    mine = image_reference("default/greeter", "v1.0.0", instance="a1b2c3d4e5")
+
+    assert mine == "localhost/a1b2c3d4e5/default/greeter:v1.0.0"
+    assert image_reference("default/greeter", "v1", "127.0.0.1:5000", instance="ff00") == (
+        "127.0.0.1:5000/ff00/default/greeter:v1"
+    )
+    assert mine != image_reference("default/greeter", "v1.0.0", instance="0000000000")
+
+
+@pytest.mark.parametrize("name", ["a..b", "a._b", "a___b", "a-.b", "x__-y"])
+def test_names_backstage_takes_become_valid_and_distinct_image_names(name: str) -> None:
+    repository = image_repository(f"default/{name}")
+    part = repository.rsplit("/", 1)[1]
+
+    # the distribution spec's path component
+    assert re.fullmatch(r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*", part), part
+    assert repository != image_repository("default/a-b")
+    assert image_repository("default/a.b") == "localhost/default/a.b"
+    assert image_repository("default/a__b") == "localhost/default/a__b"
 
 
 def test_loopback_registries() -> None:
