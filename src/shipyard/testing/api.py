@@ -52,13 +52,25 @@ def serve_api(settings: Settings, engine: Engine) -> Iterator[Api]:
 
 
 _LISTENING = re.compile(r"Shipyard is listening on (http://\S+)")
-_SETTINGS_PASSED = ("data_dir", "cache_dir", "pulumi", "proxy_admin_url", "platform", "registry")
+_SETTINGS_PASSED = (
+    "data_dir",
+    "cache_dir",
+    "pulumi",
+    "proxy_admin_url",
+    "platform",
+    "registry",
+    "database_url",
+    "secrets_provider",
+    "oidc_issuer",
+    "oidc_client_id",
+    "oidc_client_secret",
+)
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:
     """This process's environment without its ``SHIPYARD_*`` variables, plus the ones that
     give a ``shipyard`` subprocess the same data dir, cache, Pulumi, proxy, platform,
-    registry and source roots as ``settings``."""
+    registry, database, secrets provider, OIDC client and source roots as ``settings``."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPYARD_")}
     for name in _SETTINGS_PASSED:
         value = getattr(settings, name)

@@ -56,6 +56,24 @@ class PostgresCluster:
         finally:
             self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    @contextmanager
+    def database_with_password(self, password: str) -> Iterator[str]:
+        """A fresh database owned by a role of its own with ``password``; yields its URL,
+        password included. The cluster trusts loopback connections, so the password is
+        carried rather than checked: enough for tests of where secrets end up."""
+        name = f"test_{uuid.uuid4().hex[:16]}"
+        quoted = password.replace("'", "''")
+        self._admin(f"CREATE ROLE \"{name}\" LOGIN PASSWORD '{quoted}'")
+        try:
+            self._admin(f'CREATE DATABASE "{name}" OWNER "{name}"')
+            try:
+                url = make_url(self.url).set(database=name, username=name, password=password)
+                yield url.render_as_string(hide_password=False)
+            finally:
+                self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            self._admin(f'DROP ROLE IF EXISTS "{name}"')
+
     def _admin(self, statement: str) -> None:
         engine = sa.create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
         try:

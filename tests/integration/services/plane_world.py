@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -119,11 +120,17 @@ class ControlPlane:
 
 @contextmanager
 def open_control_plane(
-    tmp_path: Path, *, platform: str = PLATFORM, workers: int = 1, served: bool = False
+    tmp_path: Path,
+    *,
+    platform: str = PLATFORM,
+    workers: int = 1,
+    served: bool = False,
+    settings_overrides: dict[str, Any] | None = None,
 ) -> Iterator[ControlPlane]:
     """The API, ``workers`` worker threads and a Caddy on ``platform``; everything the
     component made is removed by label at the end. ``served``: the API and workers run in
-    a ``shipyard serve`` process, with the product's defaults (for the benchmarks)."""
+    a ``shipyard serve`` process, with the product's defaults (for the benchmarks).
+    ``settings_overrides``: more settings (a database URL, secrets...)."""
     name = f"svc-{uuid.uuid4().hex[:8]}"
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -148,7 +155,7 @@ def open_control_plane(
             secrets_provider=None,
             registry=None,
             source_roots=[tmp_path],
-        )
+        ).model_copy(update=settings_overrides or {})
         database = create_engine(settings)
         stop = threading.Event()
         worker_threads = threading.Thread(
