@@ -57,6 +57,17 @@ def _subject(scope: Scope, action: str | None) -> tuple[str, str | None]:
     return kind, None
 
 
+def _component(scope: Scope, context: AuditContext) -> str | None:
+    """The component the request is about: as the access check found it, else as its path
+    names it (a refused request never reached the check)."""
+    if context.component is not None:
+        return context.component
+    params: dict[str, Any] = scope.get("path_params") or {}
+    if "namespace" in params and "name" in params:
+        return f"{params['namespace']}/{params['name']}"
+    return None
+
+
 def write_request_record(scope: Scope, context: AuditContext, status: int) -> None:
     """Write the request's record (its own transaction) unless a successful request's
     record was written already. A failure to write is logged, never raised: the answer
@@ -82,7 +93,7 @@ def write_request_record(scope: Scope, context: AuditContext, status: int) -> No
                 actor_user_id=context.user_id if status != 401 else None,
                 actor_token_id=context.token_id if status != 401 else None,
                 request_id=context.request_id,
-                component=context.component,
+                component=_component(scope, context),
                 address=context.address,
                 result=result_of(status),
                 status_code=status,

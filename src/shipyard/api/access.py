@@ -130,8 +130,8 @@ def _note(request: Request, component: str | None) -> None:
     if component is not None:
         context.component = component
     route = request.scope.get("route")
-    if isinstance(route, APIRoute) and route.status_code is not None:
-        context.success_status = route.status_code
+    if isinstance(route, APIRoute):
+        context.success_status = route.status_code or 200  # FastAPI's default
 
 
 def _enforcer(rule: Rule) -> Callable[..., None]:

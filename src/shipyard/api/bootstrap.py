@@ -13,10 +13,18 @@ from sqlalchemy.exc import IntegrityError
 from shipyard.catalog import Platform, load_platform
 from shipyard.services.platform import sync_environments
 from shipyard.settings import Settings
-from shipyard.store import transaction, upgrade
-from shipyard.store.auth import ensure_admin
+from shipyard.store import create_engine, transaction, upgrade
+from shipyard.store.audit import record_audit
+from shipyard.store.auth import ensure_admin, rotate_admin
 
-__all__ = ["ADMIN_TOKEN_FILE", "Startup", "bootstrap", "write_secret_file"]
+__all__ = [
+    "ADMIN_TOKEN_FILE",
+    "RotatedAdmin",
+    "Startup",
+    "bootstrap",
+    "rotate_admin_token",
+    "write_secret_file",
+]
 
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105  (a file name, not a secret)
 
@@ -74,3 +82,36 @@ def bootstrap(settings: Settings, engine: Engine) -> Startup:
             hint="the admin exists already (another server created it): use its token file",
         )
     return Startup(token_file, created, platform, revision)
+
+
+@dataclass(frozen=True, slots=True)
+class RotatedAdmin:
+    token_file: Path
+    token_id: int
+
+
+def rotate_admin_token(settings: Settings, *, actor: str) -> RotatedAdmin:
+    """Give the admin a new token, written to ``<data-dir>/admin-token``; its previous
+    tokens are revoked in the same transaction, which commits only once the file is
+    written. ``actor`` (who ran it, e.g. ``local:alice``) goes in the audit record."""
+    path = settings.data_dir / ADMIN_TOKEN_FILE
+    engine = create_engine(settings)
+    try:
+        upgrade(engine)
+        with transaction(engine) as session:
+            issued = rotate_admin(session)
+            record_audit(
+                session,
+                "token.rotate-admin",
+                "token",
+                issued.token.id,
+                actor=actor,
+                actor_user_id=issued.token.user_id,
+                result="ok",
+                data={"token_file": str(path)},
+            )
+            write_secret_file(path, issued.secret)
+            token_id = issued.token.id
+    finally:
+        engine.dispose()
+    return RotatedAdmin(path, token_id)
