@@ -9,7 +9,10 @@ worker's registry.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from shipyard.clock import utc_now
 from shipyard.engine import StackRef
@@ -18,7 +21,7 @@ from shipyard.jobs import HandlerRegistry, JobContext, JobKind, default_registry
 from shipyard.services._job_run import JobRun, prepare_job_process, run_job
 from shipyard.services.errors import NothingRunningError
 from shipyard.services.targets import Deployed
-from shipyard.services.unchanged import matches_current
+from shipyard.services.unchanged import current_release, matches_current
 from shipyard.store import models
 from shipyard.store.builds import create_build, finish_build, latest_image_build
 from shipyard.store.deployments import get_deployment
@@ -118,34 +121,90 @@ def _tag(run: JobRun) -> str:
 
 
 def _known_release(run: JobRun) -> Release | None:
-    """The image of a rollback (the deployment's release) or a promote (the payload's).
-    None for a promote to a target that builds per environment (gcp) when the image is
-    not in this environment's registry: the deploy then builds the release's tag."""
+    """The image of a rollback (the deployment's release) or a promote (the payload's),
+    built again from the release's tag when it is gone (:func:`_rebuilt`). None for a
+    promote to a target that builds per environment (gcp) when the image is not in this
+    environment's registry: the deploy then builds the release's tag."""
     promoted = run.ctx.payload.get("promote_release_id")
     release_id = promoted or run.release_id
     if release_id is None:
         return None
     with run.session(read_only=True) as session:
-        recorded = get_release(session, int(release_id))
-        tag, digest = recorded.tag, recorded.image_digest
-        image = Release(tag, recorded.image, digest) if tag else None
-    found = run.target.release_of(run.desired, tag, image) if tag else None
-    if found is None or found.digest != digest:
-        if promoted and tag and run.target.builds_per_environment:
-            run.ctx.emit(
-                "release.rebuild",
-                f"release {release_id} ({tag}) has no image in {run.environment}'s registry: "
-                f"building {tag} there (same tag, a new digest)",
-                level="warning",
-                digest=digest,
-            )
-            return None
-        raise NothingRunningError(
-            f"release {release_id} ({tag or 'no tag'}, {digest}) has no image here any more: "
-            f"deploy its tag instead, which builds it again"
+        recorded = _recorded(session, get_release(session, int(release_id)))
+    found = _image_of(run, recorded)
+    if found is not None:
+        run.ctx.emit(
+            "release.found",
+            f"deploying release {release_id}: {found.image}",
+            digest=recorded.digest,
         )
-    run.ctx.emit("release.found", f"deploying release {release_id}: {found.image}", digest=digest)
-    return found
+        return found
+    if promoted and recorded.tag and run.target.builds_per_environment:
+        run.ctx.emit(
+            "release.rebuild",
+            f"release {release_id} ({recorded.tag}) has no image in {run.environment}'s "
+            f"registry: building {recorded.tag} there (same tag, a new digest)",
+            level="warning",
+            digest=recorded.digest,
+        )
+        return None
+    return _rebuilt(run, recorded)
+
+
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """A release as Shipyard recorded it, with the commit its build was made from."""
+
+    id: int
+    tag: str | None
+    image: str
+    digest: str
+    commit: str | None
+
+
+def _recorded(session: Session, release: models.Release) -> _Recorded:
+    build = session.get(models.Build, release.build_id) if release.build_id else None
+    commit = build.commit if build is not None else None
+    return _Recorded(release.id, release.tag, release.image, release.image_digest, commit)
+
+
+def _image_of(run: JobRun, recorded: _Recorded) -> Release | None:
+    """The recorded release's image, if this environment can still run it as recorded."""
+    if not recorded.tag:
+        return None
+    image = Release(recorded.tag, recorded.image, recorded.digest, recorded.commit)
+    found = run.target.release_of(run.desired, recorded.tag, image)
+    return found if found is not None and found.digest == recorded.digest else None
+
+
+def _rebuilt(run: JobRun, recorded: _Recorded) -> Release:
+    """A recorded release whose image is gone (removed from the container engine): its
+    tag built again, as a deploy of the tag does, and checked to be the commit the
+    release was built from. A tag that moved since is refused: its build is other code."""
+    tag = recorded.tag
+    if not tag:
+        raise NothingRunningError(
+            f"release {recorded.id} ({recorded.digest}) has no image here any more and no "
+            "tag to build it from: deploy a tag instead"
+        )
+    source = f" from commit {recorded.commit}" if recorded.commit else ""
+    run.ctx.emit(
+        "release.rebuild",
+        f"release {recorded.id} ({tag}, {recorded.digest}) has no image here any more: "
+        f"building {tag} again{source}",
+        level="warning",
+        release=recorded.id,
+        digest=recorded.digest,
+        commit=recorded.commit,
+    )
+    release = _image_for_tag(run, tag)
+    if recorded.commit and release.commit and release.commit != recorded.commit:
+        raise NothingRunningError(
+            f"release {recorded.id} was built from commit {recorded.commit} of {tag}, but "
+            f"{tag} now points to commit {release.commit}: the release cannot be built "
+            f"again as it was; deploy {tag} to run the new commit, or pick another release"
+        )
+    return release
 
 
 def _image_for_tag(run: JobRun, tag: str) -> Release:
@@ -229,7 +288,9 @@ def _unchanged(run: JobRun, digest: str, desired_state: dict[str, Any]) -> Outco
         return run.settle(session, deployment, DeploymentStatus.unchanged, result, url=stack.url)
 
 
-def _record_deployed(run: JobRun, deployed: Deployed, desired_state: dict[str, Any]) -> Outcome:
+def _record_deployed(
+    run: JobRun, deployed: Deployed, desired_state: dict[str, Any], *, provisioned: bool = False
+) -> Outcome:
     assert deployed.release is not None
     with run.session() as session:
         component = session.get_one(models.Component, run.component_id)
@@ -259,6 +320,8 @@ def _record_deployed(run: JobRun, deployed: Deployed, desired_state: dict[str, A
             "environment": run.environment,
         }
         stack.destroyed_at = None
+        if provisioned:
+            stack.provisioned_at = utc_now()
         result = {
             "release": release.id,
             "url": deployed.url,
@@ -287,11 +350,31 @@ def _succeeded_keeping_release(
 
 
 def _provision(run: JobRun) -> Outcome:
+    """The stack's infrastructure, its running release kept. A recorded release whose
+    image is gone is built again from its tag (:func:`_rebuilt`) and runs as a new
+    release; a provision never fails for want of an image Shipyard can build."""
+    gone = _release_image_gone(run)
+    if gone is not None:
+        release = _rebuilt(run, gone)
+        deployed = run.target.rollback(
+            run.desired, release, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel
+        )
+        return _record_deployed(run, deployed, run.desired.hash_payload(), provisioned=True)
     deployed = run.target.provision(
         run.desired, on_event=run.ctx.engine_sink(), cancel=run.ctx.cancel
     )
     result = {"url": deployed.url, "changes": dict(deployed.changes)}
     return _succeeded_keeping_release(run, result, deployed.url)
+
+
+def _release_image_gone(run: JobRun) -> _Recorded | None:
+    """The stack's current release when its image is no longer there; else None."""
+    with run.session(read_only=True) as session:
+        current = current_release(session, session.get_one(models.Stack, run.stack_id))
+        recorded = _recorded(session, current) if current is not None else None
+    if recorded is None or _image_of(run, recorded) is not None:
+        return None
+    return recorded
 
 
 def _destroy(run: JobRun) -> Outcome:

@@ -13,7 +13,8 @@ from shipyard.cli._client import SseMessage, iter_sse
 from shipyard.services.autodeploy import on_new_tag
 from shipyard.targets.local import detect_container_engine
 from shipyard.targets.local.builds import image_reference
-from shipyard.targets.local.labels import COMPONENT
+from shipyard.targets.local.instance import instance_id
+from shipyard.targets.local.labels import COMMIT, COMPONENT
 from shipyard.targets.local.trigger import BuildRequested
 
 pytestmark = pytest.mark.integration
@@ -185,7 +186,12 @@ def test_a_forced_deploy_runs_one_up_after_its_records_and_a_vanished_image_is_r
     assert _updates(plane.settings.data_dir, plane.name) == updates + 1
 
     containers = detect_container_engine(plane.settings)
-    _untag(containers.binary, image_reference(f"default/{plane.name}", "v1"))
+    _untag(
+        containers.binary,
+        image_reference(
+            f"default/{plane.name}", "v1", instance=instance_id(plane.settings.data_dir)
+        ),
+    )
     rebuilt, kinds = _forced_deploy(plane, "v1", wait_for)
 
     assert rebuilt["status"] == "succeeded", rebuilt["error"]
@@ -205,3 +211,82 @@ def _failed_updates(settings_dir: Path, name: str) -> list[str]:
         for path in (settings_dir / "state").rglob(f"*{name}*/dev/*.history.json")
         if json.loads(path.read_text())["result"] != "succeeded"
     ]
+
+
+def _events(plane: Any, deployment_id: int) -> list[dict[str, Any]]:
+    """The deployment's stored events, in order."""
+    text = plane.api.client.get(
+        f"/api/v1/deployments/{deployment_id}/events", params={"follow": "false"}
+    ).text
+    return [
+        json.loads(line.removeprefix("data: "))
+        for line in text.splitlines()
+        if line.startswith("data: ") and '"kind"' in line
+    ]
+
+
+def _remove_image(binary: Path, reference: str) -> None:
+    """Remove the image as a cleanup outside Shipyard would (``rmi --force``: podman also
+    removes the containers that run it)."""
+    subprocess.run(
+        [str(binary), "rmi", "--force", "--", reference],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def test_a_release_whose_image_was_removed_is_rebuilt_from_its_commit_by_rollback_and_provision(
+    control_plane: Any, wait_for: Any
+) -> None:
+    plane = control_plane
+    registered = plane.api.client.post("/api/v1/components", json={"path": str(plane.catalog)})
+    assert registered.status_code == 201, registered.text
+    v1_commit = plane.release("v1")
+    v1 = _finished(
+        plane, _post(plane, "/deployments", {"environment": "dev", "tag": "v1"}), wait_for
+    )
+    assert v1["status"] == "succeeded", v1["error"]
+    plane.release("v2")
+    v2 = _finished(
+        plane, _post(plane, "/deployments", {"environment": "dev", "tag": "v2"}), wait_for
+    )
+    assert v2["status"] == "succeeded", v2["error"]
+    containers = detect_container_engine(plane.settings)
+    v1_image = image_reference(
+        f"default/{plane.name}", "v1", instance=instance_id(plane.settings.data_dir)
+    )
+    _remove_image(containers.binary, v1_image)
+    # The repository moves on meanwhile (a new commit, tagged v3): the rebuild takes the
+    # release's tag, which still names the commit it was built from.
+    plane.release("v3")
+
+    rolled = _finished(plane, _post(plane, "/rollback", {"environment": "dev"}), wait_for)
+
+    assert rolled["status"] == "succeeded", rolled["error"]
+    assert plane.answer(rolled["url"]) == "v1"
+    assert containers.inspect_image(v1_image).labels[COMMIT] == v1_commit
+    events = _events(plane, rolled["id"])
+    kinds = [event["kind"] for event in events]
+    rebuild = next(event for event in events if event["kind"] == "release.rebuild")
+    assert rebuild["data"]["commit"] == v1_commit
+    assert "v1" in rebuild["message"] and "no image here any more" in rebuild["message"]
+    assert kinds.index("release.rebuild") < kinds.index("build.started")
+    assert kinds.index("build.succeeded") < _first_engine_event(kinds)
+
+    # Removed again, while it runs: a provision builds it again instead of failing.
+    _remove_image(containers.binary, v1_image)
+
+    provisioned = _finished(plane, _post(plane, "/provision", {"environment": "dev"}), wait_for)
+
+    assert provisioned["status"] == "succeeded", provisioned["error"]
+    assert plane.answer(provisioned["url"]) == "v1"
+    assert containers.inspect_image(v1_image).labels[COMMIT] == v1_commit
+    kinds = [event["kind"] for event in _events(plane, provisioned["id"])]
+    assert "release.rebuild" in kinds and "build.succeeded" in kinds
+    # The stack's current release is the rebuilt image's (a new digest), not the gone one.
+    component = plane.api.client.get(f"/api/v1/components/default/{plane.name}").json()
+    [dev] = [env for env in component["environments"] if env["environment"] == "dev"]
+    assert provisioned["release"] not in (None, rolled["release"])
+    assert dev["current_release"] == provisioned["release"]
+    assert dev["current_tag"] == "v1"
