@@ -108,5 +108,8 @@ def create_app(
     app.include_router(system.public)
     app.include_router(system.protected, dependencies=[Depends(require_principal)])
     app.include_router(_api_router())
+    from shipyard.web import install_web  # the pages import the API's auth: here, not above
+
+    install_web(app, settings)
     _check_access_rules(app)
     return app

@@ -4,9 +4,11 @@ Every route but ``/healthz`` depends on :func:`require_principal` (its router de
 it), so a request without valid credentials never reaches a handler. What a principal
 may then do is decided in one place, :mod:`shipyard.api.access`.
 
-Credentials today: a bearer that is a Shipyard API token (``shp_...``), looked up by the
-sha256 of the presented secret. :func:`_principal_from_bearer` is where other kinds of
-bearer (an OIDC or Backstage JWT) are told apart from it.
+Credentials: a bearer that is a Shipyard API token (``shp_...``), looked up by the sha256
+of the presented secret; or, when ``SHIPYARD_OIDC_ISSUER`` is set, a JWT of that issuer (an
+OIDC access token, a Backstage user token), checked by :mod:`shipyard.api.oidc`.
+:func:`_principal_from_bearer` tells them apart. The Web UI's cookie session is
+:mod:`shipyard.web.session`'s.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from shipyard.api.dependencies import EngineDep
+from shipyard.api.oidc import OidcError, OidcTokenError, OidcVerifier, app_verifier, looks_like_jwt
 from shipyard.catalog.ownership import owner_ref
 from shipyard.clock import utc_now
 from shipyard.store import transaction
 from shipyard.store.audit import current_audit
-from shipyard.store.auth import find_live_token, record_use, use_is_stale
+from shipyard.store.auth import ensure_person, find_live_token, record_use, use_is_stale
 from shipyard.store.enums import Role
 from shipyard.store.models import User
 
@@ -104,12 +107,41 @@ def _principal_from_token(engine: Engine, secret: str) -> Principal | None:
 def _principal_from_bearer(request: Request, engine: Engine, bearer: str) -> Principal | None:
     """The principal a bearer credential proves, or ``None`` if it proves none.
 
-    The seam for other bearer kinds: a JWT (OIDC, Backstage user tokens) is recognised and
-    validated here, before the API-token lookup, e.g.
-    ``if oidc.looks_like_jwt(bearer): return oidc.principal_from_jwt(request, engine, bearer)``.
+    When OIDC is set up, a bearer shaped as a JWT (OIDC, Backstage user tokens) is
+    validated against the issuer's keys (:mod:`shipyard.api.oidc`); any other is looked up
+    as an API token.
     """
-    del request  # for the JWT branch (its settings and JWKS cache live on the app)
+    verifier = app_verifier(request)
+    if verifier is not None and looks_like_jwt(bearer):
+        return _principal_from_jwt(engine, verifier, bearer)
     return _principal_from_token(engine, bearer)
+
+
+def _principal_from_jwt(engine: Engine, verifier: OidcVerifier, bearer: str) -> Principal:
+    """The person an OIDC (or Backstage) JWT names, with the role and teams of its groups;
+    their user row is made the first time they are seen."""
+    try:
+        identity = verifier.verify(bearer)
+    except OidcTokenError as error:
+        raise unauthorized(str(error)) from error
+    except OidcError as error:  # the issuer cannot be read: not the caller's fault
+        raise HTTPException(503, f"the bearer JWT cannot be checked now: {error}") from error
+    with transaction(engine, read_only=True) as session:
+        user = session.scalars(select(User).where(User.subject == identity.subject)).first()
+        known = None if user is None else (user.id, user.name)
+    if known is None:
+        with transaction(engine) as session:
+            user = ensure_person(session, identity.subject, identity.name)
+            known = (user.id, user.name)
+    return Principal(
+        user_id=known[0],
+        user_name=known[1],
+        token_id=None,
+        role=identity.role,
+        teams=identity.teams,
+        method="oidc",
+        subject=identity.subject,
+    )
 
 
 def bind_principal(request: Request, principal: Principal) -> Principal:

@@ -20,15 +20,20 @@ highest role ``oidc_role_map`` gives any of them (else viewer). A refused token 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import jwt
+from fastapi import FastAPI, Request
 
 from shipyard.catalog.ownership import owner_ref
 from shipyard.errors import ShipyardError
@@ -45,7 +50,10 @@ __all__ = [
     "OidcUnavailableError",
     "OidcVerifier",
     "ProviderMetadata",
+    "app_verifier",
+    "install_verifier",
     "looks_like_jwt",
+    "pkce_challenge",
     "verifier_from_settings",
 ]
 
@@ -64,6 +72,7 @@ _KEY_TYPES = {
     "OKP": {"EdDSA"},
 }
 _EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+_TIMEOUT = 10.0
 _MAX_TOKEN_LENGTH = 16_384
 _MAX_DOCUMENT_BYTES = 1_000_000
 _MAX_TEAMS = 500
@@ -114,6 +123,12 @@ class OidcIdentity:
     claims: Mapping[str, Any] = field(repr=False)
 
 
+def pkce_challenge(verifier: str) -> str:
+    """PKCE's ``S256`` challenge of a code verifier (RFC 7636)."""
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 def looks_like_jwt(token: str) -> bool:
     """Whether a bearer is shaped like a compact JWS (three base64url parts)."""
     parts = token.split(".")
@@ -128,7 +143,7 @@ class OidcVerifier:
         *,
         issuer: str,
         audience: str,
-        client: httpx.Client,
+        client: httpx.Client | None = None,
         groups_claim: str = "groups",
         role_map: Mapping[str, str] | None = None,
         leeway: float = 30.0,
@@ -187,9 +202,17 @@ class OidcVerifier:
             token_endpoint=optional("token_endpoint"),
         )
 
+    def _http(self) -> AbstractContextManager[httpx.Client]:
+        """The shared client, or (none given) one for this exchange: the issuer is asked
+        rarely (discovery once, the keys when they rotate, a code at each sign-in)."""
+        if self._client is not None:
+            return nullcontext(self._client)
+        return httpx.Client(timeout=_TIMEOUT)
+
     def _get(self, url: str) -> httpx.Response:
         try:
-            response = self._client.get(url, headers={"Accept": "application/json"})
+            with self._http() as client:
+                response = client.get(url, headers={"Accept": "application/json"})
         except httpx.HTTPError as error:
             raise OidcUnavailableError(
                 f"cannot read {url}: {type(error).__name__}: {error}"
@@ -249,6 +272,49 @@ class OidcVerifier:
         return self._fetched_at is None or (
             self._clock() - self._fetched_at >= self.refetch_interval
         )
+
+    def exchange_code(
+        self,
+        *,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str,
+        client_id: str,
+        client_secret: str | None,
+    ) -> dict[str, Any]:
+        """The token endpoint's answer for an authorization code (PKCE's verifier sent;
+        the client secret, if any, by HTTP Basic as ``client_secret_basic`` says)."""
+        endpoint = self.metadata().token_endpoint
+        if endpoint is None:
+            raise OidcUnavailableError(f"the issuer {self.issuer} names no token_endpoint")
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": code_verifier,
+        }
+        headers = {"Accept": "application/json"}
+        if client_secret:
+            basic = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(basic.encode()).decode()
+        else:
+            form["client_id"] = client_id
+        try:
+            with self._http() as client:
+                response = client.post(endpoint, data=form, headers=headers)
+        except httpx.HTTPError as error:
+            raise OidcUnavailableError(
+                f"cannot reach the token endpoint {endpoint}: {type(error).__name__}"
+            ) from error
+        if response.status_code != 200:
+            try:
+                reason = str(response.json().get("error", ""))[:64]
+            except ValueError:
+                reason = ""
+            raise OidcTokenError(
+                f"the token endpoint refused the code ({response.status_code} {reason})".strip()
+            )
+        return self._json(response, endpoint)
 
     # --- tokens --------------------------------------------------------------------------
 
@@ -385,7 +451,9 @@ def _role_map(raw: Mapping[str, str]) -> dict[str, Role]:
     return roles
 
 
-def verifier_from_settings(settings: Settings, client: httpx.Client) -> OidcVerifier | None:
+def verifier_from_settings(
+    settings: Settings, client: httpx.Client | None = None
+) -> OidcVerifier | None:
     """The app's verifier, or ``None`` when ``SHIPYARD_OIDC_ISSUER`` is not set."""
     if not settings.oidc_issuer:
         return None
@@ -403,3 +471,17 @@ def verifier_from_settings(settings: Settings, client: httpx.Client) -> OidcVeri
         groups_claim=settings.oidc_groups_claim,
         role_map=settings.oidc_role_map,
     )
+
+
+def install_verifier(app: FastAPI, settings: Settings) -> OidcVerifier | None:
+    """Build the app's one verifier (its keys cached for the app's life); a setting that
+    cannot work fails here, when the app is made, not at the first sign-in."""
+    verifier = verifier_from_settings(settings)
+    app.state.oidc_verifier = verifier
+    return verifier
+
+
+def app_verifier(request: Request) -> OidcVerifier | None:
+    """The verifier :func:`install_verifier` built, or ``None`` (OIDC is not set up)."""
+    verifier: OidcVerifier | None = getattr(request.app.state, "oidc_verifier", None)
+    return verifier

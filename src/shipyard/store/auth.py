@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shipyard.clock import utc_now
@@ -27,6 +28,7 @@ __all__ = [
     "create_team",
     "create_user",
     "ensure_admin",
+    "ensure_person",
     "find_live_token",
     "get_token",
     "hash_token",
@@ -212,3 +214,22 @@ def revoke_token(session: Session, token_id: int, *, now: datetime | None = None
     token.revoked_at = token.revoked_at or now or utc_now()
     session.flush()
     return token
+
+
+def ensure_person(session: Session, subject: str, name: str) -> User:
+    """The user known by OIDC ``subject`` (``<issuer>#<sub>``), made at their first sign-in.
+
+    Named ``name`` unless another user has that name already (then named by the subject);
+    a name, once given, stays (the subject, not the name, is who the person is)."""
+    query = select(User).where(User.subject == subject)
+    user = session.scalars(query).first()
+    if user is not None:
+        return user
+    taken = session.scalars(select(User.id).where(User.name == name)).first() is not None
+    try:
+        with session.begin_nested():
+            user = User(name=subject if taken else name, subject=subject)
+            session.add(user)
+    except IntegrityError:  # the same person signing in twice at once: theirs won
+        return session.scalars(query).one()
+    return user

@@ -14,14 +14,13 @@ names who the next ``/authorize`` signs in, which then redirects back with a cod
 from __future__ import annotations
 
 import base64
-import hashlib
 import secrets
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -30,9 +29,10 @@ from fastapi import FastAPI, Form, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from shipyard.api.oidc import pkce_challenge
 from shipyard.testing.server import running_server
 
-__all__ = ["OidcProvider", "SigningKey", "pkce_challenge", "serve_oidc_provider"]
+__all__ = ["OidcProvider", "SigningKey", "serve_oidc_provider"]
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -66,11 +66,6 @@ class SigningKey:
         return self.private.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-
-
-def pkce_challenge(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 @dataclass
@@ -249,7 +244,8 @@ class OidcProvider:
             self.token_requests.append({"grant_type": grant_type, "code_verifier": code_verifier})
             if authorization and authorization.startswith("Basic "):
                 decoded = base64.b64decode(authorization[6:]).decode()
-                client_id, _, client_secret = decoded.partition(":")
+                quoted_id, _, quoted_secret = decoded.partition(":")
+                client_id, client_secret = unquote(quoted_id), unquote(quoted_secret)
             if grant_type != "authorization_code" or client_id != self.client_id:
                 return _oauth_error("invalid_client")
             if self.client_secret is not None and client_secret != self.client_secret:

@@ -276,7 +276,9 @@ def test_a_backstage_backend_without_a_discovery_document_falls_back_to_its_jwks
 
 def test_an_unreachable_issuer_says_so(client: httpx.Client) -> None:
     verifier = OidcVerifier(issuer="http://127.0.0.1:9/none", audience="x", client=client)
-    with pytest.raises(OidcUnavailableError, match=re.escape("cannot read http://127.0.0.1:9/none")):
+    with pytest.raises(
+        OidcUnavailableError, match=re.escape("cannot read http://127.0.0.1:9/none")
+    ):
         verifier.verify(forged({"alg": "RS256", "kid": "k"}, {"sub": "x"}, sign=lambda d: b"sig"))
 
 
