@@ -154,3 +154,21 @@ def test_a_symlink_out_of_the_source_roots_is_refused(
     response = api.client.post("/api/v1/components", json={"path": str(tmp_path / "link")})
     assert "outside the folders" in assert_problem(response, 422)["detail"]
     assert "hunter2" not in response.text
+
+
+def test_a_hostile_source_annotation_is_a_located_problem_and_runs_nothing(
+    api: Api, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pwned"
+    for index, template in enumerate(HOSTILE_URLS):
+        path = write_component(
+            tmp_path / f"c{index}", f"c{index}-api", source=template.format(marker=marker)
+        )
+        response = api.client.post("/api/v1/components", json={"path": str(path)})
+        body = assert_problem(response, 422)
+        assert body["type"] == "urn:shipyard:problem:catalog"
+        problems = {(p["file"], p["path"]) for p in body["problems"]}
+        assert problems == {(str(path), 'metadata.annotations["shipyard.dev/source"]')}
+        assert all("is refused" in p["message"] for p in body["problems"])
+    assert not marker.exists()
+    assert api.client.get("/api/v1/components").json()["items"] == []
