@@ -3,7 +3,9 @@
 # backend, the local target on this machine's container engine):
 #   1. creates the example component's git repository under the data dir (tag v1.0.0),
 #   2. starts `shipyard serve` with examples/platform.local.yaml,
-#   3. registers the example, provisions it in dev and deploys its first tag,
+#   3. registers the example, provisions it in dev and deploys its first tag (run again
+#      on the same data dir, it skips the provision: the deploy finds its stack, and a
+#      release already running is left as it is),
 #   4. prints the service URL and where the admin token is, and keeps serving (Ctrl-C
 #      stops the server; the service's container keeps running, `shipyard destroy
 #      greeter --env dev --yes` removes it).
@@ -28,7 +30,9 @@ die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 mkdir -p "$SHIPYARD_DATA_DIR"
 "$SHIPYARD" doctor
 
+first_run=false
 if [ ! -d "$EXAMPLE/.git" ]; then
+  first_run=true
   log "Creating the example component's repository: $EXAMPLE"
   busybox=$(command -v busybox || true)
   [ -x /bin/busybox ] && busybox=/bin/busybox
@@ -71,8 +75,10 @@ token_file="$SHIPYARD_DATA_DIR/admin-token"
 
 log "Registering the example component"
 "$SHIPYARD" component register "$EXAMPLE"
-log "Provisioning greeter in dev"
-"$SHIPYARD" provision greeter --env dev --follow
+if [ "$first_run" = true ]; then
+  log "Provisioning greeter in dev"
+  "$SHIPYARD" provision greeter --env dev --follow
+fi
 log "Deploying greeter v1.0.0 to dev"
 result=$("$SHIPYARD" deploy greeter --env dev --tag v1.0.0 --follow --output json)
 service_url=$(printf '%s' "$result" | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"] or "")')
