@@ -109,7 +109,9 @@ def create_app(
     app.include_router(system.protected, dependencies=[Depends(require_principal)])
     app.include_router(_api_router())
     from shipyard.web import install_web  # the pages import the API's auth: here, not above
+    from shipyard.web.pages import install_pages
 
+    install_pages(app)  # first: its components page is "/"
     install_web(app, settings)
     _check_access_rules(app)
     return app
