@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import structlog
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
+from shipyard._files import ensure_private_dir, write_atomic
 from shipyard.catalog import Platform, load_platform
 from shipyard.services.platform import sync_environments
 from shipyard.settings import Settings
@@ -42,15 +42,7 @@ class Startup:
 
 def write_secret_file(path: Path, secret: str) -> None:
     """Write ``secret`` to ``path`` readable by its owner only (0600), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, (secret + "\n").encode())
-    finally:
-        os.close(fd)
-    staging.replace(path)
+    write_atomic(path, secret + "\n")
 
 
 def _ensure_admin_token(engine: Engine, path: Path) -> bool:
@@ -67,6 +59,7 @@ def _ensure_admin_token(engine: Engine, path: Path) -> bool:
 
 
 def bootstrap(settings: Settings, engine: Engine) -> Startup:
+    ensure_private_dir(settings.data_dir)
     revision = upgrade(engine)
     platform = load_platform(settings.platform) if settings.platform is not None else None
     if platform is not None:

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Self
 import httpx
 import typer
 
+from shipyard._files import write_atomic
 from shipyard.errors import ShipyardError
 from shipyard.settings import Settings
 
@@ -98,9 +99,7 @@ class SseMessage:
 def write_client_config(data_dir: Path, server: str, token_file: Path) -> Path:
     """``<data-dir>/client.json``: where clients on this machine find the server."""
     path = data_dir / CLIENT_CONFIG_FILE
-    staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(json.dumps({"server": server, "token_file": str(token_file)}, indent=2))
-    staging.replace(path)
+    write_atomic(path, json.dumps({"server": server, "token_file": str(token_file)}, indent=2))
     return path
 
 

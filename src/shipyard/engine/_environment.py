@@ -12,15 +12,15 @@ environment) plus the workspace's variables (:func:`pulumi_variables`), nothing 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import sys
-import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
 import structlog
+
+from shipyard._files import ensure_private_dir, write_atomic
 
 __all__ = ["base_environment", "ensure_passphrase_file", "pulumi_variables"]
 
@@ -101,18 +101,9 @@ def ensure_passphrase_file(data_dir: Path) -> Path:
     if path.exists():
         _tighten(path)
         return path
-    data_dir.mkdir(parents=True, exist_ok=True)
-    # mkstemp: a name of its own per caller (threads of one process share a pid), mode 0600.
-    fd, name = tempfile.mkstemp(dir=data_dir, prefix=".pulumi-passphrase.", suffix=".tmp")
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(32) + "\n")
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _log.info("generated the Pulumi passphrase file", path=str(path))
+    ensure_private_dir(data_dir)
+    if write_atomic(path, secrets.token_urlsafe(32) + "\n", exclusive=True):
+        _log.info("generated the Pulumi passphrase file", path=str(path))
     return path
 
 

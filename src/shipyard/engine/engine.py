@@ -15,6 +15,7 @@ from pulumi import automation as auto
 from pulumi.automation import errors as sdk_errors
 from semver import VersionInfo
 
+from shipyard._files import ensure_private_dir
 from shipyard.engine import _recovery
 from shipyard.engine._convert import EventStream, Scrubber
 from shipyard.engine._environment import (
@@ -88,7 +89,7 @@ class Engine:
         self._second_grace_s = second_grace_s
         self._file_root = _recovery.file_backend_root(self.backend_url)
         if self._file_root is not None:
-            self._file_root.mkdir(parents=True, exist_ok=True)
+            ensure_private_dir(self._file_root)
         passphrase = None if settings.secrets_provider else ensure_passphrase_file(self.data_dir)
         shim_dir = self.data_dir / "bin"
         write_dynamic_provider_plugin(shim_dir)

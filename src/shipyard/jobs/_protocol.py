@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from shipyard._files import write_atomic
 from shipyard.settings import Settings
 
 __all__ = ["ChildSetup", "ChildSpec", "Outcome", "OutcomeKind", "read_outcome", "write_outcome"]
@@ -62,9 +63,7 @@ class Outcome:
 
 def write_outcome(path: Path, outcome: Outcome) -> None:
     """Write atomically: a reader sees the whole outcome or none."""
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(asdict(outcome)))
-    partial.replace(path)
+    write_atomic(path, json.dumps(asdict(outcome)))
 
 
 def read_outcome(path: Path) -> Outcome | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +14,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from shipyard._files import PRIVATE_FILE_MODE, ensure_private_dir
 from shipyard.settings import Settings
 
 __all__ = ["READ_ONLY", "create_engine", "session_factory", "transaction"]
@@ -39,11 +42,22 @@ def create_engine(settings: Settings | str | URL, **kwargs: Any) -> Engine:
 
 def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
     if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        _private_database_file(Path(url.database))
     engine = sa.create_engine(url, **kwargs)
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def _private_database_file(path: Path) -> None:
+    """The folder 0700 and the database file 0600 before SQLite opens it (its WAL and
+    shared-memory files take the database file's mode)."""
+    ensure_private_dir(path.parent)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    mode = path.stat().st_mode & 0o777
+    if mode & ~PRIVATE_FILE_MODE:
+        path.chmod(mode & PRIVATE_FILE_MODE)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import structlog
 
+from shipyard._files import locked, read_json, write_json
 from shipyard.settings import Settings
 from shipyard.targets.local._caddy_config import Route, caddy_config
-from shipyard.targets.local._jsonfile import locked, read_json, write_json
 from shipyard.targets.local._process import spawn
 from shipyard.targets.local.errors import ProxyError, ToolMissingError
 from shipyard.targets.local.instance import instance_id

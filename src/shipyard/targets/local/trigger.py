@@ -11,10 +11,10 @@ from pathlib import Path
 
 import structlog
 
+from shipyard._files import locked, read_json, write_json
 from shipyard.errors import ShipyardError
 from shipyard.settings import Settings
 from shipyard.sources import GitSources, is_local_source
-from shipyard.targets.local._jsonfile import locked, read_json, write_json
 from shipyard.targets.local.errors import LocalTargetError
 
 __all__ = [
