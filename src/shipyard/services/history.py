@@ -399,11 +399,12 @@ def known_tags(
         .where(models.Build.component_id == component.id)
         .order_by(models.Build.id.desc())
     ).all()
-    for build in builds:
+    dated = {name for name, tag in found.items() if tag.created_at is not None}
+    for build in builds:  # newest first: the last one seen of a tag is its first build
         known = found.setdefault(build.ref, KnownTag(build.ref, commit=build.commit))
         if known.build is None:
             known.build = build.status.value
-        if known.created_at is None:
+        if build.ref not in dated:
             known.created_at = build.created_at
         known.commit = known.commit or build.commit
     running = session.execute(

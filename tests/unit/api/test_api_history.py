@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from shipyard.settings import Settings
 from shipyard.store import models, transaction
 from shipyard.store.deployments import set_deployment_status
-from shipyard.store.enums import DeploymentStatus
+from shipyard.store.enums import BuildStatus, DeploymentStatus
 from shipyard.store.events import append_event
 from shipyard.testing.api import Api, assert_problem, serve_api
 from shipyard.testing.samples import write_component, write_platform
@@ -218,3 +219,28 @@ def test_a_finished_preview_carries_its_diff_resource_by_resource(history_api: A
         ("web", "shipyard:local:Route", "create", []),
     ]
     assert deploy["diff"] is None  # not a preview
+
+
+def test_a_tag_known_only_from_builds_is_listed_with_its_latest_build(history_api: Api) -> None:
+    api = history_api
+    with transaction(api.engine) as session:
+        component = session.scalars(
+            select(models.Component).where(models.Component.name == "orders-api")
+        ).one()
+        first = datetime(2025, 6, 1, tzinfo=UTC)
+        for when, status in (
+            (first, BuildStatus.failed),
+            (first.replace(day=2), BuildStatus.succeeded),
+        ):
+            session.add(
+                models.Build(
+                    component_id=component.id, ref="v0.9.0", status=status, created_at=when
+                )
+            )
+
+    tags = api.client.get(f"{COMPONENT}/tags").json()["items"]
+
+    [built] = [tag for tag in tags if tag["tag"] == "v0.9.0"]
+    assert built["build"] == "succeeded"
+    assert built["created_at"].startswith("2025-06-01")
+    assert [tag["tag"] for tag in tags][-1] == "v0.9.0"  # the oldest
