@@ -14,7 +14,9 @@ pytestmark = pytest.mark.integration
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "control_plane.py"
 MEASURES = (
+    "deploy_vs_sdk_up_ratio",
     "deploy_vs_engine_up_ratio",
+    "engine_vs_sdk_up_ratio",
     "unchanged_deploy_p95_s",
     "worker_speedup",
     "api_p99_ms_sqlite",
@@ -52,8 +54,18 @@ def test_control_plane_benchmark_quick_reports_every_measure(tmp_path: Path) -> 
         routes = report["api_latency"][database]["routes_ms"]
         assert len(routes) == 3
         assert all(_number(stats[p]) for stats in routes.values() for p in ("p50", "p95", "p99"))
-    ratio = report["deploy_vs_engine_up"]
-    assert len(ratio["pairs"]) >= 1
-    low, high = ratio["median_ratio_ci95"]
-    assert low <= ratio["median_ratio"] <= high
+    ratio = report["deploy_vs_sdk_up"]
+    assert len(ratio["rounds"]) >= 1
+    for measured in ratio["rounds"]:
+        # Each round timed all three sides: the API, Shipyard's engine and the SDK.
+        assert sorted(measured["order"]) == ["api", "engine", "sdk"]
+        assert all(_number(measured[key]) for key in ("api_s", "engine_up_s", "sdk_up_s"))
+        assert 0 <= measured["sdk_select_s"] < measured["sdk_up_s"]
+        # Computed from the unrounded seconds: equal to the rounded ones' within rounding.
+        expected = measured["api_s"] / measured["sdk_up_s"]
+        assert measured["ratio_vs_sdk"] == pytest.approx(expected, abs=0.002)
+    for key in ("deploy_vs_sdk_up", "deploy_vs_engine_up", "engine_vs_sdk_up"):
+        low, high = report[key]["median_ratio_ci95"]
+        assert low <= report[key]["median_ratio"] <= high
+    assert report["goals"]["deploy_vs_sdk_up_ratio_max"] == ratio["goal_ratio_max"]
     assert report["unchanged_deploy"]["ms"]["n"] >= 20
