@@ -25,5 +25,14 @@ scripts/setup-container-engine.sh
 log "PostgreSQL (for the store tests)"
 scripts/setup-postgres.sh
 
+log "Backstage's catalog model (the differential test; pinned by its package-lock.json)"
+BACKSTAGE_MODEL=tests/conformance/backstage-model
+if ! command -v npm >/dev/null 2>&1; then
+  echo "npm not found: install Node.js >= 20 and npm for the Backstage differential test" >&2
+elif ! cmp -s "$BACKSTAGE_MODEL/package-lock.json" "$BACKSTAGE_MODEL/node_modules/.installed-lock"; then
+  (cd "$BACKSTAGE_MODEL" && npm ci --no-audit --no-fund --loglevel=error \
+    && cp package-lock.json node_modules/.installed-lock)
+fi
+
 log "chromium (for the Web UI's browser tests)"
 scripts/setup-chromium.sh

@@ -15,7 +15,7 @@ from jsonschema.exceptions import SchemaError
 from shipyard.catalog._jsonschema import violations
 from shipyard.catalog._problems import CatalogError, FieldPath, Problem
 from shipyard.catalog._yaml import LocatedDocument, LocatedFile, load_file, load_text, one_document
-from shipyard.catalog.settings import SETTING_NAME, WELL_KNOWN_SCHEMA
+from shipyard.catalog.settings import FORMAT_CHECKER, SETTING_NAME, WELL_KNOWN_SCHEMA
 
 __all__ = [
     "API_VERSION",
@@ -190,7 +190,7 @@ class _Reader:
 def _well_known() -> Draft202012Validator:
     return Draft202012Validator(
         {"properties": WELL_KNOWN_SCHEMA["properties"]},
-        format_checker=Draft202012Validator.FORMAT_CHECKER,
+        format_checker=FORMAT_CHECKER,
     )
 
 

@@ -1,12 +1,29 @@
-"""Well-known settings: their names, built-in defaults and the schema Shipyard itself enforces."""
+"""Well-known settings: their names, built-in defaults and the schema Shipyard itself enforces.
+
+:func:`builtin_format_problem` holds one annotation value to its setting's own format; it
+applies with or without a platform file (``shipyard validate`` without ``--platform``).
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["BUILTIN_DEFAULTS", "SETTING_NAME", "WELL_KNOWN_SCHEMA", "WELL_KNOWN_SETTINGS"]
+from jsonschema import Draft202012Validator, FormatChecker
+
+from shipyard.catalog._jsonschema import describe
+
+__all__ = [
+    "BUILTIN_DEFAULTS",
+    "FORMAT_CHECKER",
+    "SETTING_NAME",
+    "WELL_KNOWN_SCHEMA",
+    "WELL_KNOWN_SETTINGS",
+    "builtin_format_problem",
+    "coerce_setting",
+]
 
 SETTING_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -48,3 +65,61 @@ BUILTIN_DEFAULTS: Mapping[str, Any] = {
     "max-instances": 1,
     "public": False,
 }
+
+
+def _types(rule: Mapping[str, Any]) -> set[str]:
+    declared = rule.get("type")
+    types = {declared} if isinstance(declared, str) else set(declared or ())
+    for item in rule.get("enum") or ():
+        types.add({bool: "boolean", int: "integer", float: "number"}.get(type(item), "string"))
+    return types
+
+
+def coerce_setting(text: str, types: set[str]) -> Any:
+    """An annotation's text as one of ``types`` (JSON Schema names); unchanged if none fits."""
+    stripped = text.strip()
+    if not types or "string" in types:
+        return text
+    if types & {"integer", "number"} and re.fullmatch(r"[+-]?[0-9]+", stripped):
+        return int(stripped)
+    if "number" in types and re.fullmatch(
+        r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", stripped
+    ):
+        return float(stripped)
+    if "boolean" in types and stripped.lower() in ("true", "false"):
+        return stripped.lower() == "true"
+    if types & {"array", "object"}:
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+FORMAT_CHECKER = FormatChecker(formats=Draft202012Validator.FORMAT_CHECKER.checkers)
+"""Draft 2020-12's format checks, with ``regex`` that reports any pattern Python cannot
+compile (jsonschema's own lets ``OverflowError`` through, e.g. for ``a{99999999999}``)."""
+
+
+@FORMAT_CHECKER.checks("regex", raises=(re.error, OverflowError, RecursionError, ValueError))
+def _is_regex(instance: object) -> bool:
+    if isinstance(instance, str):
+        re.compile(instance)
+    return True
+
+
+_VALIDATORS: dict[str, Draft202012Validator] = {
+    name: Draft202012Validator(rule, format_checker=FORMAT_CHECKER)
+    for name, rule in _PROPERTIES.items()
+}
+
+
+def builtin_format_problem(setting: str, text: str) -> str | None:
+    """Why ``text`` breaks the built-in format of well-known ``setting`` (None: it does not,
+    or the setting is not well-known and only a platform file can say)."""
+    validator = _VALIDATORS.get(setting)
+    if validator is None:
+        return None
+    value = coerce_setting(text, _types(_PROPERTIES[setting]))
+    errors = sorted(validator.iter_errors(value), key=lambda error: str(error.validator))
+    return describe(errors[0]) if errors else None

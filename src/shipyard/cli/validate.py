@@ -18,9 +18,11 @@ import typer
 from rich.markup import escape
 
 from shipyard.catalog import Component, DescriptorFile, Platform, Problem, read_catalog
+from shipyard.catalog.backstage import ANNOTATION_PREFIX
 from shipyard.catalog.platform import parse_platform
 from shipyard.catalog.resolve import check
 from shipyard.catalog.score import parse_workload
+from shipyard.catalog.settings import builtin_format_problem
 from shipyard.catalog.sources import inside_folder
 from shipyard.cli._app import OutputFormat, app
 from shipyard.cli._utilities import (
@@ -42,8 +44,11 @@ _KIND = re.compile(r"^kind:\s*['\"]?([^'\"\s#]+)", re.MULTILINE)
 
 @dataclass
 class Report:
+    """Entities found, problems (which make the input invalid) and warnings (which do not)."""
+
     entities: list[dict[str, Any]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -54,11 +59,17 @@ class Report:
             if problem not in self.problems:
                 self.problems.append(problem)
 
+    def warn(self, warnings: Iterable[Problem]) -> None:
+        for warning in warnings:
+            if warning not in self.warnings:
+                self.warnings.append(warning)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "valid": self.valid,
             "entities": self.entities,
             "problems": [problem.as_dict() for problem in self.problems],
+            "warnings": [warning.as_dict() for warning in self.warnings],
         }
 
 
@@ -86,13 +97,21 @@ def _kind_of(path: Path) -> str:
     return "descriptor"
 
 
+def _is_file(path: Path) -> bool:
+    """``Path.is_file`` that says no, rather than raising, for a name too long to stat."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def _workload_problems(component: Component) -> list[Problem]:
     directory = component.document.directory
     if directory is None:
         return []
     named = component.annotations.get("shipyard.dev/score-file")
     candidate = inside_folder(directory, named or "score.yaml")
-    if candidate is None or not candidate.is_file():
+    if candidate is None or not _is_file(candidate):
         if named is None and candidate is not None:
             return []
         return [
@@ -108,11 +127,32 @@ def _workload_problems(component: Component) -> list[Problem]:
     return parse_workload(candidate, display)[1]
 
 
+def _setting_format_problems(component: Component) -> list[Problem]:
+    """Without a platform file: each ``shipyard.dev/[<env>.]<setting>`` annotation of a
+    well-known setting, held to that setting's own format (settings.py)."""
+    problems: list[Problem] = []
+    for key, text in component.annotations.items():
+        if not key.startswith(ANNOTATION_PREFIX):
+            continue
+        setting = key.removeprefix(ANNOTATION_PREFIX).rpartition(".")[2]
+        why = builtin_format_problem(setting, text)
+        if why is not None:
+            problems.append(
+                component.document.problem(
+                    component.annotation_path(key),
+                    f"{why}: {key} breaks the format of Shipyard's setting {setting}",
+                    "fix the value (docs/annotations.md lists each setting's format)",
+                )
+            )
+    return problems
+
+
 def _component_entry(
     component: Component, platform: Platform | None, report: Report
 ) -> dict[str, Any]:
     entry = component.summary()
     if platform is None:
+        report.add(_setting_format_problems(component))
         report.add(_workload_problems(component))
         return entry
     environments: dict[str, Any] = {}
@@ -161,6 +201,7 @@ def validate_paths(paths: Iterable[Path], platform_file: Path | None = None) -> 
     files: list[DescriptorFile] = read_catalog(descriptors)
     for file in files:
         report.add(file.problems)
+        report.warn(file.warnings)
         for entity in file.entities:
             if isinstance(entity, Component):
                 report.entities.append(_component_entry(entity, platform, report))
@@ -170,6 +211,18 @@ def validate_paths(paths: Iterable[Path], platform_file: Path | None = None) -> 
 
 
 def _print_text(report: Report) -> None:
+    for warning in report.warnings:
+        path = f" [cyan]{escape(warning.path)}[/]:" if warning.path else ":"
+        console.print(
+            f"[bold]{escape(warning.location())}[/]{path} [yellow]warning: "
+            f"{escape(warning.message)}[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if warning.hint:
+            console.print(
+                f"    [dim]hint: {escape(warning.hint)}[/]", highlight=False, soft_wrap=True
+            )
     for problem in report.problems:
         where = f"[bold]{escape(problem.location())}[/]"
         path = f" [cyan]{escape(problem.path)}[/]:" if problem.path else ":"
@@ -184,9 +237,12 @@ def _print_text(report: Report) -> None:
                 f"    [dim]hint: {escape(problem.hint)}[/]", highlight=False, soft_wrap=True
             )
     count = len(report.entities)
+    warned = len(report.warnings)
     if report.valid:
         console.print(
-            f"[green]valid[/]: {count} entit{'y' if count == 1 else 'ies'}", highlight=False
+            f"[green]valid[/]: {count} entit{'y' if count == 1 else 'ies'}"
+            + (f", {warned} warning{'s' if warned != 1 else ''}" if warned else ""),
+            highlight=False,
         )
     else:
         n = len(report.problems)

@@ -6,11 +6,17 @@ docs/conformance.md)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from shipyard.catalog.backstage import Component, read_catalog, read_descriptor
+from shipyard.catalog.backstage import (
+    Component,
+    read_catalog,
+    read_descriptor,
+    read_descriptor_text,
+)
 
 BACKSTAGE = Path(__file__).parents[2] / "fixtures" / "backstage"
 INVALID = {
@@ -126,6 +132,7 @@ def test_entity_without_name_among_valid_ones() -> None:
         (69, 1, "owner", "unknown top-level field 'owner'"),
         (74, 9, "metadata.name", "'-leading-dash' is not a valid entity name"),
         (80, 9, "metadata.name", "'exclamation!' is not a valid entity name"),
+        (88, 1, "status", "unknown top-level field 'status'"),
     ],
 )
 def test_invalid_entities_one_mistake_each(
@@ -174,3 +181,114 @@ def test_location_targets_are_followed(tmp_path: Path) -> None:
     files = read_catalog([tmp_path / "catalog-info.yaml"])
     assert [f.problems for f in files] == [(), ()]
     assert [c.name for f in files for c in f.components] == ["a"]
+
+
+def test_a_missing_location_target_is_a_warning() -> None:
+    files = read_catalog([BACKSTAGE / "location.yaml"])
+    location = files[0]
+    assert location.valid and location.problems == ()
+    (warning,) = location.warnings
+    assert (warning.line, warning.column, warning.path) == (12, 7, "spec.targets[2]")
+    assert warning.message == "Location target './missing-target.yaml' does not exist"
+    assert [f.file.rsplit("/", 1)[-1] for f in files[1:]] == ["component-service.yaml", "org.yaml"]
+
+
+# Backstage's kind schemas: each kind's required spec fields (schema/kinds/*.schema.json).
+MINIMAL = {
+    "Component": {"type": "service", "lifecycle": "production", "owner": "team"},
+    "API": {"type": "openapi", "lifecycle": "production", "owner": "team", "definition": "x"},
+    "Resource": {"type": "database", "owner": "team"},
+    "System": {"owner": "team"},
+    "Domain": {"owner": "team"},
+    "Group": {"type": "team", "children": []},
+    "User": {"memberOf": []},
+    "Location": {},
+}
+
+
+def _entity(kind: str, spec: object, extra: str = "") -> str:
+    return (
+        f"apiVersion: backstage.io/v1alpha1\nkind: {kind}\nmetadata: {{name: x}}\n"
+        f"spec: {json.dumps(spec)}\n{extra}"
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(MINIMAL))
+def test_each_kind_minimal_spec_is_valid(kind: str) -> None:
+    result = read_descriptor_text(_entity(kind, MINIMAL[kind]), "k.yaml")
+    assert result.problems == () and [e.kind for e in result.entities] == [kind]
+
+
+@pytest.mark.parametrize(
+    ("kind", "field"), [(kind, field) for kind, spec in sorted(MINIMAL.items()) for field in spec]
+)
+def test_each_required_spec_field_is_required(kind: str, field: str) -> None:
+    spec = {key: value for key, value in MINIMAL[kind].items() if key != field}
+    result = read_descriptor_text(_entity(kind, spec), "k.yaml")
+    assert [p.path for p in result.problems] == [f"spec.{field}"]
+    assert result.entities == ()
+
+
+@pytest.mark.parametrize("kind", sorted(MINIMAL))
+def test_every_kind_needs_a_spec(kind: str) -> None:
+    text = f"apiVersion: backstage.io/v1alpha1\nkind: {kind}\nmetadata: {{name: x}}\n"
+    (problem,) = read_descriptor_text(text, "k.yaml").problems
+    assert problem.path == "spec" and f"a {kind} needs a spec mapping" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("spec", "path", "fragment"),
+    [
+        ({"system": None}, "spec.system", "must be a non-empty string, not empty"),
+        ({"definition": {"$yaml": "./api.yaml"}}, "spec.definition", "does not give text"),
+        ({"definition": {"$json": "./api.json"}}, "spec.definition", "does not give text"),
+        ({"definition": ""}, "spec.definition", "an API needs a definition"),
+    ],
+)
+def test_api_fields_as_backstage_types_them(
+    spec: dict[str, object], path: str, fragment: str
+) -> None:
+    result = read_descriptor_text(_entity("API", {**MINIMAL["API"], **spec}), "k.yaml")
+    assert [(p.path, fragment in p.message) for p in result.problems] == [(path, True)]
+
+
+def test_relations_are_the_catalogs_to_write() -> None:
+    text = _entity("Domain", {"owner": "team"}, "relations: []\n")
+    (problem,) = read_descriptor_text(text, "k.yaml").problems
+    assert problem.message == "unknown top-level field 'relations'"
+    assert problem.hint is not None and "computes relations and status" in problem.hint
+
+
+@pytest.mark.parametrize(
+    ("metadata", "valid"),
+    [
+        ("{name: a--b}", True),
+        ("{name: a..b}", True),
+        ("{name: a__b}", True),
+        ("{name: a-, }", False),
+        ("{name: x, namespace: a--b}", True),
+        ("{name: x, namespace: a..b}", False),
+        ("{name: x, namespace: A}", False),
+        ("{name: x, labels: {a..b/c: d}}", False),
+        ("{name: x, labels: {a--b.c/d..e: f__g}}", True),
+        ("{name: x, labels: {k: ''}}", True),
+        ("{name: x, labels: {k: -v}}", False),
+        ("{name: x, annotations: {e.org/a/b: v}}", False),
+        ("{name: x, annotations: {e.org/k: ''}}", True),
+        ("{name: x, tags: ['c++', 'a:b']}", True),
+        ("{name: x, tags: ['a--b']}", False),
+        ("{name: x, links: [{url: 'https://x.org'}]}", True),
+        ("{name: x, links: [{url: 'not a url'}]}", False),
+        ("{name: x, links: [{url: 'https://x.org', title: ' '}]}", False),
+        ("{name: x, title: null}", False),
+        (f"{{name: {'a' * 63}}}", True),
+        (f"{{name: {'a' * 64}}}", False),
+    ],
+)
+def test_field_formats_as_backstage_judges_them(metadata: str, valid: bool) -> None:
+    text = (
+        f"apiVersion: backstage.io/v1alpha1\nkind: Domain\nmetadata: {metadata}\n"
+        "spec: {owner: t}\n"
+    )
+    result = read_descriptor_text(text, "k.yaml")
+    assert (result.problems == ()) is valid, result.problems

@@ -52,7 +52,7 @@ def test_invalid_files_exit_one_with_json_problems() -> None:
     code, out = run(str(name), "-o", "json")
     assert code == 1
     report = json.loads(out)
-    assert set(report) == {"valid", "entities", "problems"}
+    assert set(report) == {"valid", "entities", "problems", "warnings"}
     assert report["valid"] is False
     first = report["problems"][0]
     assert set(first) == {"file", "line", "column", "path", "message", "hint"}
@@ -129,4 +129,82 @@ def test_text_output_keeps_brackets_in_messages(tmp_path: Path) -> None:
     code, out = run(str(bad))
 
     assert code == 1
-    assert "characters of [a-zA-Z0-9] separated" in " ".join(out.split())
+    assert "1-63 characters of [a-zA-Z0-9-_.], starting and ending" in " ".join(out.split())
+
+
+def test_a_missing_location_target_is_a_warning_not_a_problem() -> None:
+    location = FIXTURES / "backstage" / "location.yaml"
+
+    code, out = run(str(location), "-o", "json")
+
+    assert code == 0
+    report = json.loads(out)
+    assert report["valid"] is True and report["problems"] == []
+    (warning,) = report["warnings"]
+    assert (warning["file"], warning["line"], warning["path"]) == (
+        str(location),
+        12,
+        "spec.targets[2]",
+    )
+    assert warning["message"] == "Location target './missing-target.yaml' does not exist"
+    refs = [e["ref"] for e in report["entities"]]
+    assert "location:default/logistics-catalog" in refs
+    assert "component:default/parcel-tracker" in refs  # the targets that exist are read
+
+
+def test_a_missing_location_target_is_printed_as_a_warning() -> None:
+    code, out = run(str(FIXTURES / "backstage" / "location.yaml"))
+
+    assert code == 0
+    text = " ".join(out.split())
+    assert "location.yaml:12:7 spec.targets[2]: warning: Location target" in text
+    assert text.endswith("valid: 5 entities, 1 warning")
+
+
+def test_names_with_doubled_separators_are_valid_as_in_backstage() -> None:
+    code, out = run(str(FIXTURES / "backstage" / "consecutive-separators.yaml"), "-o", "json")
+
+    assert code == 0, out
+    (entity,) = json.loads(out)["entities"]
+    assert entity["ref"] == "component:team--blue/legacy--billing..v2"
+
+
+def test_setting_formats_apply_without_a_platform(tmp_path: Path) -> None:
+    descriptor = tmp_path / "catalog-info.yaml"
+    descriptor.write_text(
+        COMPONENT.replace(
+            "    shipyard.dev/gcp-project: acme-orders\n",
+            "    shipyard.dev/gcp-project: acme-orders\n    shipyard.dev/tag-pattern: '^v(\\d+'\n"
+            "    shipyard.dev/dev.port: '80x'\n    shipyard.dev/some-platform-setting: '(('\n",
+        )
+    )
+
+    code, out = run(str(descriptor), "-o", "json")
+
+    assert code == 1
+    found = {(p["line"], p["path"]): p["message"] for p in json.loads(out)["problems"]}
+    assert found == {
+        (9, 'metadata.annotations["shipyard.dev/tag-pattern"]'): (
+            '"^v(\\\\d+" is not a valid regex: shipyard.dev/tag-pattern breaks the format '
+            "of Shipyard's setting tag-pattern"
+        ),
+        (10, 'metadata.annotations["shipyard.dev/dev.port"]'): (
+            '"80x" is not of type integer: shipyard.dev/dev.port breaks the format of '
+            "Shipyard's setting port"
+        ),
+    }
+
+
+def test_valid_setting_values_pass_without_a_platform(tmp_path: Path) -> None:
+    descriptor = tmp_path / "catalog-info.yaml"
+    descriptor.write_text(
+        COMPONENT.replace(
+            "    shipyard.dev/gcp-project: acme-orders\n",
+            "    shipyard.dev/gcp-project: acme-orders\n    shipyard.dev/tag-pattern: '^v\\d+$'\n"
+            "    shipyard.dev/port: '8080'\n    shipyard.dev/public: 'true'\n",
+        )
+    )
+
+    code, out = run(str(descriptor), "-o", "json")
+
+    assert (code, json.loads(out)["problems"]) == (0, [])

@@ -1,4 +1,7 @@
-"""Descriptor files: every document of a file parsed, Locations followed to more files."""
+"""Descriptor files: every document of a file parsed, Locations followed to more files.
+
+A Location target that is missing on disk does not make the Location invalid (Backstage
+reports it later, as an ingestion error): it is a warning of the file that names it."""
 
 from __future__ import annotations
 
@@ -26,11 +29,13 @@ _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 @dataclass(frozen=True)
 class DescriptorFile:
-    """One descriptor file: the valid entities in it and every problem found."""
+    """One descriptor file: the valid entities in it, every problem found, and warnings
+    (things to fix that leave the file valid, such as a missing Location target)."""
 
     file: str
     entities: tuple[Entity, ...]
     problems: tuple[Problem, ...]
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def components(self) -> tuple[Component, ...]:
@@ -70,9 +75,6 @@ def _template_problem(located: LocatedFile) -> Problem | None:
 
 
 def _parse(located: LocatedFile) -> DescriptorFile:
-    template = _template_problem(located)
-    if template is not None:
-        return DescriptorFile(located.file, (), (template,))
     entities: list[Entity] = []
     problems = list(located.problems)
     for doc in located.documents:
@@ -80,6 +82,12 @@ def _parse(located: LocatedFile) -> DescriptorFile:
         problems.extend(found)
         if entity is not None:
             entities.append(entity)
+    # Template syntax explains the problems of an unrendered skeleton better than they do
+    # themselves; in a file that is valid anyway (a description quoting "{{ }}"), Backstage
+    # accepts it and so does Shipyard.
+    template = _template_problem(located) if problems else None
+    if template is not None:
+        return DescriptorFile(located.file, (), (template,))
     return DescriptorFile(located.file, tuple(entities), tuple(problems))
 
 
@@ -103,13 +111,15 @@ def _targets(location: LocationEntity) -> Iterable[tuple[Path, Problem]]:
         missing = location.problem(
             path,
             f"Location target {target!r} does not exist",
-            "fix the path (relative to this file) or remove the target",
+            "fix the path (relative to this file) or remove the target; Backstage accepts "
+            "the Location and reports the missing file when it reads it",
         )
         yield local, missing
 
 
 def read_catalog(paths: Iterable[Path], *, follow_locations: bool = True) -> list[DescriptorFile]:
-    """Read descriptor files, following Location targets that are local files."""
+    """Read descriptor files, following Location targets that are local files (a missing
+    one is a warning of the file that names it)."""
     pending = [(path, str(path)) for path in paths]
     seen: set[Path] = set()
     results: list[DescriptorFile] = []
@@ -120,16 +130,18 @@ def read_catalog(paths: Iterable[Path], *, follow_locations: bool = True) -> lis
             continue
         seen.add(key)
         result = read_descriptor(path, display)
-        extra: list[Problem] = []
+        missing: list[Problem] = []
         for entity in result.entities if follow_locations else ():
             if not isinstance(entity, LocationEntity):
                 continue
-            for target, missing in _targets(entity):
+            for target, not_found in _targets(entity):
                 if target.is_file():
                     pending.append((target, _display(target, path, display)))
                 else:
-                    extra.append(missing)
-        results.append(DescriptorFile(result.file, result.entities, result.problems + tuple(extra)))
+                    missing.append(not_found)
+        results.append(
+            DescriptorFile(result.file, result.entities, result.problems, tuple(missing))
+        )
     return results
 
 

@@ -1,8 +1,12 @@
 """Validate one Backstage entity document as Backstage's catalog does, collecting problems.
 
-Rules follow Backstage's catalog-model: ``EntityEnvelope``/``Entity`` schemas and the
-``KubernetesValidatorFunctions`` (names, namespaces, labels, annotation keys, tags), plus the
-required ``spec`` fields of each core kind's JSON Schema (``schema/kinds/*.schema.json``).
+Rules follow Backstage's ``@backstage/catalog-model`` as a default catalog applies it: the
+``Entity``/``EntityMeta`` schemas, ``NoForeignRootFieldsEntityPolicy`` (only apiVersion, kind,
+metadata and spec at the top), ``FieldFormatEntityPolicy`` with ``makeValidator()``'s
+defaults (``KubernetesValidatorFunctions``: names, namespaces, label and annotation keys,
+label values; tags; link URLs), and each built-in kind's JSON Schema
+(``schema/kinds/*.schema.json``: ``spec`` required, its required and typed fields). The
+differential test (tests/conformance, docs/conformance.md) holds Shipyard to that package.
 """
 
 from __future__ import annotations
@@ -30,12 +34,21 @@ __all__ = ["KINDS", "parse_entity"]
 CORE_API_VERSIONS = ("backstage.io/v1alpha1", "backstage.io/v1beta1")
 TEMPLATE_API_VERSIONS = ("scaffolder.backstage.io/v1beta3", "backstage.io/v1beta2")
 
-_NAME = re.compile(r"^[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*$")
-_NAMESPACE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-_DNS_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# KubernetesValidatorFunctions: an object name (entity names, the name part of label and
+# annotation keys, label values) and a DNS label (namespaces, the parts of a key's prefix).
+_OBJECT_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]+(?:-+[a-z0-9]+)*$")
 _TAG = re.compile(r"^[a-z0-9:+#]+(?:-[a-z0-9:+#]+)*$")
-DEFINITION_AT_LOCATION = "backstage.io/definition-at-location"
-_ENVELOPE_KEYS = {"apiVersion", "kind", "metadata", "spec", "relations", "status"}
+_KIND = re.compile(r"^[a-zA-Z][a-z0-9A-Z]*$")
+_API_VERSION_NAME = re.compile(r"^[a-z0-9A-Z]+$")
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_SPECIAL_SCHEMES = ("http", "https", "ws", "wss", "ftp")
+_C0_AND_SPACE = "".join(chr(c) for c in range(0x21))
+_FORBIDDEN_HOST = frozenset(" #%/:<>?@[\\]^|\x7f" + _C0_AND_SPACE)
+# NoForeignRootFieldsEntityPolicy: relations and status are the catalog's to write.
+_ENVELOPE_KEYS = ("apiVersion", "kind", "metadata", "spec")
+# PlaceholderProcessor resolvers whose result is text ($json and $yaml give structures).
+_TEXT_PLACEHOLDERS = ("$text",)
 
 
 @dataclass(frozen=True)
@@ -46,32 +59,34 @@ class KindRules:
     lists: tuple[str, ...] = ()
     optional_strings: tuple[str, ...] = ()
     optional_lists: tuple[str, ...] = ()
+    profile: bool = False
     api_versions: tuple[str, ...] = CORE_API_VERSIONS
 
 
-_RELATIONS = ("dependsOn", "dependencyOf")
 KINDS: Mapping[str, KindRules] = {
     "Component": KindRules(
         strings=("type", "lifecycle", "owner"),
         optional_strings=("system", "subcomponentOf"),
-        optional_lists=("providesApis", "consumesApis", *_RELATIONS),
+        optional_lists=("providesApis", "consumesApis", "dependsOn"),
     ),
     "API": KindRules(strings=("type", "lifecycle", "owner"), optional_strings=("system",)),
     "Resource": KindRules(
-        strings=("type", "owner"), optional_strings=("system",), optional_lists=_RELATIONS
+        strings=("type", "owner"), optional_strings=("system",), optional_lists=("dependsOn",)
     ),
-    "System": KindRules(strings=("owner",), optional_strings=("domain",)),
-    "Domain": KindRules(strings=("owner",), optional_strings=("subdomainOf",)),
+    "System": KindRules(strings=("owner",), optional_strings=("domain", "type")),
+    "Domain": KindRules(strings=("owner",), optional_strings=("subdomainOf", "type")),
     "Group": KindRules(
         strings=("type",),
         lists=("children",),
         optional_strings=("parent",),
         optional_lists=("members",),
+        profile=True,
     ),
-    "User": KindRules(lists=("memberOf",)),
+    "User": KindRules(lists=("memberOf",), profile=True),
     "Location": KindRules(optional_strings=("type", "target"), optional_lists=("targets",)),
     "Template": KindRules(api_versions=TEMPLATE_API_VERSIONS),
 }
+_PROFILE_FIELDS = ("displayName", "email", "picture")
 
 
 class _Checker:
@@ -86,19 +101,24 @@ class _Checker:
     def add_key(self, path: FieldPath, message: str, hint: str | None = None) -> None:
         self.problems.append(self.doc.problem(path, message, hint, at_key=True))
 
-    def string(self, parent: Mapping[str, Any], path: FieldPath, *, required: bool) -> str | None:
+    def string(
+        self, parent: Mapping[str, Any], path: FieldPath, *, required: bool, trimmed: bool = False
+    ) -> str | None:
+        """A present field must be a non-empty string (``trimmed``: not only whitespace)."""
         key = str(path[-1])
-        if key not in parent or (parent[key] is None and not required):
+        if key not in parent:
             if required:
                 self.add(path, f"{path[-1]} is required", f"add `{path[-1]}: <value>`")
             return None
         value = parent[key]
-        if not isinstance(value, str) or not value:
-            what = "empty" if value in ("", None) else f"a {_type_name(value)}"
+        blank = isinstance(value, str) and trimmed and not value.strip()
+        if not isinstance(value, str) or not value or blank:
+            what = "empty" if value in ("", None) or blank else f"a {_type_name(value)}"
             self.add(
                 path,
                 f"{key} must be a non-empty string, not {what}",
-                "write a text value (quote it if it looks like a number or boolean)",
+                "write a text value (quote it if it looks like a number or boolean), "
+                "or remove the field",
             )
             return None
         return value
@@ -144,27 +164,73 @@ def _suggest(word: str, choices: Any) -> str:
     return f"did you mean {close[0]!r}?" if close else ""
 
 
+def is_object_name(value: str) -> bool:
+    """Backstage's ``isValidObjectName``: 1-63 characters, [A-Za-z0-9] at both ends and
+    [-A-Za-z0-9_.] between (entity names, key names, label values)."""
+    return 1 <= len(value) <= 63 and _OBJECT_NAME.fullmatch(value) is not None
+
+
+def is_dns_label(value: str) -> bool:
+    """``isValidDnsLabel``: 1-63 of [a-z0-9] separated by runs of '-' (namespaces)."""
+    return 1 <= len(value) <= 63 and _DNS_LABEL.fullmatch(value) is not None
+
+
+def is_dns_subdomain(value: str) -> bool:
+    """``isValidDnsSubdomain``: 1-253 characters of DNS labels joined by '.'."""
+    return 1 <= len(value) <= 253 and all(is_dns_label(part) for part in value.split("."))
+
+
+def is_key(value: str) -> bool:
+    """``isValidLabelKey``/``isValidAnnotationKey``: ``[<dns subdomain>/]<object name>``."""
+    parts = value.split("/")
+    if len(parts) == 1:
+        return is_object_name(parts[0])
+    return len(parts) == 2 and is_dns_subdomain(parts[0]) and is_object_name(parts[1])
+
+
+def is_api_version(value: str) -> bool:
+    """``isValidApiVersion``: ``[<dns subdomain>/]<1-63 of [a-zA-Z0-9]>``."""
+    parts = value.split("/")
+    name = parts[-1]
+    ok = 1 <= len(name) <= 63 and _API_VERSION_NAME.fullmatch(name) is not None
+    if len(parts) == 1:
+        return ok
+    return len(parts) == 2 and ok and is_dns_subdomain(parts[0])
+
+
+def is_url(value: str) -> bool:
+    """Close to WHATWG ``new URL(value)`` succeeding, as ``isValidUrl`` asks: a scheme, and
+    for web schemes a host without forbidden characters and a numeric port."""
+    text = re.sub(r"[\t\n\r]", "", value).strip(_C0_AND_SPACE)
+    if not _URL_SCHEME.match(text):
+        return False
+    scheme, _, rest = text.partition(":")
+    if scheme.lower() not in _SPECIAL_SCHEMES:
+        return True
+    authority = re.split(r"[/\\?#]", rest.lstrip("/\\"), maxsplit=1)[0]
+    host, colon, port = authority.rpartition("@")[2].partition(":")
+    if colon and port and not (port.isascii() and port.isdigit() and int(port) <= 65535):
+        return False
+    return bool(host) and not any(char in host for char in _FORBIDDEN_HOST)
+
+
 def _check_name(check: _Checker, value: str, path: FieldPath) -> None:
-    if len(value) > 63 or not _NAME.match(value):
+    if not is_object_name(value):
         check.add(
             path,
-            f"{value!r} is not a valid entity name: 1-63 characters of [a-zA-Z0-9] "
-            "separated by '-', '_' or '.'",
+            f"{value!r} is not a valid entity name: 1-63 characters of [a-zA-Z0-9-_.], "
+            "starting and ending with a letter or digit",
             "e.g. orders-api",
         )
 
 
 def _check_key(check: _Checker, key: str, path: FieldPath, what: str) -> None:
-    prefix, slash, name = key.rpartition("/")
-    ok = len(name) <= 63 and bool(_NAME.match(name))
-    if slash:
-        ok = ok and 0 < len(prefix) <= 253 and bool(_DNS_PREFIX.match(prefix))
-    if not ok:
+    if not is_key(key):
         check.add_key(
             path,
             f"{key!r} is not a valid {what} key: an optional DNS prefix "
             "(<= 253 characters) and '/', then a name of 1-63 characters of "
-            "[a-zA-Z0-9] separated by '-', '_' or '.'",
+            "[a-zA-Z0-9-_.], starting and ending with a letter or digit",
             "e.g. example.com/my-key",
         )
 
@@ -194,11 +260,12 @@ def _string_map(
                 f"quote the value: '{_render(item)}'",
             )
             continue
-        if validate_value and item and (len(item) > 63 or not _NAME.match(item)):
+        if validate_value and item and not is_object_name(item):
             check.add(
                 item_path,
-                f"label value {item!r} must be 1-63 characters of "
-                "[a-zA-Z0-9] separated by '-', '_' or '.'",
+                f"label value {item!r} must be empty or 1-63 characters of "
+                "[a-zA-Z0-9-_.], starting and ending with a letter or digit",
+                "e.g. tier: web",
             )
         result[item_key] = item
     return result
@@ -217,12 +284,15 @@ def _check_metadata(check: _Checker, metadata: Mapping[str, Any]) -> dict[str, A
     if name is not None:
         _check_name(check, name, ("metadata", "name"))
     namespace = check.string(metadata, ("metadata", "namespace"), required=False)
-    if namespace is not None and (len(namespace) > 63 or not _NAMESPACE.match(namespace)):
+    if namespace is not None and not is_dns_label(namespace):
         check.add(
             ("metadata", "namespace"),
-            f"{namespace!r} is not a valid namespace: 1-63 lowercase letters, digits and '-'",
+            f"{namespace!r} is not a valid namespace: 1-63 lowercase letters and digits, "
+            "separated by '-'",
             "e.g. default",
         )
+    for key in ("uid", "etag"):
+        check.string(metadata, ("metadata", key), required=False)
     title = check.string(metadata, ("metadata", "title"), required=False)
     description = metadata.get("description")
     if "description" in metadata and not isinstance(description, str):
@@ -230,7 +300,7 @@ def _check_metadata(check: _Checker, metadata: Mapping[str, Any]) -> dict[str, A
         description = None
     tags: list[str] = []
     for index, tag in enumerate(check.strings(metadata, ("metadata", "tags"), required=False)):
-        if len(tag) > 63 or not _TAG.match(tag):
+        if len(tag) > 63 or not _TAG.fullmatch(tag):
             check.add(
                 ("metadata", "tags", index),
                 f"tag {tag!r} must be 1-63 characters of [a-z0-9:+#] separated by '-'",
@@ -266,9 +336,16 @@ def _check_links(check: _Checker, metadata: Mapping[str, Any]) -> None:
         if not isinstance(link, dict):
             check.add(path, "a link must be a mapping with a url", "write `- url: https://...`")
             continue
-        check.string(link, (*path, "url"), required=True)
-        for key in ("title", "icon", "type"):
-            check.string(link, (*path, key), required=False)
+        url = check.string(link, (*path, "url"), required=True)
+        if url is not None and not is_url(url):
+            check.add(
+                (*path, "url"),
+                f"{url!r} is not a valid URL",
+                "write an absolute URL, e.g. https://example.com/runbook",
+            )
+        for key in ("title", "icon"):
+            check.string(link, (*path, key), required=False, trimmed=True)
+        check.string(link, (*path, "type"), required=False)
 
 
 def _check_envelope(check: _Checker, data: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -276,8 +353,22 @@ def _check_envelope(check: _Checker, data: Mapping[str, Any]) -> tuple[str | Non
     kind = check.string(data, ("kind",), required=True)
     for key in data:
         if key not in _ENVELOPE_KEYS:
-            hint = _suggest(key, _ENVELOPE_KEYS) or "move it under metadata: or spec:"
+            hint = (
+                "remove it: the catalog computes relations and status itself"
+                if key in ("relations", "status")
+                else _suggest(key, _ENVELOPE_KEYS) or "move it under metadata: or spec:"
+            )
             check.add_key((key,), f"unknown top-level field {key!r}", hint)
+    if api_version is not None and not is_api_version(api_version):
+        check.add(
+            ("apiVersion",),
+            f"{api_version!r} is not a valid apiVersion: [<DNS prefix>/]<letters and digits>",
+            "use backstage.io/v1alpha1",
+        )
+        api_version = None
+    if kind is not None and not _KIND.fullmatch(kind):
+        check.add(("kind",), f"{kind!r} is not a valid kind", "e.g. Component")
+        kind = None
     if kind is not None and kind not in KINDS:
         check.add(
             ("kind",),
@@ -303,33 +394,156 @@ def _check_spec(check: _Checker, kind: str, spec: Mapping[str, Any]) -> dict[str
         found[key] = check.string(spec, ("spec", key), required=key in rules.strings)
     for key in rules.lists + rules.optional_lists:
         found[key] = check.strings(spec, ("spec", key), required=key in rules.lists)
+    if rules.profile and "profile" in spec:
+        _check_profile(check, spec["profile"])
     if kind == "API":
         _check_definition(check, spec)
+    if (
+        kind == "Location"
+        and "presence" in spec
+        and spec["presence"]
+        not in (
+            "required",
+            "optional",
+        )
+    ):
+        check.add(
+            ("spec", "presence"),
+            f"presence must be required or optional, not {_render(spec['presence'])!r}",
+            "write `presence: optional` (or remove it: required is the default)",
+        )
     return found
 
 
+def _check_profile(check: _Checker, profile: Any) -> None:
+    if not isinstance(profile, dict):
+        check.add(
+            ("spec", "profile"),
+            f"profile must be a mapping, not {_type_name(profile)}",
+            "write displayName, email and picture under profile:",
+        )
+        return
+    for key in _PROFILE_FIELDS:
+        check.string(profile, ("spec", "profile", key), required=False)
+
+
 def _check_definition(check: _Checker, spec: Mapping[str, Any]) -> None:
-    if DEFINITION_AT_LOCATION in check.annotations:
-        return  # a catalog processor fills spec.definition from that URL
     definition = spec.get("definition")
-    substitution = (
-        isinstance(definition, dict)
-        and len(definition) == 1
-        and next(iter(definition)) in ("$text", "$json", "$yaml")
-    )
-    if not (isinstance(definition, str) and definition) and not substitution:
+    if isinstance(definition, dict) and len(definition) == 1:
+        resolver, value = next(iter(definition.items()))
+        if resolver in _TEXT_PLACEHOLDERS and isinstance(value, str):
+            return  # the catalog's PlaceholderProcessor reads that file's text in
+        if str(resolver).startswith("$"):
+            check.add(
+                ("spec", "definition"),
+                f"definition {resolver}: does not give text"
+                if resolver not in _TEXT_PLACEHOLDERS
+                else f"definition {resolver}: needs a file name or URL",
+                "write `definition: {$text: ./openapi.yaml}` ($json and $yaml give a "
+                "structure, and a definition must be text)",
+            )
+            return
+    if not (isinstance(definition, str) and definition):
         check.add(
             ("spec", "definition"),
-            "an API needs a definition (a string, or $text/$json/$yaml: <url>)",
+            "an API needs a definition: the text of its specification, or {$text: <file>}",
             "add `definition: {$text: ./openapi.yaml}`",
         )
+
+
+# The relation fields of each kind and the kind a reference in them defaults to, as the
+# catalog's BuiltinKindsEntityProcessor emits relations: a reference it cannot parse fails
+# the entity's processing.
+_RELATION_FIELDS: Mapping[str, tuple[tuple[str, str | None], ...]] = {
+    "Component": (
+        ("owner", "group"),
+        ("subcomponentOf", "component"),
+        ("providesApis", "api"),
+        ("consumesApis", "api"),
+        ("dependsOn", None),
+        ("dependencyOf", None),
+        ("system", "system"),
+    ),
+    "API": (("owner", "group"), ("system", "system")),
+    "Resource": (
+        ("owner", "group"),
+        ("dependsOn", None),
+        ("dependencyOf", None),
+        ("system", "system"),
+    ),
+    "User": (("memberOf", "group"),),
+    "Group": (("parent", "group"), ("children", "group"), ("members", "user")),
+    "System": (("owner", "group"), ("domain", "domain")),
+    "Domain": (("owner", "group"), ("subdomainOf", "domain")),
+}
+
+
+def _truthy(value: Any) -> bool:
+    """JavaScript's truthiness (the catalog's checks are written in it)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0 and value == value  # NaN is falsy
+    if isinstance(value, str):
+        return value != ""
+    return value is not None
+
+
+def parse_ref(
+    value: Any, default_kind: str | None, default_namespace: str = DEFAULT_NAMESPACE
+) -> EntityRef:
+    """Backstage's ``parseEntityRef``: ``[<kind>:][<namespace>/]<name>``, split at the first
+    ':' and the first '/' (a ':' after the '/' belongs to the name), or a mapping with
+    kind/namespace/name; raises :class:`InvalidEntityRef`."""
+    if not _truthy(value):
+        raise InvalidEntityRef("an entity reference must not be empty")
+    if isinstance(value, str):
+        colon, slash = value.find(":"), value.find("/")
+        if slash != -1 and slash < colon:
+            colon = -1
+        kind = None if colon == -1 else value[:colon]
+        namespace = None if slash == -1 else value[colon + 1 : slash]
+        name: Any = value[max(colon + 1, slash + 1) :]
+        if "" in (kind, namespace, name):
+            raise InvalidEntityRef(f"{value!r} is not an entity reference [kind:][namespace/]name")
+    else:
+        fields = value if isinstance(value, dict) else {}
+        kind, namespace, name = fields.get("kind"), fields.get("namespace"), fields.get("name")
+    kind = kind if kind is not None else default_kind
+    namespace = namespace if namespace is not None else default_namespace
+    for part, what in ((kind, "kind"), (namespace, "namespace"), (name, "name")):
+        if not _truthy(part):
+            example = f"e.g. component:{value}" if what == "kind" and isinstance(value, str) else ""
+            raise InvalidEntityRef(
+                f"{_render(value)!r} has no {what}" + (f" ({example})" if example else "")
+            )
+    return EntityRef(str(kind).lower(), str(namespace).lower(), str(name))
+
+
+def _check_relations(check: _Checker, kind: str, spec: Mapping[str, Any]) -> None:
+    for field_name, default_kind in _RELATION_FIELDS.get(kind, ()):
+        value = spec.get(field_name)
+        if not _truthy(value):
+            continue
+        targets = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+        for index, target in targets:
+            path: FieldPath = ("spec", field_name) if index is None else ("spec", field_name, index)
+            try:
+                parse_ref(target, default_kind)
+            except InvalidEntityRef as exc:
+                check.add(
+                    path,
+                    str(exc),
+                    "write [kind:][namespace/]name, e.g. group:default/team-a"
+                    + ("" if default_kind else " (the kind is required here)"),
+                )
 
 
 def _ref(check: _Checker, value: str | None, path: FieldPath, kind: str) -> EntityRef | None:
     if value is None:
         return None
     try:
-        return EntityRef.parse(value, default_kind=kind)
+        return parse_ref(value, kind)
     except InvalidEntityRef as exc:
         check.add(path, str(exc), "write [kind:][namespace/]name, e.g. group:default/team-a")
         return None
@@ -416,16 +630,17 @@ def parse_entity(doc: LocatedDocument) -> tuple[Entity | None, list[Problem]]:
     if kind is not None and not isinstance(spec, dict):
         rules = KINDS[kind]
         needed = rules.strings + rules.lists
-        if needed or spec is not None:
-            what = "missing" if "spec" not in data else f"a {_type_name(spec)}"
-            check.add(
-                ("spec",),
-                f"a {kind} needs a spec mapping, not {what}",
-                f"add `spec:` with {', '.join(needed) or 'its fields'}",
-            )
+        what = "missing" if "spec" not in data else f"a {_type_name(spec)}"
+        check.add(
+            ("spec",),
+            f"a {kind} needs a spec mapping, not {what}",
+            f"add `spec:` with {', '.join(needed) or 'its fields (it may be empty: spec: {})'}",
+        )
         spec = {}
     elif kind is not None and isinstance(spec, dict):
         found = _check_spec(check, kind, spec)
+        if not check.problems:  # the catalog emits relations only from a valid entity
+            _check_relations(check, kind, spec)
     spec = spec if isinstance(spec, dict) else {}
     if check.problems or kind is None or api_version is None or base["name"] is None:
         return None, check.problems
