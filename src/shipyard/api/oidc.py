@@ -76,6 +76,7 @@ _TIMEOUT = 10.0
 _MAX_TOKEN_LENGTH = 16_384
 _MAX_DOCUMENT_BYTES = 1_000_000
 _MAX_TEAMS = 500
+_MAX_CACHED_OWNERSHIP = 10_000
 _MAX_REF_LENGTH = 255
 
 
@@ -166,6 +167,7 @@ class OidcVerifier:
         self._metadata: ProviderMetadata | None = None
         self._keys: dict[str, dict[str, Any]] = {}
         self._fetched_at: float | None = None
+        self._ownership: dict[str, tuple[float, list[str]]] = {}
 
     # --- the issuer's documents ----------------------------------------------------------
 
@@ -378,7 +380,40 @@ class OidcVerifier:
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub or len(sub) > _MAX_REF_LENGTH:
             raise OidcTokenError("its 'sub' claim is not a non-empty string")
+        if header.get("typ") == BACKSTAGE_USER_TOKEN_TYPE and "ent" not in claims:
+            claims["ent"] = self._backstage_ownership(token, claims)
         return claims
+
+    def _backstage_ownership(self, token: str, claims: Mapping[str, Any]) -> list[str]:
+        """A Backstage user token's ownership refs when the token leaves them out (the
+        default since auth-backend 0.28): ``<issuer>/v1/userinfo``, asked with the token
+        itself, answers ``{"claims": {"sub", "ent"}}``. Kept until the token expires; none
+        (the person has no teams) if the backend cannot say."""
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = time.time()
+        with self._lock:
+            cached = self._ownership.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        url = f"{self._base}/v1/userinfo"
+        refs: list[str] = []
+        try:
+            with self._http() as client:
+                response = client.get(
+                    url, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"}
+                )
+            info = self._json(response, url).get("claims")
+        except (httpx.HTTPError, OidcUnavailableError):
+            info = None
+        if isinstance(info, dict) and info.get("sub") == claims["sub"]:
+            ent = info.get("ent")
+            refs = [ref for ref in ent if isinstance(ref, str)] if isinstance(ent, list) else []
+        with self._lock:
+            if len(self._ownership) >= _MAX_CACHED_OWNERSHIP:
+                self._ownership = {k: v for k, v in self._ownership.items() if v[0] > now}
+            if len(self._ownership) < _MAX_CACHED_OWNERSHIP:
+                self._ownership[key] = (float(claims["exp"]), refs)
+        return refs
 
     def identity(self, claims: Mapping[str, Any]) -> OidcIdentity:
         """Subject, name, teams and role from verified claims."""

@@ -99,6 +99,9 @@ class OidcProvider:
         self.keys: list[SigningKey] = [SigningKey.generate(alg)]
         """Published in the JWKS; the first one signs."""
         self.jwks_requests = 0
+        self.userinfo_requests = 0
+        self.user_info: dict[str, list[str]] = {}
+        """Backstage's user info: a user entity ref -> its ownership refs."""
         self.token_requests: list[dict[str, str]] = []
         self._next_login: dict[str, Any] | None = None
         self._codes: dict[str, _Pending] = {}
@@ -166,10 +169,16 @@ class OidcProvider:
         ent: Sequence[str] | None = None,
         *,
         expires_in: int = 3600,
+        omit_ent: bool = False,
     ) -> str:
-        """A token shaped as a Backstage auth backend issues them."""
+        """A token shaped as a Backstage auth backend issues them; with ``omit_ent`` (as
+        Backstage does by default since auth-backend 0.28) the ownership refs are left out
+        of the token and served by ``/v1/userinfo`` instead."""
         claims = self.claims(user, audience="backstage", expires_in=expires_in)
-        claims["ent"] = list(ent if ent is not None else [user])
+        refs = list(ent if ent is not None else [user])
+        self.user_info[user] = refs
+        if not omit_ent:
+            claims["ent"] = refs
         claims["uip"] = secrets.token_urlsafe(32)
         return self.sign(claims, headers={"typ": "vnd.backstage.user"})
 
@@ -205,6 +214,29 @@ class OidcProvider:
         def jwks() -> dict[str, Any]:
             self.jwks_requests += 1
             return {"keys": [key.public_jwk() for key in self.keys]}
+
+        @app.get(f"{p}/v1/userinfo", response_model=None)
+        def userinfo(
+            authorization: Annotated[str | None, Header()] = None,
+        ) -> JSONResponse | dict[str, Any]:
+            self.userinfo_requests += 1
+            token = (authorization or "").removeprefix("Bearer ")
+            try:
+                kid = jwt.get_unverified_header(token).get("kid")
+                key = next(k for k in self.keys if k.kid == kid)
+                claims = jwt.decode(
+                    token,
+                    key.private.public_key(),
+                    algorithms=[key.alg],
+                    audience="backstage",
+                    issuer=self.issuer,
+                )
+            except (jwt.PyJWTError, StopIteration):
+                return JSONResponse({"error": "invalid token"}, status_code=401)
+            refs = self.user_info.get(claims["sub"])
+            if refs is None:
+                return JSONResponse({"error": "User info not found"}, status_code=404)
+            return {"claims": {"sub": claims["sub"], "ent": refs, "exp": claims["exp"]}}
 
         @app.get(f"{p}/authorize")
         def authorize(request: Request) -> RedirectResponse:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from shipyard.api.oidc import (
@@ -257,6 +258,35 @@ def test_backstage_user_tokens_are_accepted_with_their_ownership_refs() -> None:
         # A Backstage token meant for Backstage is not one for another audience.
         other = OidcVerifier(issuer=backstage.issuer, audience="shipyard", client=client)
         assert "audience" in refused(other, token)
+
+
+def test_a_backstage_token_without_ent_gets_its_refs_from_the_backends_userinfo() -> None:
+    with (
+        serve_oidc_provider(path="/api/auth", alg="ES256") as backstage,
+        httpx.Client(timeout=10, trust_env=False) as client,
+    ):
+        verifier = OidcVerifier(
+            issuer=backstage.issuer,
+            audience="backstage",
+            client=client,
+            role_map={"group:default/payments": "deployer"},
+        )
+        token = backstage.backstage_token(
+            "user:default/jane", ["group:default/payments"], omit_ent=True
+        )
+        assert "ent" not in jwt.decode(token, options={"verify_signature": False})
+
+        identity = verifier.verify(token)
+        assert identity.teams == {"group:default/payments"}
+        assert identity.role is Role.deployer
+        verifier.verify(token)
+        assert backstage.userinfo_requests == 1  # kept until the token expires
+
+        # A backend that knows nothing of the person: no teams, a viewer.
+        stranger = backstage.backstage_token("user:default/sam", omit_ent=True)
+        del backstage.user_info["user:default/sam"]
+        identity = verifier.verify(stranger)
+        assert (identity.teams, identity.role) == (frozenset(), Role.viewer)
 
 
 def test_a_backstage_backend_without_a_discovery_document_falls_back_to_its_jwks() -> None:
