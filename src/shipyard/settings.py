@@ -49,7 +49,8 @@ class Settings(BaseSettings):
 
     registry: str | None = None
     """Image registry (``host[:port]``) the local target pushes builds to; default: none,
-    images stay in the container engine as ``localhost/<namespace>/<component>:<tag>``."""
+    images stay in the container engine as
+    ``localhost/<instance>/<namespace>/<component>:<tag>`` (``<data_dir>/instance-id``)."""
 
     gcp_cloud_build_endpoint: str | None = None
     """The Cloud Build API endpoint of the ``gcp`` target (e.g. ``http://127.0.0.1:8080``
