@@ -257,3 +257,32 @@ def test_generated_names_get_backstages_verdicts(backstage: Judge, words: list[s
             entity(tags=[word]),
         ]
     assert disagreements(backstage, texts) == []
+
+
+# --- YAML as the catalog reads it ---------------------------------------------------------
+
+YAML_HEAD = "apiVersion: backstage.io/v1alpha1\nkind: Domain\nmetadata:\n  name: x\n"
+YAML_CASES = [
+    YAML_HEAD + "  name: y\nspec: {owner: t}\n",  # a duplicate key
+    "metadata: &m\n  name: x\n---\nmetadata: *m\n",  # an alias to another document's anchor
+    YAML_HEAD + "  title: 2024-01-01\nspec: {owner: t}\n",  # YAML 1.2: a string, not a date
+    YAML_HEAD + "  title: yes\nspec: {owner: t}\n",  # YAML 1.2: a string, not a boolean
+    YAML_HEAD.replace("name: x", "name: 0x1F") + "spec: {owner: t}\n",
+    YAML_HEAD.replace("name: x", "name: '123'") + "spec: {owner: t}\n",
+    YAML_HEAD.replace("name: x", "name: 123") + "spec: {owner: t}\n",
+    YAML_HEAD + "  description: ~\nspec: {owner: t}\n",
+    YAML_HEAD + "  description: 'uses {{ x }} in its text'\nspec: {owner: t}\n",
+    YAML_HEAD + "spec: {owner: t}\n...\n",
+    YAML_HEAD + "  labels: {a: 1.0}\nspec: {owner: t}\n",
+    YAML_HEAD + "  tags: [!!str 5]\nspec: {owner: t}\n",
+    YAML_HEAD + "spec: {owner: t}\n---\n# only a comment\n---\n" + YAML_HEAD + "spec: {}\n",
+    "kind: [\n",
+]
+
+
+def test_yaml_edge_cases_get_backstages_validity(backstage: Judge) -> None:
+    """The file's verdict only: where a document has a YAML error, Backstage skips that
+    document and Shipyard reports it (both call the file invalid)."""
+    verdicts = backstage.judge(YAML_CASES)
+    found = [(text, ours(text)[0], v.valid) for text, v in zip(YAML_CASES, verdicts, strict=True)]
+    assert [case for case in found if case[1] != case[2]] == []

@@ -7,8 +7,9 @@
 // batch on stdout, [{"error": <string|null>, "documents": [{"valid", "ref", "error"}]}].
 //
 // The steps are those of @backstage/plugin-catalog-backend for a file it reads:
-//   1. parseEntityYaml: every YAML document (merge keys off); a YAML error fails the file,
-//      an empty document is skipped, a non-object document is an error;
+//   1. parseEntityYaml: every YAML document (merge keys off); a document with a YAML error
+//      is an error (the others are still read), an empty document is skipped, a non-object
+//      document is an error, a document that cannot be converted fails the whole file;
 //   2. the envelope check (entityEnvelopeSchemaValidator);
 //   3. PlaceholderProcessor: {$text: url} becomes the file's text, {$json|$yaml: url} its
 //      parsed content (stand-ins here: no file is read);
@@ -114,9 +115,17 @@ async function judgeText(text) {
   const verdicts = [];
   for (const document of documents) {
     if (document.errors?.length) {
-      return { error: `YAML error: ${document.errors[0]}`, documents: verdicts };
+      // the catalog reports the error and goes on with the file's other documents
+      verdicts.push({ valid: false, ref: null, error: `YAML error: ${document.errors[0]}` });
+      continue;
     }
-    const json = document.toJSON();
+    let json;
+    try {
+      json = document.toJSON();
+    } catch (e) {
+      // parseEntityYaml does not catch this either: reading the file fails
+      return { error: `YAML error: ${e}`, documents: verdicts };
+    }
     if (json === null) continue;
     if (!isPlainObject(json)) {
       verdicts.push({ valid: false, ref: null, error: `Expected object at root` });
