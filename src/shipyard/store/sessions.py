@@ -25,6 +25,7 @@ __all__ = [
     "LiveSession",
     "OpenedSession",
     "end_session",
+    "end_session_of_cookie",
     "find_live_session",
     "hash_session_id",
     "open_session",
@@ -108,3 +109,14 @@ def end_session(session: Session, web_session_id: int, *, now: datetime | None =
     if found is not None and found.revoked_at is None:
         found.revoked_at = now or utc_now()
         session.flush()
+
+
+def end_session_of_cookie(
+    session: Session, cookie_value: str, *, now: datetime | None = None
+) -> None:
+    """End the session a browser's cookie names, if any (a new sign-in replaces it)."""
+    found = session.scalars(
+        select(WebSession.id).where(WebSession.session_hash == hash_session_id(cookie_value))
+    ).first()
+    if found is not None:
+        end_session(session, found, now=now)

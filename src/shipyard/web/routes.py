@@ -35,6 +35,7 @@ from shipyard.api.oidc import (
     OidcError,
     OidcIdentity,
     OidcTokenError,
+    OidcUnavailableError,
     OidcVerifier,
     app_verifier,
     install_verifier,
@@ -45,10 +46,11 @@ from shipyard.store import transaction
 from shipyard.store.audit import record_audit
 from shipyard.store.auth import ensure_person, find_live_token
 from shipyard.store.models import User
-from shipyard.store.sessions import end_session, open_session
+from shipyard.store.sessions import end_session, end_session_of_cookie, open_session
 from shipyard.web._signing import Signer
 from shipyard.web.session import (
     CSRF_FIELD,
+    SESSION_COOKIE,
     SignInRequired,
     clear_session_cookie,
     current_web_session,
@@ -158,6 +160,14 @@ def _login_page(
     return response
 
 
+def _end_previous(session: Session, request: Request) -> None:
+    """A sign-in replaces the browser's earlier session (ended on the server, not left
+    alive beside the new one)."""
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous and len(previous) <= 256:
+        end_session_of_cookie(session, previous)
+
+
 def _signed_in(request: Request, cookie_value: str, lifetime: int) -> Response:
     response = RedirectResponse("/", status_code=303)
     set_session_cookie(response, request, cookie_value, max_age=lifetime)
@@ -196,6 +206,7 @@ def login_with_token(
         else:
             failed = False
             user = session.get_one(User, found.user_id)
+            _end_previous(session, request)
             opened = open_session(session, user, role=found.role, teams=found.teams, token=found)
             _audit(
                 engine,
@@ -314,6 +325,8 @@ def auth_callback(
         identity = verifier.verify(
             id_token, audience=settings.oidc_client_id, nonce=str(flow["nonce"])
         )
+    except OidcUnavailableError as failure:
+        return refuse(str(failure), 502)
     except OidcError as failure:
         return refuse(str(failure))
     cookie_value, lifetime = _open_oidc_session(engine, request, identity)
@@ -325,6 +338,7 @@ def auth_callback(
 def _open_oidc_session(engine: Engine, request: Request, identity: OidcIdentity) -> tuple[str, int]:
     with transaction(engine) as session:
         user = ensure_person(session, identity.subject, identity.name)
+        _end_previous(session, request)
         opened = open_session(session, user, role=identity.role, teams=identity.teams)
         _audit(
             engine,

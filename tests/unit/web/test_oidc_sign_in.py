@@ -108,6 +108,25 @@ def test_the_code_flow_with_pkce_opens_a_session_with_the_providers_groups(
         )
 
 
+def test_the_client_secret_is_in_no_file_record_or_page(
+    oidc_web: Api, provider: OidcProvider, capfd: pytest.CaptureFixture[str]
+) -> None:
+    provider.sign_in_as("u-5", groups=["payments"])
+    with browser(oidc_web) as client:
+        response, _ = start(client)
+        pages = [client.get("/login").text, response.headers["location"]]
+        done = client.get(authorize(response.headers["location"]))
+        assert done.status_code == 303
+        pages.append(client.get("/account").text)
+    assert all(CLIENT_SECRET not in page for page in pages)
+    files = [path for path in oidc_web.settings.data_dir.rglob("*") if path.is_file()]
+    assert files
+    for path in files:
+        assert CLIENT_SECRET.encode() not in path.read_bytes(), path
+    captured = capfd.readouterr()
+    assert CLIENT_SECRET not in captured.out + captured.err
+
+
 def test_signing_in_again_finds_the_same_person(oidc_web: Api, provider: OidcProvider) -> None:
     for groups in (["search"], ["platform"]):
         provider.sign_in_as("u-7", preferred_username="sam", groups=groups)

@@ -200,3 +200,15 @@ def test_every_web_page_but_sign_in_needs_a_session(web: Api) -> None:
                 assert response.headers["location"] == "/login"
             else:
                 assert response.status_code == 401, (method, template, response.text)
+
+
+def test_signing_in_again_ends_the_browsers_earlier_session(web: Api) -> None:
+    with browser(web) as client:
+        sign_in_with_token(client, web.token)
+        first = client.cookies["shipyard_session"]
+        sign_in_with_token(client, web.token)
+        assert client.cookies["shipyard_session"] != first
+        assert client.get("/account").status_code == 200
+    with browser(web) as replay:
+        replay.cookies.set("shipyard_session", first)
+        assert replay.get("/account").headers["location"] == "/login"
