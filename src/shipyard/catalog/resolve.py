@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 
 from shipyard.catalog._jsonschema import SchemaViolation, violations
 from shipyard.catalog._problems import CatalogError, FieldPath, Problem, format_path
@@ -42,6 +42,17 @@ TEMPLATE_ANNOTATION = ANNOTATION_PREFIX + "template"
 SOURCE_LOCATION = "backstage.io/source-location"
 PROJECT_SLUG = "github.com/project-slug"
 _LABEL_BAD = re.compile(r"[^a-z0-9_-]")
+_FORMATS = FormatChecker()
+"""jsonschema's format checks, with a ``regex`` check that also refuses the patterns
+``re`` rejects with OverflowError or RecursionError (``a{99999999999}``), not only
+``re.error``: an annotation value must never escape as an exception."""
+
+
+@_FORMATS.checks("regex", raises=(re.error, OverflowError, RecursionError))
+def _is_regex(value: object) -> bool:
+    if isinstance(value, str):
+        re.compile(value)
+    return True
 
 
 @dataclass(frozen=True)
@@ -255,7 +266,7 @@ def _schema_path(ctx: _Context, violation: SchemaViolation) -> FieldPath:
 
 def _validate(ctx: _Context, values: Mapping[str, _Value]) -> None:
     schema = {"allOf": [WELL_KNOWN_SCHEMA, dict(ctx.template.schema), dict(ctx.environment.schema)]}
-    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    validator = Draft202012Validator(schema, format_checker=_FORMATS)
     instance = {key: item.value for key, item in values.items()}
     reported: set[tuple[FieldPath, str]] = set()
     for violation in sorted(violations(validator, instance), key=_platform_rules_first):
@@ -301,8 +312,16 @@ def _source(ctx: _Context, values: dict[str, _Value]) -> SourceRef | None:
     if parsed.is_remote:
         return SourceRef(kind="git", spec=spec, url=spec)
     base = component.document.directory
-    local = (base / spec).resolve() if base is not None else Path(spec)
+    local = _resolved(base / spec) if base is not None else Path(spec)
     return SourceRef(kind="local", spec=spec, path=str(local))
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` with symlinks resolved; as written (made absolute) if they loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
 
 
 def _from_source_location(text: str) -> str:
@@ -336,7 +355,7 @@ def _workload(ctx: _Context, values: Mapping[str, _Value], given: Workload | Non
                 _problem_at(ctx, score_file, message, hint)
             else:
                 ctx.at_component(None, message, hint)
-        elif candidate.is_file():
+        elif _is_file(candidate):
             display = str(Path(component.document.file).parent / relative)
             workload, problems = parse_workload(candidate, display, sources_root=directory)
             ctx.problems.extend(problems)
@@ -350,6 +369,14 @@ def _workload(ctx: _Context, values: Mapping[str, _Value], given: Workload | Non
                 "the path is relative to the descriptor's directory",
             )
     return default_workload(component.name, port if isinstance(port, int) else 8080)
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False where the OS refuses the name (too long, ...)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _problem_at(ctx: _Context, value: _Value, message: str, hint: str) -> None:

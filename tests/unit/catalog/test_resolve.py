@@ -414,3 +414,24 @@ def test_a_score_file_in_a_subfolder_is_read(tmp_path: Path) -> None:
     comp = component({**BASE, "shipyard.dev/score-file": "deploy/../deploy/score.yaml"}, tmp_path)
     state = resolve(comp, "dev", platform())
     assert [(p.port, p.target_port) for p in state.ports] == [(81, 3001)]
+
+
+@pytest.mark.parametrize("pattern", ["a{99999999999}", "(", "x**"])
+def test_a_tag_pattern_re_cannot_compile_is_a_located_problem(pattern: str) -> None:
+    comp = component({**BASE, "shipyard.dev/tag-pattern": pattern})
+    state, problems = check(comp, "dev", platform())
+    assert state is None
+    assert [p.path for p in problems] == ['metadata.annotations["shipyard.dev/tag-pattern"]']
+
+
+def test_paths_the_os_refuses_are_problems_or_kept_as_written(tmp_path: Path) -> None:
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    looped = resolve(
+        component({**BASE, "shipyard.dev/source": "loop/x"}, tmp_path), "dev", platform()
+    )
+    assert looped.source is not None and looped.source.path == str(tmp_path / "loop" / "x")
+    long_name = "a" * 300 + ".yaml"
+    _, problems = check(
+        component({**BASE, "shipyard.dev/score-file": long_name}, tmp_path), "dev", platform()
+    )
+    assert [p.message for p in problems] == [f"score file {long_name!r} does not exist"]

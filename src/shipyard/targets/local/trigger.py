@@ -85,7 +85,7 @@ def _version_key(tag: str) -> list[tuple[int, str]]:
 def compile_tag_pattern(component: str, pattern: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:
         raise InvalidTagPatternError(
             f"{component}: tag-pattern {pattern!r} is not a valid regular expression ({exc}); "
             "fix the shipyard.dev/tag-pattern annotation or the template setting"
