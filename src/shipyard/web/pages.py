@@ -246,6 +246,13 @@ def deployment_page(
                 "diff": preview_diff(session, deployment),
                 "requester": requester.name if requester is not None else "Shipyard",
                 "next_step": next_step(deployment.error),
+                "can_deploy": can(
+                    request.app,
+                    principal,
+                    "deploy",
+                    component=component.ref,
+                    owner=component.owner,
+                ),
                 "now": utc_now(),
             },
         )

@@ -244,12 +244,40 @@ def test_an_admin_issues_a_token_sees_its_secret_once_and_revokes_it(site: Api) 
 
 
 def test_every_form_follows_the_rule_of_an_existing_api_route(site: Api) -> None:
-    from shipyard.api import create_app
-    from shipyard.web._authorize import API_ROUTES, api_rule
+    from shipyard.api.access import ACCESS_EXTENSION
+    from shipyard.web._authorize import API_ROUTES
 
-    app = create_app(site.settings)
-    actions = {what: api_rule(app, what).action for what in API_ROUTES}
+    document = site.client.get("/openapi.json").json()
 
-    assert "web.admin" not in actions.values()  # the fallback: a route that is gone
-    assert actions["deploy"] == "deployment.create"
-    assert actions["destroy"] == "stack.destroy"
+    for what, (method, path) in API_ROUTES.items():
+        operation = document["paths"].get(path, {}).get(method.lower())
+        assert operation is not None, f"{what}: no {method} {path} in the API"
+        assert ACCESS_EXTENSION in operation, f"{what}: {method} {path} declares no rule"
+
+
+def test_a_finished_preview_shows_its_diff_and_offers_that_deploy(site: Api) -> None:
+    viewer = _token(site, "viewer")
+    with _signed_in(site, site.token) as client:
+        form = {"environment": "dev", "tag": "v1.0.0", "csrf_token": page_csrf(client)}
+        requested = client.post(f"{ORDERS}/preview", data=form)
+        assert requested.status_code == 303, requested.text
+        [preview] = _deployments(site)
+        assert preview.reason == "preview" and preview.job_id is not None
+        pending = client.get(f"/deployments/{preview.id}")
+        with transaction(site.engine) as session:
+            urn = "urn:pulumi:dev::orders::shipyard:local:Service::service"
+            data = {"urn": urn, "resource_type": "shipyard:local:Service", "op": "update"}
+            data["changed_keys"] = ["image"]
+            append_event(session, preview.job_id, "engine.resource_step", "update", data=data)
+            row = session.get_one(models.Deployment, preview.id)
+            set_deployment_status(session, row, DeploymentStatus.succeeded)
+        done = client.get(f"/deployments/{preview.id}")
+    with _signed_in(site, viewer) as client:
+        seen_by_viewer = client.get(f"/deployments/{preview.id}")
+
+    assert "once the preview has finished" in pending.text
+    assert "Deploy v1.0.0 to dev" not in pending.text
+    assert re.search(r"<th[^>]*>service</th>.*?op-update.*?image", done.text, re.S)
+    assert "Deploy v1.0.0 to dev" in done.text
+    assert "op-update" in seen_by_viewer.text
+    assert "Deploy v1.0.0 to dev" not in seen_by_viewer.text
