@@ -17,6 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from shipyard.catalog import CatalogError, DesiredState, Platform
+from shipyard.catalog.sources import within_roots
 from shipyard.errors import ShipyardError
 from shipyard.services.desired import desired_state
 from shipyard.settings import Settings
@@ -348,8 +349,9 @@ def _repository_of(settings: Settings, desired: DesiredState) -> Path | None:
     source = desired.source
     if source is None:
         return None
-    if source.path:
-        return Path(source.path)
+    if source.path:  # read only under the roots an admin allowed, as builds do
+        path = Path(source.path)
+        return path if within_roots(path, settings.source_roots) else None
     if source.url is None:
         return None
     from shipyard.sources import GitSources  # the mirror's naming rule, one place
