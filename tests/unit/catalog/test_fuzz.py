@@ -239,3 +239,179 @@ def test_hostile_inputs(text: str | bytes) -> None:
     _descriptor(text)
     _workload(text)
     _platform(text)
+
+
+# --- annotation values that name paths, URLs and patterns --------------------------------
+# shipyard.dev/source, shipyard.dev/score-file and shipyard.dev/tag-pattern go through
+# `shipyard validate` (with and without a platform) and resolve (check) for every
+# environment: never an unhandled exception, every problem located.
+
+HOSTILE_PATHS = [
+    "",
+    " ",
+    ".",
+    "..",
+    "../..",
+    "../../etc/passwd",
+    "/etc/passwd",
+    "/",
+    "~",
+    "~/score.yaml",
+    "a/../../b",
+    "sub/../score.yaml",
+    "sub/score.yaml",
+    "score.yaml",
+    "link-out.yaml",
+    "link-loop.yaml",
+    "sub",
+    "score.yaml\x00.txt",
+    "nul\x00",
+    "C:\\Windows\\win.ini",
+    "\\\\server\\share\\x",
+    "%2e%2e/%2e%2e/etc/passwd",
+    "file:///etc/passwd",
+    "-u.@x:;touch /tmp/p;",
+    "--upload-pack=touch /tmp/p",
+    "-oProxyCommand=touch /tmp/p",
+    "ssh://-oProxyCommand=touch%20/tmp/p/x",
+    "ext::sh -c touch% /tmp/p",
+    "https://example.com/repo.git",
+    "https://-x.example.com/repo.git",
+    "git@github.com:acme/orders.git",
+    "git://example.com/x.git",
+    "http://[::1/x",
+    "http://user:pa ss@host/x",
+    "a" * 300,
+    "a/" * 200,
+    "é/ñ/😀.yaml",
+    "score.yaml\nshipyard.dev/x: y",
+]
+HOSTILE_PATTERNS = [
+    "",
+    "(",
+    "[",
+    ")",
+    "*",
+    "+",
+    "?",
+    "\\",
+    "(?P<",
+    "(?P<a>x)(?P<a>y)",
+    "(?<!a+)b",
+    "a{99999999999}",
+    "(a+)+$",
+    "(?i)^V\\d+",
+    "\\p{L}",
+    "[z-a]",
+    "^v\\d+\\.\\d+\\.\\d+$",
+    "x" * 1000,
+]
+path_like = st.sampled_from(HOSTILE_PATHS) | st.text(max_size=30)
+pattern_like = st.sampled_from(HOSTILE_PATTERNS) | st.text(max_size=20)
+PLATFORM_FILE = ROOT / "examples" / "platform.yaml"
+
+
+@pytest.fixture(scope="module")
+def component_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A component's folder with a Score file, a sub-folder, and links out of it."""
+    root = tmp_path_factory.mktemp("annotations")
+    outside = root / "outside"
+    outside.mkdir()
+    (outside / "score.yaml").write_text(
+        "apiVersion: score.dev/v1b1\nmetadata: {name: secret}\ncontainers: {main: {image: x}}\n"
+    )
+    folder = root / "svc"
+    (folder / "sub").mkdir(parents=True)
+    score = "apiVersion: score.dev/v1b1\nmetadata: {name: svc}\ncontainers: {main: {image: .}}\n"
+    (folder / "score.yaml").write_text(score)
+    (folder / "sub" / "score.yaml").write_text(score)
+    (folder / "link-out.yaml").symlink_to(outside / "score.yaml")
+    (folder / "link-loop.yaml").symlink_to(folder / "link-loop.yaml")
+    return folder
+
+
+def _with_annotations(values: dict[str, str | None]) -> str:
+    data = _load(DESCRIPTOR)
+    annotations = data["metadata"]["annotations"]
+    for key, value in values.items():
+        if value is not None:
+            annotations[f"shipyard.dev/{key}"] = value
+    out = io.StringIO()
+    YAML(typ="safe", pure=True).dump(data, out)
+    return out.getvalue()
+
+
+def _annotation_values(folder: Path, values: dict[str, str | None]) -> None:
+    from shipyard.cli.validate import validate_paths
+
+    descriptor = folder / "catalog-info.yaml"
+    descriptor.write_text(_with_annotations(values))
+    for platform_file in (None, PLATFORM_FILE):
+        report = validate_paths([descriptor], platform_file)
+        for problem in report.problems:
+            assert isinstance(problem, Problem) and problem.file and problem.message
+        assert report.valid == (not report.problems)
+    result = read_descriptor_text(descriptor.read_text(), str(descriptor), folder)
+    _assert_located(result.problems)
+    assert PLATFORM is not None
+    for component in result.components:
+        for env in PLATFORM.environments:
+            state, problems = check(component, env, PLATFORM)
+            _assert_located(problems)
+            assert (state is None) == bool(problems)
+
+
+@given(
+    source=st.none() | path_like,
+    score_file=st.none() | path_like,
+    tag_pattern=st.none() | pattern_like,
+)
+def test_path_url_and_pattern_annotations(
+    component_folder: Path, source: str | None, score_file: str | None, tag_pattern: str | None
+) -> None:
+    _annotation_values(
+        component_folder, {"source": source, "score-file": score_file, "tag-pattern": tag_pattern}
+    )
+
+
+@pytest.mark.fuzz
+@given(
+    source=st.none() | path_like,
+    score_file=st.none() | path_like,
+    tag_pattern=st.none() | pattern_like,
+)
+def test_path_url_and_pattern_annotations_fuzz(
+    component_folder: Path, source: str | None, score_file: str | None, tag_pattern: str | None
+) -> None:
+    _annotation_values(
+        component_folder, {"source": source, "score-file": score_file, "tag-pattern": tag_pattern}
+    )
+
+
+@pytest.mark.parametrize("value", HOSTILE_PATHS)
+def test_each_hostile_path_as_source_and_score_file(component_folder: Path, value: str) -> None:
+    _annotation_values(component_folder, {"source": value, "score-file": value})
+
+
+@pytest.mark.parametrize("value", HOSTILE_PATTERNS)
+def test_each_hostile_tag_pattern(component_folder: Path, value: str) -> None:
+    _annotation_values(component_folder, {"tag-pattern": value})
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["/etc/passwd", "../outside/score.yaml", "sub/../../outside/score.yaml", "link-out.yaml"],
+)
+def test_a_score_file_outside_the_folder_is_a_located_problem(
+    component_folder: Path, value: str
+) -> None:
+    from shipyard.cli.validate import validate_paths
+
+    descriptor = component_folder / "catalog-info.yaml"
+    descriptor.write_text(_with_annotations({"score-file": value}))
+
+    report = validate_paths([descriptor])
+
+    found = [p for p in report.problems if "shipyard.dev/score-file" in p.path]
+    assert found, report.problems
+    assert all(p.line is not None and "secret" not in p.message for p in found)
