@@ -1,5 +1,5 @@
 """A Shipyard's instance id: made once in its data dir, kept, the same for every process,
-and a broken file refused with the way out."""
+and a broken file refused with the way out; the labels that carry it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.targets.local.engine import Mount
 from shipyard.targets.local.instance import INSTANCE_FILE, InstanceIdError, instance_id
 from shipyard.targets.local.labels import INSTANCE, shipyard_labels
 
@@ -45,11 +44,3 @@ def test_labels_carry_the_instance() -> None:
         "shipyard.dev/component": "default/a",
         "shipyard.dev/environment": "dev",
     }
-
-
-def test_a_mount_is_read_only_and_refuses_what_its_option_cannot_carry() -> None:
-    assert Mount(Path("/d/0-motd"), "/etc/motd").option() == (
-        "type=bind,src=/d/0-motd,dst=/etc/motd,ro"
-    )
-    with pytest.raises(ValueError, match="comma"):
-        Mount(Path("/d/x"), "/etc/a,src=/etc/shadow").option()
