@@ -8,7 +8,8 @@ and its JWKS, keeps both, and checks each token:
 - the header's ``alg`` is one of :data:`ALLOWED_ALGORITHMS` (asymmetric only: never
   ``none``, never an HMAC keyed with a public key), and matches the key's type and ``alg``;
 - the key is the JWKS entry named by ``kid``; an unknown ``kid`` fetches the JWKS again,
-  at most once per :attr:`OidcVerifier.refetch_interval` (the issuer rotated its keys);
+  at most once per :attr:`OidcVerifier.refetch_interval` (the issuer rotated its keys),
+  and the JWKS is read again anyway once it is :attr:`OidcVerifier.max_age` old;
 - the signature (PyJWT), then ``exp``, ``nbf``, ``iat``, ``iss`` and ``aud`` with a small
   leeway; ``nonce`` for an ID token of a sign-in.
 
@@ -149,6 +150,7 @@ class OidcVerifier:
         role_map: Mapping[str, str] | None = None,
         leeway: float = 30.0,
         refetch_interval: float = 30.0,
+        max_age: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not issuer.startswith(("https://", "http://")):
@@ -161,6 +163,9 @@ class OidcVerifier:
         self.role_map = _role_map(role_map or {})
         self.leeway = leeway
         self.refetch_interval = refetch_interval
+        self.max_age = max_age
+        """The keys are read again after this long: a key the issuer withdrew (a leaked
+        one) is not trusted for longer."""
         self._client = client
         self._clock = clock
         self._lock = threading.Lock()
@@ -252,8 +257,8 @@ class OidcVerifier:
     def _key_for(self, kid: str) -> dict[str, Any]:
         metadata = self.metadata()
         with self._lock:
-            if self._fetched_at is None:
-                self._fetch_keys(metadata)
+            if self._fetched_at is None or self._clock() - self._fetched_at >= self.max_age:
+                self._fetch_keys(metadata)  # first use, or keys the issuer may have dropped
             key = self._lookup(kid)
             if key is None and self._may_refetch():
                 self._fetch_keys(metadata)  # the issuer may have rotated its keys

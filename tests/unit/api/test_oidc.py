@@ -234,6 +234,24 @@ def test_refetching_is_rate_limited() -> None:
         assert provider.jwks_requests == 2
 
 
+def test_a_key_the_issuer_withdraws_is_dropped_once_the_keys_are_an_hour_old() -> None:
+    now = [0.0]
+    with (
+        serve_oidc_provider(audience=AUDIENCE) as provider,
+        httpx.Client(timeout=10, trust_env=False) as client,
+    ):
+        verifier = make_verifier(provider, client, max_age=3600, clock=lambda: now[0])
+        leaked = provider.active
+        verifier.verify(provider.token())
+        provider.rotate()  # the old key is withdrawn
+        now[0] = 1800.0
+        assert verifier.verify(provider.token(key=leaked)).subject.endswith("#jane")
+        now[0] = 3600.0
+        assert "not among" in refused(verifier, provider.token(key=leaked))
+        assert verifier.verify(provider.token()).subject.endswith("#jane")
+        assert provider.jwks_requests == 2
+
+
 def test_backstage_user_tokens_are_accepted_with_their_ownership_refs() -> None:
     with (
         serve_oidc_provider(path="/api/auth", alg="ES256") as backstage,
