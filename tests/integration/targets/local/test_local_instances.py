@@ -14,11 +14,13 @@ import pytest
 from flow_world import component_state, flow_settings, write_component
 
 from conftest import Repo, git
-from shipyard.targets.local import CliContainerEngine
+from shipyard.targets.local import CliContainerEngine, ContainerSpec, shipyard_labels
+from shipyard.targets.local.errors import ContainerNotFoundError
 from shipyard.targets.local.flow import LocalTarget
 from shipyard.targets.local.instance import instance_id
-from shipyard.targets.local.labels import COMPONENT, INSTANCE
+from shipyard.targets.local.labels import COMPONENT, ENVIRONMENT, INSTANCE
 from shipyard.targets.local.proxy import Proxy
+from shipyard.targets.local.revisions import remove_service
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +107,44 @@ def test_destroying_one_instance_leaves_the_other_running(
             target.close()
         for container in engine.list_containers({COMPONENT: component}):
             engine.remove(container.id)
+
+
+def test_the_recorded_container_goes_if_it_predates_instance_ids_never_if_anothers(
+    tmp_path: Path,
+    engine: CliContainerEngine,
+    served_image: str,
+    container_name: Callable[[str], str],
+    test_run_labels: dict[str, str],
+) -> None:
+    """An upgraded Shipyard's stack records a revision made before instance ids (no
+    ``shipyard.dev/instance``): retiring it is how the upgrade moves on. A recorded name
+    that turns out to be another Shipyard's container is left alone."""
+    component = f"default/legacy-{uuid.uuid4().hex[:8]}"
+    legacy = engine.run(
+        ContainerSpec(
+            name=container_name("legacy"),
+            image=served_image,
+            labels={**test_run_labels, COMPONENT: component, ENVIRONMENT: "dev"},
+        )
+    )
+    theirs = engine.run(
+        ContainerSpec(
+            name=container_name("theirs"),
+            image=served_image,
+            labels={
+                **test_run_labels,
+                **shipyard_labels(component, instance="someoneelse", environment="dev"),
+            },
+        )
+    )
+    proxy = Proxy(tmp_path / "data" / "local", instance="mine")
+
+    remove_service(engine, proxy, component, "dev", instance="mine", recorded_container=theirs.name)
+    assert engine.inspect(theirs.name).running
+    assert engine.inspect(legacy.name).running  # no label of this Shipyard: not swept
+
+    remove_service(engine, proxy, component, "dev", instance="mine", recorded_container=legacy.name)
+    with pytest.raises(ContainerNotFoundError):
+        engine.inspect(legacy.name)
+    assert engine.inspect(theirs.name).running
+    engine.remove(theirs.name)
