@@ -283,10 +283,12 @@ class _FileReader:
                 "create it, or fix the path (relative to the score file's folder)",
             )
             return None
-        if candidate.stat().st_size > MAX_FILE_BYTES:
+        with candidate.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)  # read bounded: the file may be growing
+        if len(data) > MAX_FILE_BYTES:
             expander.bad(path, f"source {source!r} is over 1 MiB", "mount a smaller file")
             return None
-        return candidate.read_bytes()
+        return data
 
 
 def _file_problems(target: str, item: Mapping[str, Any], where: FieldPath) -> list[str]:

@@ -178,3 +178,15 @@ def test_a_folded_scalar_reads_as_yaml_folds_it() -> None:
 
     assert problems == [] and workload is not None
     assert workload.containers[0].files[0].content == "one; two"
+
+
+def test_a_source_over_1_mib_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "big.bin").write_bytes(b"x" * (1024 * 1024 + 1))
+    score = _write(tmp_path, _score("      /big:\n        source: big.bin\n"))
+
+    workload, problems = parse_workload(score, "score.yaml", sources_root=tmp_path)
+
+    assert workload is None
+    assert [(p.path, p.message) for p in problems] == [
+        ('containers.main.files["/big"].source', "source 'big.bin' is over 1 MiB")
+    ]
