@@ -14,10 +14,10 @@ what a page shows, and what its forms may do, follows the API's rules
 from __future__ import annotations
 
 from itertools import pairwise
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
@@ -49,7 +49,7 @@ __all__ = ["PAGE_SIZE", "install_pages", "router"]
 PAGE_SIZE = 50
 _MAX_PAGE = 1_000_000
 _TEXT = {"max_length": 200, "pattern": r"^[^\x00-\x1f\x7f]*$"}
-_STATIC = Path(__file__).parent / "static"
+_STATIC = FilePath(__file__).parent / "static"
 _EVENTS_SHOWN = 2000
 
 router = APIRouter(include_in_schema=False)
@@ -207,7 +207,10 @@ def next_step(error: str | None) -> str:
 
 @router.get("/deployments/{deployment_id}", name="deployment_page")
 def deployment_page(
-    request: Request, deployment_id: int, engine: EngineDep, principal: CurrentSession
+    request: Request,
+    deployment_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    engine: EngineDep,
+    principal: CurrentSession,
 ) -> Response:
     with transaction(engine, read_only=True) as session:
         try:

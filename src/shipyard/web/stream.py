@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from shipyard.api._events import deployment_events
@@ -25,7 +25,7 @@ _MAX_SEQ = 2**63 - 1
 
 @router.get("/ui/deployments/{deployment_id}/events", name="deployment_events_page")
 def deployment_events_for_page(
-    deployment_id: int,
+    deployment_id: Annotated[int, Path(ge=1, le=_MAX_SEQ)],
     request: Request,
     engine: EngineDep,
     principal: CurrentSession,

@@ -281,3 +281,14 @@ def test_a_finished_preview_shows_its_diff_and_offers_that_deploy(site: Api) -> 
     assert "Deploy v1.0.0 to dev" in done.text
     assert "op-update" in seen_by_viewer.text
     assert "Deploy v1.0.0 to dev" not in seen_by_viewer.text
+
+
+def test_an_id_beyond_the_database_is_refused_not_an_error(site: Api) -> None:
+    huge = 2**70
+    with _signed_in(site, site.token) as client:
+        page = client.get(f"/deployments/{huge}")
+        stream = client.get(f"/ui/deployments/{huge}/events")
+        missing = client.get("/deployments/999")
+
+    assert (page.status_code, stream.status_code) == (422, 422)
+    assert missing.status_code == 404 and "No such deployment" in missing.text
