@@ -236,7 +236,7 @@ name_like = st.text(
 ) | st.text(alphabet=st.sampled_from("ab-._"), min_size=60, max_size=66)
 
 
-# Each example is a batch of 180 texts in one Node call; a failure names the texts that
+# Each example is a batch of 240 texts in one Node call; a failure names the texts that
 # disagree, so shrinking (slow on batches) is left out.
 @settings(
     max_examples=8,
@@ -255,6 +255,8 @@ def test_generated_names_get_backstages_verdicts(backstage: Judge, words: list[s
             entity(labels={"k": word}),
             entity(annotations={word: "v"}),
             entity(tags=[word]),
+            entity("Component", {**MINIMAL["Component"], "owner": word, "dependsOn": [word]}),
+            entity("Group", {"type": "team", "children": [word], "parent": word}),
         ]
     assert disagreements(backstage, texts) == []
 
