@@ -43,7 +43,7 @@ from shipyard.api.oidc import (
 )
 from shipyard.settings import Settings
 from shipyard.store import transaction
-from shipyard.store.audit import record_audit
+from shipyard.store.audit import ANONYMOUS, record_audit
 from shipyard.store.auth import ensure_person, find_live_token
 from shipyard.store.models import User
 from shipyard.store.sessions import end_session, end_session_of_cookie, open_session
@@ -115,7 +115,7 @@ def _audit(
     if reason is not None:
         data["reason"] = reason[:300]
     fields: dict[str, Any] = {
-        "actor": (user.subject or user.name) if user is not None else "anonymous",
+        "actor": (user.subject or user.name) if user is not None else ANONYMOUS,
         "actor_user_id": None if user is None else user.id,
         "actor_token_id": token_id,
         "address": _address(request),
