@@ -313,7 +313,9 @@ def _source(ctx: _Context, values: dict[str, _Value]) -> SourceRef | None:
         return SourceRef(kind="git", spec=spec, url=spec)
     base = component.document.directory
     local = _resolved(base / spec) if base is not None else Path(spec)
-    return SourceRef(kind="local", spec=spec, path=str(local))
+    slug = component.annotations.get(PROJECT_SLUG)  # what a cloud build reaches instead
+    remote = _from_slug(slug) if slug else None
+    return SourceRef(kind="local", spec=spec, path=str(local), remote=remote)
 
 
 def _resolved(path: Path) -> Path:
@@ -401,7 +403,17 @@ def _gcp(ctx: _Context, settings: Mapping[str, Any]) -> GcpSettings | None:
         )
     if missing:
         return None
-    return GcpSettings(project=str(settings["gcp-project"]), region=str(settings["region"]))
+    first = next((e.settings for e in ctx.platform.environments if e.target == "gcp"), {})
+    return GcpSettings(
+        project=str(settings["gcp-project"]),
+        region=str(settings["region"]),
+        build_project=str(
+            settings.get("gcp-build-project") or first.get("gcp-project") or settings["gcp-project"]
+        ),
+        build_region=str(
+            settings.get("gcp-build-region") or first.get("region") or settings["region"]
+        ),
+    )
 
 
 def _state(

@@ -45,6 +45,10 @@ _PROPERTIES: dict[str, dict[str, Any]] = {
     "gcp-connection": {"type": "string", "pattern": "^[a-zA-Z0-9][a-zA-Z0-9_-]*$"},
     "ingress": {"enum": ["all", "internal", "internal-and-cloud-load-balancing"]},
     "deletion-protection": {"type": "boolean"},
+    "gcp-build-project": {"type": "string", "pattern": "^[a-z][a-z0-9-]{4,28}[a-z0-9]$"},
+    "gcp-build-region": {"type": "string", "pattern": "^[a-z]+-[a-z]+[0-9]+$"},
+    "build": {"enum": ["once", "per-environment"]},
+    "gcp-build-deploys": {"type": "boolean"},
 }
 
 WELL_KNOWN_SETTINGS: tuple[str, ...] = tuple(_PROPERTIES)

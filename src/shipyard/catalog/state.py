@@ -49,6 +49,8 @@ class SourceRef(_Frozen):
     spec: str
     url: str | None = None
     path: str | None = None
+    remote: str | None = None
+    """A local source's repository as a cloud build reaches it (``github.com/project-slug``)."""
 
 
 class Scaling(_Frozen):
@@ -61,6 +63,10 @@ class Scaling(_Frozen):
 class GcpSettings(_Frozen):
     project: str
     region: str
+    build_project: str | None = None
+    """Where build-once images are built (``gcp-build-project``; by default the first gcp
+    environment's project in platform.yaml)."""
+    build_region: str | None = None
 
 
 class LocalSettings(_Frozen):
@@ -95,6 +101,8 @@ class DesiredState(_Frozen):
         payload = self.model_dump(mode="json", exclude={"provenance"})
         if payload.get("source"):
             payload["source"].pop("path", None)
+            if payload["source"].get("remote") is None:  # hashes as before the field came
+                payload["source"].pop("remote", None)
         return payload
 
     def canonical_json(self) -> str:
