@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["LogFormat", "Settings", "default_cache_dir", "default_data_dir"]
+__all__ = [
+    "LogFormat",
+    "Settings",
+    "default_cache_dir",
+    "default_data_dir",
+    "shared_state_url",
+]
 
 LogFormat = Literal["console", "json"]
 
@@ -19,6 +26,30 @@ def default_data_dir() -> Path:
 
 def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "shipyard"
+
+
+_PQ_PARAMETERS = frozenset(
+    {"host", "port", "sslmode", "sslcert", "sslkey", "sslrootcert", "connect_timeout"}
+)
+
+
+def shared_state_url(database_url: str) -> str | None:
+    """The Pulumi ``postgres://`` backend in the same PostgreSQL database as the store
+    (table ``pulumi_state``), or None: not PostgreSQL, or the URL carries a password.
+
+    A password stays out of the state URL, which Pulumi repeats in its error messages
+    (and so in deployments' errors): give it as ``PGPASSWORD`` or a ``PGPASSFILE``,
+    which both psycopg and Pulumi's driver read. Only connection parameters both drivers
+    know are carried; ``sslmode`` defaults to ``prefer`` (psycopg's default, where
+    Pulumi's driver would require TLS).
+    """
+    parts = urlsplit(database_url)
+    if parts.scheme.partition("+")[0] not in ("postgresql", "postgres") or parts.password:
+        return None
+    query = {k: v for k, v in parse_qsl(parts.query) if k in _PQ_PARAMETERS}
+    query.setdefault("sslmode", "prefer")
+    query["table"] = "pulumi_state"
+    return urlunsplit(("postgres", parts.netloc, parts.path, urlencode(query), ""))
 
 
 class Settings(BaseSettings):
@@ -39,7 +70,9 @@ class Settings(BaseSettings):
     """An explicit Pulumi CLI binary; otherwise PATH, then the cache, then a build."""
 
     backend_url: str | None = None
-    """Pulumi state backend; default ``file://<data_dir>/state``. Any Pulumi URL works."""
+    """Pulumi state backend. Any Pulumi URL works. Default: the ``pulumi_state`` table of
+    ``database_url`` when that is a PostgreSQL URL without a password (so a cluster
+    shares one server; see :func:`shared_state_url`), else ``file://<data_dir>/state``."""
 
     secrets_provider: str | None = None
     """Pulumi secrets provider, e.g. ``gcpkms://...``; default: a generated passphrase."""
@@ -127,7 +160,14 @@ class Settings(BaseSettings):
 
     @property
     def state_backend_url(self) -> str:
-        return self.backend_url or (self.data_dir / "state").resolve().as_uri()
+        if self.backend_url:
+            return self.backend_url
+        local = self.data_dir / "state"
+        if not (local / ".pulumi").exists():  # this host's existing state stays put
+            shared = shared_state_url(self.database_url) if self.database_url else None
+            if shared is not None:
+                return shared
+        return local.resolve().as_uri()
 
     @property
     def sqlalchemy_url(self) -> str:

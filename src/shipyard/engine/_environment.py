@@ -52,20 +52,28 @@ _CLOUD_PREFIXES = {
     "azblob": ("AZURE_",),
     "azurekeyvault": ("AZURE_",),
     "hashivault": ("VAULT_",),
+    "postgres": ("PG",),
 }
+_SHARED_PASSPHRASE = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+"""Taken from this process only when the secrets provider is set to ``passphrase``
+explicitly: the passphrase every host of a cluster shares (its stacks' secrets must
+decrypt on any of them), instead of one generated into this host's data dir."""
 _PASSPHRASE_MODE = 0o600
 
 
 def base_environment(backend_url: str, secrets_provider: str | None) -> dict[str, str]:
     """The variables taken from this process: locale, proxies, and the credentials of the
-    cloud the backend or secrets provider lives in (none for ``file://`` + passphrase)."""
+    cloud the backend or secrets provider lives in (none for ``file://`` + passphrase):
+    ``PG*`` (``PGPASSWORD``, ``PGPASSFILE``, ...) for a ``postgres://`` backend, and
+    ``PULUMI_CONFIG_PASSPHRASE``/``_FILE`` when ``secrets_provider`` is ``passphrase``."""
     prefixes: tuple[str, ...] = ()
     for url in (backend_url, secrets_provider or ""):
         prefixes += _CLOUD_PREFIXES.get(urlparse(url).scheme, ())
+    shared = _SHARED_PASSPHRASE if secrets_provider == "passphrase" else ()
     return {
         name: value
         for name, value in os.environ.items()
-        if name in _ALWAYS or (prefixes and name.startswith(prefixes))
+        if name in _ALWAYS or name in shared or (prefixes and name.startswith(prefixes))
     }
 
 

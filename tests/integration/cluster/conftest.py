@@ -1,0 +1,84 @@
+"""Several "hosts" (data dirs, hostnames) sharing one throwaway PostgreSQL: its store,
+its job queue and, through Pulumi's ``postgres://`` backend, its Pulumi state."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from shipyard.engine.toolchain import PulumiCli, ensure_pulumi
+from shipyard.settings import Settings
+from shipyard.testing.fixtures import database, database_url, postgres_cluster
+from shipyard.testing.postgres import PostgresCluster
+
+__all__ = ["HostSettings", "database", "database_url", "postgres_cluster"]
+
+PASSPHRASE = "the cluster's shared passphrase"
+
+
+@pytest.fixture(scope="session")
+def pulumi_cli(tmp_path_factory: pytest.TempPathFactory) -> PulumiCli:
+    return ensure_pulumi(Settings(data_dir=tmp_path_factory.mktemp("cli-probe")))
+
+
+@pytest.fixture
+def shared_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """A fresh database of the cluster: the store and the Pulumi state of every host."""
+    with postgres_cluster.database() as url:
+        yield url
+
+
+@pytest.fixture
+def shared_passphrase(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The documented shared secrets setting: ``SHIPYARD_SECRETS_PROVIDER=passphrase`` and
+    the passphrase in ``PULUMI_CONFIG_PASSPHRASE`` on every host."""
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE)
+    return PASSPHRASE
+
+
+HostSettings = Callable[[str], Settings]
+
+
+@pytest.fixture
+def host_settings(tmp_path: Path, shared_url: str) -> HostSettings:
+    """A host's settings by name: its own data dir, the shared database, no explicit
+    backend (so the state goes to the database's server), the shared passphrase."""
+
+    def make(name: str) -> Settings:
+        data_dir = tmp_path / name
+        data_dir.mkdir(exist_ok=True)
+        return Settings(
+            data_dir=data_dir,
+            database_url=shared_url,
+            backend_url=None,
+            secrets_provider="passphrase",
+            pulumi=None,
+        )
+
+    return make
+
+
+def _dynamic_providers_under(root: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            cwd = (entry / "cwd").readlink()
+            if b"pulumi.dynamic" in cmdline and cwd.is_relative_to(root):
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _kill_stray_providers(tmp_path: Path) -> Iterator[None]:
+    yield
+    for pid in _dynamic_providers_under(tmp_path):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
