@@ -67,7 +67,7 @@ from shipyard.jobs.doorbell import JOB_COMMITS
 from shipyard.jobs.worker import run_workers
 from shipyard.services.desired import desired_state, platform_of
 from shipyard.settings import Settings
-from shipyard.store import create_engine, models, transaction, upgrade
+from shipyard.store import models, open_database, transaction, upgrade
 from shipyard.store.components import get_component_by_ref
 from shipyard.store.enums import DeploymentStatus, JobState
 from shipyard.store.events import append_event
@@ -209,7 +209,7 @@ def direct_up(
     seconds, and the seconds to its first engine event."""
     if settle:
         time.sleep(SETTLE_S)
-    with transaction(plane.api.engine, read_only=True) as session:
+    with transaction(plane.api.database, read_only=True) as session:
         component = get_component_by_ref(session, "default", plane.name)
         desired = desired_state(component, "dev", platform_of(plane.settings))
     release = target.release_of(desired, tag)
@@ -235,16 +235,16 @@ class SdkSide:
     the stack's settings file (its ``encryptionsalt``), as a user's project would."""
 
     def __init__(self, target: LocalTarget, ref: StackRef, work_dir: Path) -> None:
-        engine = target.engine
+        database = target.engine
         self.ref = ref
         self.work_dir = work_dir
         work_dir.mkdir(parents=True)
-        settings_file = engine.work_dir(ref) / f"Pulumi.{ref.stack}.yaml"
+        settings_file = database.work_dir(ref) / f"Pulumi.{ref.stack}.yaml"
         if settings_file.exists():
             shutil.copy(settings_file, work_dir / settings_file.name)
-        self.environment = dict(engine.environment)
-        self.backend_url = engine.backend_url
-        self.command = auto.PulumiCommand(root=str(engine.cli.bin_dir.parent))
+        self.environment = dict(database.environment)
+        self.backend_url = database.backend_url
+        self.command = auto.PulumiCommand(root=str(database.cli.bin_dir.parent))
 
     def up(self, program: Program) -> tuple[float, float]:
         """``create_or_select_stack`` + ``stack.up()``: its seconds, and the select's."""
@@ -279,7 +279,7 @@ def sdk_up(
     """The SDK's ``up`` of the program the deploy job runs for this stack and tag."""
     if settle:
         time.sleep(SETTLE_S)
-    with transaction(plane.api.engine, read_only=True) as session:
+    with transaction(plane.api.database, read_only=True) as session:
         component = get_component_by_ref(session, "default", plane.name)
         desired = desired_state(component, "dev", platform_of(plane.settings))
     release = target.release_of(desired, tag)
@@ -466,7 +466,7 @@ def run_jobs(root: Path, pulumi: Path, workers: int, count: int) -> dict[str, An
         backend_url=None,
         secrets_provider=None,
     )
-    database = create_engine(settings)
+    database = open_database(settings)
     upgrade(database)
     handlers = HandlerRegistry()
     handlers.register(JobKind.deploy, "shipyard.jobs.testing:engine_up")
@@ -729,7 +729,7 @@ def sse_latency(
 
 def api_on(url: str, root: Path, sizes: Sizes) -> dict[str, Any]:
     settings = Settings(data_dir=root, database_url=url)
-    database = create_engine(settings)
+    database = open_database(settings)
     try:
         upgrade(database)
         started = time.perf_counter()

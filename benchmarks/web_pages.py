@@ -32,7 +32,7 @@ from sqlalchemy import insert, select
 
 from shipyard.clock import utc_now
 from shipyard.settings import Settings
-from shipyard.store import create_engine, models, transaction
+from shipyard.store import models, open_database, transaction
 from shipyard.store.enums import DeploymentStatus
 from shipyard.testing.api import serve_api
 from shipyard.testing.samples import write_platform
@@ -48,9 +48,9 @@ PAGES = {
 }
 
 
-def _fill(engine: Any) -> None:
+def _fill(database: Any) -> None:
     now = utc_now()
-    with transaction(engine) as session:
+    with transaction(database) as session:
         environments = {e.name: e.id for e in session.scalars(select(models.Environment))}
         session.execute(
             insert(models.Component),
@@ -148,12 +148,12 @@ def measure(rounds: int) -> dict[str, Any]:
             database_url=url,
             platform=write_platform(root / "platform.yaml"),
         )
-        engine = create_engine(url)
+        database = open_database(url)
         results: dict[str, Any] = {}
         try:
-            with serve_api(settings, engine) as api:
+            with serve_api(settings, database) as api:
                 began = time.perf_counter()
-                _fill(engine)
+                _fill(database)
                 results["fill_s"] = round(time.perf_counter() - began, 1)
                 with httpx.Client(base_url=api.url, timeout=60, trust_env=False) as client:
                     _sign_in(client, api.token)
@@ -175,7 +175,7 @@ def measure(rounds: int) -> dict[str, Any]:
                             "bytes": len(response.content),
                         }
         finally:
-            engine.dispose()
+            database.dispose()
         return {
             "components": COMPONENTS,
             "deployments": COMPONENTS * 2 * DEPLOYMENTS_PER_STACK,

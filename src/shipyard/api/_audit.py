@@ -83,7 +83,7 @@ def write_request_record(scope: Scope, context: AuditContext, status: int) -> No
     subject_type, subject_id = _subject(scope, action if rule else None)
     actor = context.actor if status != 401 else ANONYMOUS
     try:
-        with transaction(shipyard.engine) as session:
+        with transaction(shipyard.database) as session:
             record_audit(
                 session,
                 action,

@@ -58,9 +58,9 @@ class _Tick:
     job_id: int | None
 
 
-def _read(engine: Engine, deployment_id: int, after_seq: int) -> _Tick:
+def _read(database: Engine, deployment_id: int, after_seq: int) -> _Tick:
     # Plain statements on a connection: a stream reads at every commit of its job.
-    with engine.connect() as connection:
+    with database.connect() as connection:
         connection.execution_options(**{READ_ONLY: True})
         # Status first: every event written before a finished status is then seen below.
         status, job_id = deployment_progress(connection, deployment_id)
@@ -79,7 +79,7 @@ def _end(status: DeploymentStatus) -> bytes:
 
 
 async def deployment_events(
-    engine: Engine,
+    database: Engine,
     deployment_id: int,
     *,
     after_seq: int = 0,
@@ -95,7 +95,7 @@ async def deployment_events(
     while True:
         # Read before the events, so a commit while they are read is not missed below.
         seen = JOB_COMMITS.count(job_id) if job_id is not None else 0
-        tick = await anyio.to_thread.run_sync(_read, engine, deployment_id, after_seq)
+        tick = await anyio.to_thread.run_sync(_read, database, deployment_id, after_seq)
         if job_id is None and tick.job_id is not None:
             job_id, seen = tick.job_id, JOB_COMMITS.count(tick.job_id)
         for event in tick.events:

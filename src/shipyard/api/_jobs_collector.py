@@ -16,8 +16,8 @@ __all__ = ["JobsCollector"]
 
 
 class JobsCollector(Collector):
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, database: Engine) -> None:
+        self._database = database
 
     def collect(self) -> Iterable[Metric]:
         jobs = GaugeMetricFamily(
@@ -32,7 +32,7 @@ class JobsCollector(Collector):
             "shipyard_job_queue_oldest_age_seconds",
             "Age of the oldest queued job (0 when none waits).",
         )
-        with transaction(self._engine, read_only=True) as session:
+        with transaction(self._database, read_only=True) as session:
             counts = {
                 (kind, state): count
                 for kind, state, count in session.execute(

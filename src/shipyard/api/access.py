@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute
 
 from shipyard.api._params import Id
 from shipyard.api.auth import CurrentPrincipal, Principal
-from shipyard.api.dependencies import EngineDep
+from shipyard.api.dependencies import DatabaseDep
 from shipyard.catalog.ownership import owner_ref
 from shipyard.errors import ShipyardError
 from shipyard.store import transaction
@@ -142,14 +142,14 @@ def _enforcer(rule: Rule) -> Callable[..., None]:
             namespace: str,
             name: str,
             principal: CurrentPrincipal,
-            engine: EngineDep,
+            database: DatabaseDep,
         ) -> None:
             ref = f"{namespace}/{name}"
             _note(request, ref)
             _check_role(rule, principal)
             if principal.is_admin:
                 return  # the route itself says if the component does not exist
-            with transaction(engine, read_only=True) as session:
+            with transaction(database, read_only=True) as session:
                 owner = get_component_by_ref(session, namespace, name).owner
             _check_owner(rule, principal, ref, owner)
 
@@ -158,11 +158,11 @@ def _enforcer(rule: Rule) -> Callable[..., None]:
     if rule.owned_by == "deployment":
 
         def on_deployment(
-            request: Request, deployment_id: Id, principal: CurrentPrincipal, engine: EngineDep
+            request: Request, deployment_id: Id, principal: CurrentPrincipal, database: DatabaseDep
         ) -> None:
             _note(request, None)
             _check_role(rule, principal)
-            with transaction(engine, read_only=True) as session:
+            with transaction(database, read_only=True) as session:
                 _, _, component, _ = get_deployment_with_stack(session, deployment_id)
                 ref, owner = component.ref, component.owner
             _note(request, ref)

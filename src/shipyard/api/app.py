@@ -27,7 +27,7 @@ from shipyard.api.routes import (
     tokens,
 )
 from shipyard.settings import Settings
-from shipyard.store import create_engine
+from shipyard.store import open_database
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -72,17 +72,17 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings)
+        database = open_database(settings)
         try:
-            startup = bootstrap(settings, engine)
+            startup = bootstrap(settings, database)
             app.state.shipyard = AppState(
                 settings=settings,
-                engine=engine,
+                database=database,
                 platform=startup.platform,
                 event_stream=event_stream or EventStreamOptions(),
             )
             registry = CollectorRegistry(auto_describe=True)
-            registry.register(JobsCollector(engine))
+            registry.register(JobsCollector(database))
             app.state.metrics_registry = registry
             if on_startup is not None:
                 on_startup(startup)
@@ -92,7 +92,7 @@ def create_app(
                 if on_shutdown is not None:
                     on_shutdown()
             finally:
-                engine.dispose()
+                database.dispose()
 
     app = FastAPI(
         title="Shipyard",

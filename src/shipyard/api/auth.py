@@ -20,7 +20,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine, select
 
-from shipyard.api.dependencies import EngineDep
+from shipyard.api.dependencies import DatabaseDep
 from shipyard.api.oidc import OidcError, OidcTokenError, OidcVerifier, app_verifier, looks_like_jwt
 from shipyard.catalog.ownership import owner_ref
 from shipyard.clock import utc_now
@@ -76,7 +76,7 @@ def unauthorized(detail: str) -> HTTPException:
     return HTTPException(status_code=401, detail=detail, headers=_CHALLENGE)
 
 
-def _principal_from_token(engine: Engine, secret: str) -> Principal | None:
+def _principal_from_token(database: Engine, secret: str) -> Principal | None:
     """The principal of a live Shipyard API token, or ``None``.
 
     The lookup is by the sha256 of ``secret`` through a unique index: a near miss of the
@@ -84,7 +84,7 @@ def _principal_from_token(engine: Engine, secret: str) -> Principal | None:
     """
     now = utc_now()
     # A read: most requests write nothing, so they never queue behind a writer.
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         token = find_live_token(session, secret, now=now)
         if token is None:
             return None
@@ -99,12 +99,12 @@ def _principal_from_token(engine: Engine, secret: str) -> Principal | None:
         )
         stale = use_is_stale(token, now)
     if stale:
-        with transaction(engine) as session:
+        with transaction(database) as session:
             record_use(session, token.id, now=now)
     return principal
 
 
-def _principal_from_bearer(request: Request, engine: Engine, bearer: str) -> Principal | None:
+def _principal_from_bearer(request: Request, database: Engine, bearer: str) -> Principal | None:
     """The principal a bearer credential proves, or ``None`` if it proves none.
 
     When OIDC is set up, a bearer shaped as a JWT (OIDC, Backstage user tokens) is
@@ -113,11 +113,11 @@ def _principal_from_bearer(request: Request, engine: Engine, bearer: str) -> Pri
     """
     verifier = app_verifier(request)
     if verifier is not None and looks_like_jwt(bearer):
-        return _principal_from_jwt(engine, verifier, bearer)
-    return _principal_from_token(engine, bearer)
+        return _principal_from_jwt(database, verifier, bearer)
+    return _principal_from_token(database, bearer)
 
 
-def _principal_from_jwt(engine: Engine, verifier: OidcVerifier, bearer: str) -> Principal:
+def _principal_from_jwt(database: Engine, verifier: OidcVerifier, bearer: str) -> Principal:
     """The person an OIDC (or Backstage) JWT names, with the role and teams of its groups;
     their user row is made the first time they are seen."""
     try:
@@ -126,11 +126,11 @@ def _principal_from_jwt(engine: Engine, verifier: OidcVerifier, bearer: str) -> 
         raise unauthorized(str(error)) from error
     except OidcError as error:  # the issuer cannot be read: not the caller's fault
         raise HTTPException(503, f"the bearer JWT cannot be checked now: {error}") from error
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         user = session.scalars(select(User).where(User.subject == identity.subject)).first()
         known = None if user is None else (user.id, user.name)
     if known is None:
-        with transaction(engine) as session:
+        with transaction(database) as session:
             user = ensure_person(session, identity.subject, identity.name)
             known = (user.id, user.name)
     return Principal(
@@ -159,7 +159,7 @@ def bind_principal(request: Request, principal: Principal) -> Principal:
 
 def require_principal(
     request: Request,
-    engine: EngineDep,
+    database: DatabaseDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The single entry of authentication: every protected route depends on it."""
@@ -168,7 +168,7 @@ def require_principal(
             "this endpoint needs a bearer token: send 'Authorization: Bearer <token>' "
             "(the admin token is in <data-dir>/admin-token)"
         )
-    principal = _principal_from_bearer(request, engine, credentials.credentials)
+    principal = _principal_from_bearer(request, database, credentials.credentials)
     if principal is None:
         raise unauthorized("the bearer token is unknown, revoked or expired")
     return bind_principal(request, principal)

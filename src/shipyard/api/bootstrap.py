@@ -13,7 +13,7 @@ from shipyard._files import ensure_private_dir, write_atomic
 from shipyard.catalog import Platform, load_platform
 from shipyard.services.platform import sync_environments
 from shipyard.settings import Settings
-from shipyard.store import create_engine, transaction, upgrade
+from shipyard.store import open_database, transaction, upgrade
 from shipyard.store.audit import record_audit
 from shipyard.store.auth import ensure_admin, rotate_admin
 
@@ -45,9 +45,9 @@ def write_secret_file(path: Path, secret: str) -> None:
     write_atomic(path, secret + "\n")
 
 
-def _ensure_admin_token(engine: Engine, path: Path) -> bool:
+def _ensure_admin_token(database: Engine, path: Path) -> bool:
     try:
-        with transaction(engine) as session:
+        with transaction(database) as session:
             issued = ensure_admin(session)
             if issued is None:
                 return False
@@ -58,15 +58,15 @@ def _ensure_admin_token(engine: Engine, path: Path) -> bool:
         return False  # another replica created the admin at the same moment
 
 
-def bootstrap(settings: Settings, engine: Engine) -> Startup:
+def bootstrap(settings: Settings, database: Engine) -> Startup:
     ensure_private_dir(settings.data_dir)
-    revision = upgrade(engine)
+    revision = upgrade(database)
     platform = load_platform(settings.platform) if settings.platform is not None else None
     if platform is not None:
-        with transaction(engine) as session:
+        with transaction(database) as session:
             sync_environments(session, platform)
     token_file = settings.data_dir / ADMIN_TOKEN_FILE
-    created = _ensure_admin_token(engine, token_file)
+    created = _ensure_admin_token(database, token_file)
     if created:
         _log.info("admin_token.created", path=str(token_file))
     elif not token_file.exists():
@@ -88,10 +88,10 @@ def rotate_admin_token(settings: Settings, *, actor: str) -> RotatedAdmin:
     tokens are revoked in the same transaction, which commits only once the file is
     written. ``actor`` (who ran it, e.g. ``local:alice``) goes in the audit record."""
     path = settings.data_dir / ADMIN_TOKEN_FILE
-    engine = create_engine(settings)
+    database = open_database(settings)
     try:
-        upgrade(engine)
-        with transaction(engine) as session:
+        upgrade(database)
+        with transaction(database) as session:
             issued = rotate_admin(session)
             record_audit(
                 session,
@@ -106,5 +106,5 @@ def rotate_admin_token(settings: Settings, *, actor: str) -> RotatedAdmin:
             write_secret_file(path, issued.secret)
             token_id = issued.token.id
     finally:
-        engine.dispose()
+        database.dispose()
     return RotatedAdmin(path, token_id)

@@ -1,4 +1,4 @@
-"""What routes receive from the app: its settings, the database engine, the platform."""
+"""What routes receive from the app: its settings, the database (SQLAlchemy), the platform."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from shipyard.api._events import EventStreamOptions
 from shipyard.catalog import Platform
 from shipyard.settings import Settings
 
-__all__ = ["AppState", "EngineDep", "PlatformDep", "SettingsDep", "app_state"]
+__all__ = ["AppState", "DatabaseDep", "PlatformDep", "SettingsDep", "app_state"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +20,7 @@ class AppState:
     """Built by the lifespan; routes reach it through the dependencies below."""
 
     settings: Settings
-    engine: Engine
+    database: Engine
     platform: Platform | None
     event_stream: EventStreamOptions
 
@@ -30,8 +30,8 @@ def app_state(request: Request) -> AppState:
     return state
 
 
-def _engine(request: Request) -> Engine:
-    return app_state(request).engine
+def _database(request: Request) -> Engine:
+    return app_state(request).database
 
 
 def _settings(request: Request) -> Settings:
@@ -42,6 +42,6 @@ def _platform(request: Request) -> Platform | None:
     return app_state(request).platform
 
 
-EngineDep = Annotated[Engine, Depends(_engine)]
+DatabaseDep = Annotated[Engine, Depends(_database)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 PlatformDep = Annotated[Platform | None, Depends(_platform)]

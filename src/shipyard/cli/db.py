@@ -34,19 +34,19 @@ def masked_url(url: str) -> str:
 def db_upgrade(output: OutputOption = OutputFormat.text) -> None:
     """Migrate the database to the newest schema (SHIPYARD_DATABASE_URL); safe to rerun."""
     # Imported here: SQLAlchemy and Alembic cost ~1 s, which every other command would pay.
-    from shipyard.store import create_engine, upgrade
+    from shipyard.store import open_database, upgrade
 
     settings = Settings()
-    database = masked_url(settings.sqlalchemy_url)
-    engine = create_engine(settings)
+    shown = masked_url(settings.sqlalchemy_url)
+    database = open_database(settings)
     try:
-        revision = upgrade(engine)
+        revision = upgrade(database)
     finally:
-        engine.dispose()
+        database.dispose()
     if output is OutputFormat.json:
-        print_json({"database": database, "revision": revision})
+        print_json({"database": shown, "revision": revision})
     else:
-        console.print(f"{database}: schema at revision {revision}", highlight=False)
+        console.print(f"{shown}: schema at revision {revision}", highlight=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ def check_database(settings: Settings) -> DatabaseCheck:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from shipyard.store import create_engine
+    from shipyard.store import open_database
     from shipyard.store.migrate import current_revision, head_revision
 
     url = make_url(settings.sqlalchemy_url)
@@ -85,9 +85,9 @@ def check_database(settings: Settings) -> DatabaseCheck:
                 "set SHIPYARD_DATABASE_URL (or SHIPYARD_DATA_DIR) to a place you can write",
             )
     options: dict[str, object] = {} if sqlite else {"connect_args": {"connect_timeout": 5}}
-    engine = create_engine(settings, **options)
+    database = open_database(settings, **options)
     try:
-        current = current_revision(engine)
+        current = current_revision(database)
     except SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc
         reason = _without_password(" ".join(str(cause).split()), url.password)
@@ -99,7 +99,7 @@ def check_database(settings: Settings) -> DatabaseCheck:
             "start the database or fix SHIPYARD_DATABASE_URL (host, port, user, password)",
         )
     finally:
-        engine.dispose()
+        database.dispose()
     head = head_revision()
     if current == head:
         return DatabaseCheck(True, True, shown, f"schema at the newest revision ({head})")

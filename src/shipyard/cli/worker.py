@@ -72,7 +72,7 @@ def worker(
     from shipyard.logs import configure_logging
     from shipyard.services.handlers import register_handlers
     from shipyard.services.targets import for_jobs
-    from shipyard.store import create_engine, upgrade
+    from shipyard.store import open_database, upgrade
 
     settings = Settings()
     configure_logging(settings.log_format)
@@ -82,7 +82,7 @@ def worker(
         if not sep:
             exit_with_error(f"--handler {override!r}: expected KIND=module:function", EXIT_USAGE)
         registry.register(kind.strip(), target.strip())
-    database = create_engine(settings)
+    database = open_database(settings)
     try:
         upgrade(database)
     finally:

@@ -33,7 +33,7 @@ from shipyard.jobs.errors import EventsNotStoredError, JobCancelledError
 from shipyard.jobs.handlers import PREPARE_PROCESS, Emit, JobContext, load_handler
 from shipyard.logs import configure_logging
 from shipyard.settings import Settings
-from shipyard.store import READ_ONLY, create_engine
+from shipyard.store import READ_ONLY, open_database
 from shipyard.store.enums import JobKind
 from shipyard.store.events import NewEvent, append_events
 
@@ -65,7 +65,7 @@ def serve(setup: ChildSetup, jobs: Connection, worker: Connection, commits: Conn
     _cancel_on_signals(token)
     _cancel_when_orphaned(token, worker, setup.orphan_grace_s)
     report_commit = _report_commits(commits)
-    database = create_engine(settings)
+    database = open_database(settings)
     try:
         with contextlib.suppress(SQLAlchemyError):  # the job's first query reports it
             database.connect().close()  # its pool keeps the connection for the job

@@ -88,7 +88,7 @@ def get_job(session: Session, job_id: int) -> Job:
 
 
 def claim(
-    engine: Engine,
+    database: Engine,
     worker_id: str,
     lease_seconds: float,
     *,
@@ -104,7 +104,7 @@ def claim(
     """
     for _ in range(_CLAIM_TRIES):
         try:
-            with transaction(engine) as session:
+            with transaction(database) as session:
                 job = _claim(session, worker_id, timedelta(seconds=lease_seconds), clock)
                 if job is not None and then is not None:
                     then(session, job)
@@ -161,7 +161,7 @@ def _claim(session: Session, worker_id: str, lease: timedelta, clock: Clock) -> 
 
 
 def heartbeat(
-    engine: Engine,
+    database: Engine,
     job_id: int,
     worker_id: str,
     lease_seconds: float,
@@ -171,7 +171,7 @@ def heartbeat(
     """Extend the lease; raises :class:`LeaseLostError` if it already expired or moved on."""
     now = clock.now()
     expires_at = now + timedelta(seconds=lease_seconds)
-    with transaction(engine) as session:
+    with transaction(database) as session:
         cancel_requested = session.execute(
             update(Job)
             .where(
@@ -189,7 +189,7 @@ def heartbeat(
 
 
 def complete(
-    engine: Engine,
+    database: Engine,
     job_id: int,
     worker_id: str,
     result: dict[str, Any] | None = None,
@@ -197,7 +197,7 @@ def complete(
     clock: Clock = SYSTEM_CLOCK,
 ) -> Job:
     """The job succeeded. A late report is accepted while nobody else took the job over."""
-    with _ending(engine) as session:
+    with _ending(database) as session:
         job = _owned(session, job_id, worker_id)
         _finish(job, JobState.succeeded, clock.now())
         job.result = result
@@ -207,7 +207,7 @@ def complete(
 
 
 def fail(
-    engine: Engine,
+    database: Engine,
     job_id: int,
     worker_id: str,
     error: str,
@@ -218,7 +218,7 @@ def fail(
 ) -> Job:
     """The attempt failed. A transient failure is retried after a backoff while attempts last."""
     now = clock.now()
-    with _ending(engine) as session:
+    with _ending(database) as session:
         job = _owned(session, job_id, worker_id)
         job.error = error
         retry = transient and job.attempts < job.max_attempts and not job.cancel_requested
@@ -243,10 +243,10 @@ def fail(
 
 
 def mark_cancelled(
-    engine: Engine, job_id: int, worker_id: str, *, clock: Clock = SYSTEM_CLOCK
+    database: Engine, job_id: int, worker_id: str, *, clock: Clock = SYSTEM_CLOCK
 ) -> Job:
     """The worker stopped a job whose cancel was requested."""
-    with _ending(engine) as session:
+    with _ending(database) as session:
         job = _owned(session, job_id, worker_id)
         _finish(job, JobState.cancelled, clock.now())
         append_event(session, job.id, "cancelled", f"cancelled by request, worker {worker_id}")
@@ -254,11 +254,11 @@ def mark_cancelled(
 
 
 def release(
-    engine: Engine, job_id: int, worker_id: str, reason: str, *, clock: Clock = SYSTEM_CLOCK
+    database: Engine, job_id: int, worker_id: str, reason: str, *, clock: Clock = SYSTEM_CLOCK
 ) -> Job:
     """Give a running job back unfinished (its worker is shutting down): it runs again,
     flagged ``needs_recovery``; cancelled instead if a cancel was requested meanwhile."""
-    with _ending(engine) as session:
+    with _ending(database) as session:
         job = _owned(session, job_id, worker_id)
         if job.cancel_requested:
             _finish(job, JobState.cancelled, clock.now())
@@ -296,7 +296,7 @@ def cancel(session: Session, job_id: int, *, clock: Clock = SYSTEM_CLOCK) -> Job
     return job
 
 
-def reap_expired(engine: Engine, *, clock: Clock = SYSTEM_CLOCK) -> list[Job]:
+def reap_expired(database: Engine, *, clock: Clock = SYSTEM_CLOCK) -> list[Job]:
     """Take back running jobs whose lease expired (their worker died or hung).
 
     Each goes back to the queue at the head of its stack's lane, flagged
@@ -304,7 +304,7 @@ def reap_expired(engine: Engine, *, clock: Clock = SYSTEM_CLOCK) -> list[Job]:
     was requested). An event on the job says what happened.
     """
     now = clock.now()
-    with transaction(engine) as session:
+    with transaction(database) as session:
         query = (
             select(Job)
             .where(Job.state == JobState.running, Job.lease_expires_at <= now)
@@ -338,10 +338,10 @@ def _reap(session: Session, job: Job, now: datetime) -> None:
 
 
 @contextmanager
-def _ending(engine: Engine) -> Iterator[Session]:
+def _ending(database: Engine) -> Iterator[Session]:
     """The transaction that ends a job's attempt; its commit rings the workers' doorbell:
     the stack is free, its next job may run."""
-    with transaction(engine) as session:
+    with transaction(database) as session:
         ring_after_commit(session)
         yield session
 

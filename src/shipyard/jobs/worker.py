@@ -30,7 +30,7 @@ from shipyard.jobs.doorbell import DOORBELL, JOB_COMMITS
 from shipyard.jobs.errors import HandlerNotFoundError, LeaseLostError
 from shipyard.jobs.handlers import HandlerRegistry, default_registry
 from shipyard.settings import Settings
-from shipyard.store import create_engine, transaction
+from shipyard.store import open_database, transaction
 from shipyard.store.events import append_event
 from shipyard.store.models import Job
 
@@ -86,7 +86,7 @@ class Worker:
         self.shutdown_grace = shutdown_grace
         self.backoff = backoff
         self._own_database = database is None
-        self.database = database or create_engine(settings)
+        self.database = database or open_database(settings)
         self._log = _log.bind(worker_id=self.worker_id)
         self._ready: JobProcess | None = None
         """The child that takes the next job, started and set up while the worker waits."""
@@ -421,7 +421,7 @@ def run_workers(
 ) -> None:
     """Run ``count`` workers in threads of this process until ``stop_event`` is set and
     their running jobs ended (finished within ``shutdown_grace``, else cancelled)."""
-    database = create_engine(settings)
+    database = open_database(settings)
     workers = [
         Worker(
             settings,

@@ -21,7 +21,7 @@ from shipyard.jobs.errors import EventsNotStoredError
 from shipyard.services.desired import desired_state, platform_of
 from shipyard.services.targets import JobTarget, open_target
 from shipyard.settings import Settings
-from shipyard.store import create_engine, models, transaction
+from shipyard.store import models, open_database, transaction
 from shipyard.store.builds import latest_image_build
 from shipyard.store.deployments import (
     get_deployment,
@@ -126,7 +126,7 @@ def prepare_job_process(settings: Settings, database: Engine) -> None:
 def run_job(ctx: JobContext, operation: Operation) -> dict[str, Any]:
     """Run ``operation`` for the job's deployment; any failure is recorded on the
     deployment (``failed`` or ``cancelled``) before it ends the job."""
-    database = ctx.database or create_engine(ctx.settings)
+    database = ctx.database or open_database(ctx.settings)
     deployment_id = int(ctx.payload["deployment_id"])
     try:
         with structlog.contextvars.bound_contextvars(deployment_id=deployment_id):

@@ -14,7 +14,7 @@ from shipyard.services.handlers import register_handlers
 from shipyard.services.targets import for_jobs
 from shipyard.services.triggers import TriggerSupervisor
 from shipyard.settings import Settings
-from shipyard.store import create_engine
+from shipyard.store import open_database
 from shipyard.targets.local.flow import open_proxy
 from shipyard.targets.local.proxy import Proxy
 
@@ -58,7 +58,7 @@ class ServerRuntime:
             )
             self._workers_thread.start()
         if self.watch_tags and self.settings.platform is not None:
-            self._triggers = TriggerSupervisor(self.settings, create_engine(self.settings))
+            self._triggers = TriggerSupervisor(self.settings, open_database(self.settings))
             self._triggers.start()
         _log.info("runtime.started", workers=self.workers, proxy=self.settings.proxy_admin_url)
         return self.settings

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from shipyard.settings import Settings
 from shipyard.store import models
 from shipyard.store.releases import desired_state_hash
+from shipyard.targets.local.containers import ContainerEngine
 from shipyard.targets.local.detect import detect_container_engine
-from shipyard.targets.local.engine import ContainerEngine
 from shipyard.targets.local.errors import LocalTargetError
 from shipyard.targets.local.labels import COMPONENT, ENVIRONMENT, REVISION
 
@@ -52,8 +52,8 @@ def service_is_running(
     if not name or not image_id:
         return False
     try:
-        engine = containers or detect_container_engine(settings)
-        found = engine.inspect(str(name))
+        containers = containers or detect_container_engine(settings)
+        found = containers.inspect(str(name))
     except LocalTargetError as exc:
         _log.info("drift.check", container=name, running=False, reason=str(exc))
         return False

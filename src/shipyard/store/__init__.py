@@ -6,7 +6,7 @@ Data functions (one module per resource) take a :class:`~sqlalchemy.orm.Session`
 
 from __future__ import annotations
 
-from shipyard.store._engine import READ_ONLY, create_engine, session_factory, transaction
+from shipyard.store._database import READ_ONLY, open_database, session_factory, transaction
 from shipyard.store.errors import AlreadyExistsError, MigrationError, NotFoundError, StoreError
 from shipyard.store.migrate import current_revision, head_revision, upgrade
 
@@ -16,9 +16,9 @@ __all__ = [
     "MigrationError",
     "NotFoundError",
     "StoreError",
-    "create_engine",
     "current_revision",
     "head_revision",
+    "open_database",
     "session_factory",
     "transaction",
     "upgrade",

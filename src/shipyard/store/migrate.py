@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from shipyard.settings import Settings
-from shipyard.store._engine import create_engine
+from shipyard.store._database import open_database
 from shipyard.store.errors import MigrationError
 
 __all__ = ["alembic_config", "current_revision", "head_revision", "upgrade"]
@@ -36,8 +36,8 @@ def head_revision() -> str:
     return head
 
 
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+def current_revision(database: Engine) -> str | None:
+    with database.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -46,18 +46,18 @@ def upgrade(target: Settings | Engine, revision: str = "head") -> str:
 
     Safe to run again, and from several processes at once (they wait for each other).
     """
-    engine = create_engine(target) if isinstance(target, Settings) else target
+    database = open_database(target) if isinstance(target, Settings) else target
     config = alembic_config()
     try:
-        with _ALEMBIC_LOCK, engine.begin() as connection:
+        with _ALEMBIC_LOCK, database.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
-        reached = current_revision(engine)
+        reached = current_revision(database)
     except SQLAlchemyError as exc:
         raise MigrationError(
-            f"could not migrate the database at {engine.url.render_as_string()}: {exc}"
+            f"could not migrate the database at {database.url.render_as_string()}: {exc}"
         ) from exc
     finally:
-        if engine is not target:
-            engine.dispose()
+        if database is not target:
+            database.dispose()
     return reached or "base"

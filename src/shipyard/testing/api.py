@@ -32,7 +32,7 @@ class Api:
     url: str
     token: str
     settings: Settings
-    engine: Engine
+    database: Engine
     """The test's own engine on the server's database, to arrange and inspect rows."""
     client: httpx.Client
     """Authenticated as the admin."""
@@ -42,13 +42,13 @@ class Api:
 
 
 @contextmanager
-def serve_api(settings: Settings, engine: Engine) -> Iterator[Api]:
+def serve_api(settings: Settings, database: Engine) -> Iterator[Api]:
     app = create_app(settings, event_stream=FAST_EVENTS)
     with running_server(app) as url:
         token = (settings.data_dir / ADMIN_TOKEN_FILE).read_text().strip()
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
-            yield Api(url, token, settings, engine, client)
+            yield Api(url, token, settings, database, client)
 
 
 _LISTENING = re.compile(r"Shipyard is listening on (http://\S+)")
@@ -83,7 +83,7 @@ def settings_environment(settings: Settings) -> dict[str, str]:
 
 @contextmanager
 def serve_process(
-    settings: Settings, engine: Engine, *, workers: int = 1, timeout: float = 120.0
+    settings: Settings, database: Engine, *, workers: int = 1, timeout: float = 120.0
 ) -> Iterator[Api]:
     """``shipyard serve`` as users run it, in a process of its own (API, workers, tag
     watchers, product defaults), on ``settings``; its log is ``<data_dir>/serve.log``."""
@@ -100,7 +100,7 @@ def serve_process(
         token = (settings.data_dir / ADMIN_TOKEN_FILE).read_text().strip()
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=url, headers=headers, timeout=30, trust_env=False) as client:
-            yield Api(url, token, settings, engine, client)
+            yield Api(url, token, settings, database, client)
     finally:
         process.send_signal(signal.SIGTERM)
         try:

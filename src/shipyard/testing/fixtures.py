@@ -2,9 +2,9 @@
 
 A test directory's ``conftest.py`` imports the ones it uses::
 
-    from shipyard.testing.fixtures import database_url, engine, postgres_cluster  # noqa: F401
+    from shipyard.testing.fixtures import database, database_url, postgres_cluster  # noqa: F401
 
-Every test that asks for ``engine`` then runs twice: on a SQLite file and on a fresh
+Every test that asks for ``database`` then runs twice: on a SQLite file and on a fresh
 database of one throwaway PostgreSQL cluster, shared by the whole test session.
 """
 
@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from shipyard.store import create_engine, upgrade
+from shipyard.store import open_database, upgrade
 from shipyard.testing.postgres import PostgresCluster, throwaway_cluster
 
-__all__ = ["BACKENDS", "database_url", "engine", "postgres_cluster", "shared_cluster"]
+__all__ = ["BACKENDS", "database", "database_url", "postgres_cluster", "shared_cluster"]
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -68,11 +68,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
+def database(database_url: str) -> Iterator[Engine]:
     """An engine on a database migrated to head; disposed afterwards."""
-    engine = create_engine(database_url)
+    database = open_database(database_url)
     try:
-        upgrade(engine)
-        yield engine
+        upgrade(database)
+        yield database
     finally:
-        engine.dispose()
+        database.dispose()

@@ -75,12 +75,12 @@ class PostgresCluster:
             self._admin(f'DROP ROLE IF EXISTS "{name}"')
 
     def _admin(self, statement: str) -> None:
-        engine = sa.create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+        database = sa.create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
         try:
-            with engine.connect() as connection:
+            with database.connect() as connection:
                 connection.exec_driver_sql(statement)
         finally:
-            engine.dispose()
+            database.dispose()
 
 
 def find_bindir() -> Path:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from shipyard.api.access import ACCESS_EXTENSION, AccessDeniedError, Rule
 from shipyard.api.auth import Principal
-from shipyard.api.dependencies import EngineDep, PlatformDep, SettingsDep
+from shipyard.api.dependencies import DatabaseDep, PlatformDep, SettingsDep
 from shipyard.api.problems import STATUS_BY_ERROR
 from shipyard.catalog.ownership import owner_ref
 from shipyard.clock import utc_now
@@ -79,7 +79,7 @@ def _refused(request: Request, principal: Principal, error: ShipyardError, back:
 def _on_component(
     request: Request,
     principal: Principal,
-    engine: Any,
+    database: Any,
     namespace: str,
     name: str,
     what: str,
@@ -90,7 +90,7 @@ def _on_component(
     context = current_audit()
     if context is not None:
         context.component = ref
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         component = find_component(session, namespace, name)
         owner = component.owner if component is not None else None
     try:
@@ -113,7 +113,7 @@ def deploy_form(
     namespace: str,
     name: str,
     principal: Csrf,
-    engine: EngineDep,
+    database: DatabaseDep,
     settings: SettingsDep,
     platform: PlatformDep,
     environment: EnvironmentField,
@@ -121,7 +121,7 @@ def deploy_form(
 ) -> Response:
     def run(component: models.Component) -> int:
         deployment = deploy(
-            engine,
+            database,
             settings,
             platform,
             component.namespace,
@@ -132,13 +132,13 @@ def deploy_form(
         )
         return deployment.id
 
-    return _on_component(request, principal, engine, namespace, name, "deploy", run)
+    return _on_component(request, principal, database, namespace, name, "deploy", run)
 
 
 def _operation(
     request: Request,
     principal: Principal,
-    engine: Any,
+    database: Any,
     namespace: str,
     name: str,
     what: str,
@@ -146,10 +146,10 @@ def _operation(
 ) -> Response:
     def run(component: models.Component) -> int:
         del component
-        with transaction(engine) as session:
+        with transaction(database) as session:
             return operation(session, _actor(request, principal)).id
 
-    return _on_component(request, principal, engine, namespace, name, what, run)
+    return _on_component(request, principal, database, namespace, name, what, run)
 
 
 @router.post("/components/{namespace}/{name}/preview", **_audited("stack.preview", Role.deployer))
@@ -158,14 +158,14 @@ def preview_form(
     namespace: str,
     name: str,
     principal: Csrf,
-    engine: EngineDep,
+    database: DatabaseDep,
     environment: EnvironmentField,
     tag: TagField,
 ) -> Response:
     return _operation(
         request,
         principal,
-        engine,
+        database,
         namespace,
         name,
         "preview",
@@ -181,13 +181,13 @@ def rollback_form(
     namespace: str,
     name: str,
     principal: Csrf,
-    engine: EngineDep,
+    database: DatabaseDep,
     environment: EnvironmentField,
 ) -> Response:
     return _operation(
         request,
         principal,
-        engine,
+        database,
         namespace,
         name,
         "rollback",
@@ -203,13 +203,13 @@ def promote_form(
     namespace: str,
     name: str,
     principal: Csrf,
-    engine: EngineDep,
+    database: DatabaseDep,
     environment: EnvironmentField,
 ) -> Response:
     return _operation(
         request,
         principal,
-        engine,
+        database,
         namespace,
         name,
         "promote",
@@ -227,7 +227,7 @@ def destroy_form(
     namespace: str,
     name: str,
     principal: Csrf,
-    engine: EngineDep,
+    database: DatabaseDep,
     environment: EnvironmentField,
     confirm: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
@@ -244,7 +244,7 @@ def destroy_form(
     return _operation(
         request,
         principal,
-        engine,
+        database,
         namespace,
         name,
         "destroy",
@@ -258,7 +258,7 @@ def destroy_form(
 def create_token_form(
     request: Request,
     principal: Csrf,
-    engine: EngineDep,
+    database: DatabaseDep,
     role: Annotated[Role, Form()],
     name: Annotated[str, Form(max_length=64)] = "",
     teams: Annotated[str, Form(max_length=2000)] = "",
@@ -302,7 +302,7 @@ def create_token_form(
                 back="/tokens",
             )
         expires = utc_now() + timedelta(days=expires_days) if expires_days else None
-        with transaction(engine) as session:
+        with transaction(database) as session:
             issued = issue_token(
                 session,
                 token_holder(session, holder),
@@ -327,7 +327,7 @@ def create_token_form(
             secret, token_id = issued.secret, issued.token.id
     except ShipyardError as error:
         return _refused(request, principal, error, "/tokens")
-    context = tokens_context(engine)
+    context = tokens_context(database)
     context["issued"] = {"id": token_id, "name": holder, "secret": secret}
     return render(request, "tokens.html", principal, context, status=201)
 
@@ -341,11 +341,11 @@ def revoke_token_form(
     request: Request,
     token_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     principal: Csrf,
-    engine: EngineDep,
+    database: DatabaseDep,
 ) -> Response:
     try:
         check(request.app, principal, "token.revoke")
-        with transaction(engine) as session:
+        with transaction(database) as session:
             token = revoke_token(session, token_id)
             record_audit(session, "token.revoke", "token", token.id, data={"name": token.name})
     except ShipyardError as error:

@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
-from shipyard.api.dependencies import EngineDep, PlatformDep, SettingsDep
+from shipyard.api.dependencies import DatabaseDep, PlatformDep, SettingsDep
 from shipyard.clock import utc_now
 from shipyard.services.history import (
     component_stacks,
@@ -73,14 +73,14 @@ def _environments(session: Any) -> list[str]:
 @router.get("/", name="components_page")
 def components_page(
     request: Request,
-    engine: EngineDep,
+    database: DatabaseDep,
     principal: CurrentSession,
     q: Annotated[str | None, Query(**_TEXT)] = None,
     owner: Annotated[str | None, Query(**_TEXT)] = None,
     page: Annotated[int, Query(ge=1, le=_MAX_PAGE)] = 1,
 ) -> Response:
     search, owner = (q or "").strip() or None, (owner or "").strip() or None
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         rows, more = components_overview(
             session, search=search, owner=owner, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
         )
@@ -115,7 +115,7 @@ def component_page(
     request: Request,
     namespace: str,
     name: str,
-    engine: EngineDep,
+    database: DatabaseDep,
     settings: SettingsDep,
     platform: PlatformDep,
     principal: CurrentSession,
@@ -123,7 +123,7 @@ def component_page(
     status: Annotated[DeploymentStatus | None, Query()] = None,
     page: Annotated[int, Query(ge=1, le=_MAX_PAGE)] = 1,
 ) -> Response:
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         component = find_component(session, namespace, name)
         if component is None:
             return render_error(
@@ -209,10 +209,10 @@ def next_step(error: str | None) -> str:
 def deployment_page(
     request: Request,
     deployment_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-    engine: EngineDep,
+    database: DatabaseDep,
     principal: CurrentSession,
 ) -> Response:
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         try:
             deployment, _stack, component, environment = get_deployment_with_stack(
                 session, deployment_id
@@ -264,7 +264,7 @@ def deployment_page(
 @router.get("/audit", name="audit_page")
 def audit_page(
     request: Request,
-    engine: EngineDep,
+    database: DatabaseDep,
     principal: CurrentSession,
     actor: Annotated[str | None, Query(**_TEXT)] = None,
     component: Annotated[str | None, Query(**_TEXT)] = None,
@@ -278,7 +278,7 @@ def audit_page(
     actor, component, action = (
         (value or "").strip() or None for value in (actor, component, action)
     )
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         rows = list_audit_records(
             session,
             actor=actor,
@@ -305,10 +305,10 @@ def audit_page(
         )
 
 
-def tokens_context(engine: Any, page: int = 1) -> dict[str, Any]:
+def tokens_context(database: Any, page: int = 1) -> dict[str, Any]:
     """The token page's rows (newest first) and choices."""
     now = utc_now()
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         rows = session.scalars(
             select(models.ApiToken)
             .order_by(models.ApiToken.id.desc())
@@ -341,7 +341,7 @@ def tokens_context(engine: Any, page: int = 1) -> dict[str, Any]:
 @router.get("/tokens", name="tokens_page")
 def tokens_page(
     request: Request,
-    engine: EngineDep,
+    database: DatabaseDep,
     principal: CurrentSession,
     page: Annotated[int, Query(ge=1, le=_MAX_PAGE)] = 1,
 ) -> Response:
@@ -349,4 +349,4 @@ def tokens_page(
         return render_error(
             request, principal, 403, "For admins", "Tokens are managed by admins.", back="/"
         )
-    return render(request, "tokens.html", principal, tokens_context(engine, page))
+    return render(request, "tokens.html", principal, tokens_context(database, page))

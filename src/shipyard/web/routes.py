@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from shipyard.api.auth import Principal
-from shipyard.api.dependencies import EngineDep, SettingsDep
+from shipyard.api.dependencies import DatabaseDep, SettingsDep
 from shipyard.api.oidc import (
     OidcError,
     OidcIdentity,
@@ -99,7 +99,7 @@ def _address(request: Request) -> str | None:
 
 
 def _audit(
-    engine: Engine,
+    database: Engine,
     request: Request,
     *,
     status: int,
@@ -127,7 +127,7 @@ def _audit(
     if session is not None:
         record_audit(session, _ACTION, "session", session_id, **fields)
         return
-    with transaction(engine) as new_session:
+    with transaction(database) as new_session:
         record_audit(new_session, _ACTION, "session", session_id, **fields)
 
 
@@ -182,25 +182,30 @@ def login_form(request: Request, settings: SettingsDep) -> Response:
 @router.post("/login", response_class=HTMLResponse)
 def login_with_token(
     request: Request,
-    engine: EngineDep,
+    database: DatabaseDep,
     settings: SettingsDep,
     token: Annotated[str, Form(max_length=_MAX_FIELD)] = "",
     login_csrf: Annotated[str, Form(max_length=_MAX_FIELD)] = "",
 ) -> Response:
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not hmac.compare_digest(login_csrf.encode(), expected.encode()):
-        _audit(engine, request, status=403, method="token", reason="login form CSRF")
+        _audit(database, request, status=403, method="token", reason="login form CSRF")
         return _login_page(
             request,
             settings,
             status=403,
             error="This sign-in form has expired or came from another site: try again.",
         )
-    with transaction(engine) as session:
+    with transaction(database) as session:
         found = find_live_token(session, token.strip()) if token.strip() else None
         if found is None:
             _audit(
-                engine, request, status=401, method="token", reason="unknown token", session=session
+                database,
+                request,
+                status=401,
+                method="token",
+                reason="unknown token",
+                session=session,
             )
             failed = True
         else:
@@ -209,7 +214,7 @@ def login_with_token(
             _end_previous(session, request)
             opened = open_session(session, user, role=found.role, teams=found.teams, token=found)
             _audit(
-                engine,
+                database,
                 request,
                 status=303,
                 method="token",
@@ -286,7 +291,7 @@ def login_with_oidc(request: Request, settings: SettingsDep) -> Response:
 @router.get(CALLBACK_PATH, name="auth_callback")
 def auth_callback(
     request: Request,
-    engine: EngineDep,
+    database: DatabaseDep,
     settings: SettingsDep,
     code: Annotated[str | None, Query(max_length=_MAX_FIELD)] = None,
     state: Annotated[str | None, Query(max_length=512)] = None,
@@ -296,7 +301,7 @@ def auth_callback(
     verifier = _oidc_ready(request, settings)
 
     def refuse(reason: str, status: int = 401) -> Response:
-        _audit(engine, request, status=status, method="oidc", reason=reason)
+        _audit(database, request, status=status, method="oidc", reason=reason)
         response = _login_page(request, settings, status=status, error=f"Sign-in failed: {reason}")
         response.delete_cookie(FLOW_COOKIE, path=CALLBACK_PATH)
         return response
@@ -329,19 +334,21 @@ def auth_callback(
         return refuse(str(failure), 502)
     except OidcError as failure:
         return refuse(str(failure))
-    cookie_value, lifetime = _open_oidc_session(engine, request, identity)
+    cookie_value, lifetime = _open_oidc_session(database, request, identity)
     response = _signed_in(request, cookie_value, lifetime)
     response.delete_cookie(FLOW_COOKIE, path=CALLBACK_PATH)
     return response
 
 
-def _open_oidc_session(engine: Engine, request: Request, identity: OidcIdentity) -> tuple[str, int]:
-    with transaction(engine) as session:
+def _open_oidc_session(
+    database: Engine, request: Request, identity: OidcIdentity
+) -> tuple[str, int]:
+    with transaction(database) as session:
         user = ensure_person(session, identity.subject, identity.name)
         _end_previous(session, request)
         opened = open_session(session, user, role=identity.role, teams=identity.teams)
         _audit(
-            engine,
+            database,
             request,
             status=303,
             method="oidc",
@@ -355,10 +362,10 @@ def _open_oidc_session(engine: Engine, request: Request, identity: OidcIdentity)
 
 @router.post("/logout")
 def logout(
-    request: Request, engine: EngineDep, principal: Annotated[Principal, Depends(require_csrf)]
+    request: Request, database: DatabaseDep, principal: Annotated[Principal, Depends(require_csrf)]
 ) -> Response:
     web_session = current_web_session(request)
-    with transaction(engine) as session:
+    with transaction(database) as session:
         end_session(session, web_session.id)
         record_audit(
             session,

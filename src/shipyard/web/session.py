@@ -20,7 +20,7 @@ from fastapi import Depends, Form, HTTPException, Request, Response
 from starlette.responses import RedirectResponse
 
 from shipyard.api.auth import Principal, bind_principal
-from shipyard.api.dependencies import EngineDep
+from shipyard.api.dependencies import DatabaseDep
 from shipyard.store import transaction
 from shipyard.store.models import WebSession
 from shipyard.store.sessions import find_live_session
@@ -83,12 +83,12 @@ def clear_session_cookie(response: Response, request: Request) -> None:
     )
 
 
-def require_session(request: Request, engine: EngineDep) -> Principal:
+def require_session(request: Request, database: DatabaseDep) -> Principal:
     """The principal of the browser's live session, or :class:`SignInRequired`."""
     value = request.cookies.get(SESSION_COOKIE)
     if not value or len(value) > 256:
         raise SignInRequired
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         live = find_live_session(session, value)
         if live is None:
             raise SignInRequired

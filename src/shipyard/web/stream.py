@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from shipyard.api._events import deployment_events
-from shipyard.api.dependencies import EngineDep, app_state
+from shipyard.api.dependencies import DatabaseDep, app_state
 from shipyard.store import transaction
 from shipyard.store.deployments import get_deployment
 from shipyard.web.session import CurrentSession
@@ -27,7 +27,7 @@ _MAX_SEQ = 2**63 - 1
 def deployment_events_for_page(
     deployment_id: Annotated[int, Path(ge=1, le=_MAX_SEQ)],
     request: Request,
-    engine: EngineDep,
+    database: DatabaseDep,
     principal: CurrentSession,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=_MAX_SEQ)] = None,
     after: Annotated[int, Query(ge=0, le=_MAX_SEQ, description="the page shows up to")] = 0,
@@ -35,10 +35,10 @@ def deployment_events_for_page(
     """The events after the ones the page was rendered with (``after``), or after the
     last one received when the browser reconnects (``Last-Event-ID``), then live."""
     del principal  # signed in: any role reads a deployment's log
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         get_deployment(session, deployment_id)
     stream = deployment_events(
-        engine,
+        database,
         deployment_id,
         after_seq=max(last_event_id or 0, after),
         is_disconnected=request.is_disconnected,

@@ -102,8 +102,8 @@ def _start(tmp_path: Path, database_url: str, wait_for: Any) -> Server:
 
 
 @pytest.fixture
-def server(tmp_path: Path, engine: Engine, wait_for: Any) -> Iterator[Server]:
-    running = _start(tmp_path, engine.url.render_as_string(hide_password=False), wait_for)
+def server(tmp_path: Path, database: Engine, wait_for: Any) -> Iterator[Server]:
+    running = _start(tmp_path, database.url.render_as_string(hide_password=False), wait_for)
     try:
         yield running
     finally:
@@ -112,7 +112,7 @@ def server(tmp_path: Path, engine: Engine, wait_for: Any) -> Iterator[Server]:
 
 
 def test_first_start_writes_a_private_admin_token_and_a_client_config(
-    server: Server, tmp_path: Path, engine: Engine, wait_for: Any
+    server: Server, tmp_path: Path, database: Engine, wait_for: Any
 ) -> None:
     token_file = server.data_dir / "admin-token"
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
@@ -123,7 +123,7 @@ def test_first_start_writes_a_private_admin_token_and_a_client_config(
     first_output = server.stop()
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit says what ended it.
     assert server.process.returncode in (0, -signal.SIGTERM)
-    again = _start(tmp_path, engine.url.render_as_string(hide_password=False), wait_for)
+    again = _start(tmp_path, database.url.render_as_string(hide_password=False), wait_for)
     second_output = again.stop()
 
     assert f"Admin token written to {token_file}" in first_output
@@ -152,7 +152,7 @@ def test_components_are_registered_listed_and_shown_through_the_cli(
 
 
 def test_deploy_follow_prints_one_json_object_carrying_the_url(
-    server: Server, tmp_path: Path, engine: Engine, wait_for: Any
+    server: Server, tmp_path: Path, database: Engine, wait_for: Any
 ) -> None:
     write_component(tmp_path / "orders", "orders-api")
     server.cli_json("component", "register", str(tmp_path / "orders"))
@@ -176,13 +176,13 @@ def test_deploy_follow_prints_one_json_object_carrying_the_url(
     )
 
     def queued() -> models.Deployment | None:
-        with transaction(engine, read_only=True) as session:
+        with transaction(database, read_only=True) as session:
             return session.query(models.Deployment).one_or_none()
 
     wait_for(lambda: queued() is not None, "the deployment record", TIMEOUT)
     record = queued()
     assert record is not None and record.job_id is not None
-    with transaction(engine) as session:  # what the deploy worker will do
+    with transaction(database) as session:  # what the deploy worker will do
         append_event(session, record.job_id, "log", "pulumi up", deployment_id=record.id)
         row = session.get_one(models.Deployment, record.id)
         set_deployment_status(

@@ -31,7 +31,7 @@ from sqlalchemy import (
 
 from shipyard.clock import utc_now
 from shipyard.jobs import JobKind, JobState, claim, complete, enqueue, reap_expired
-from shipyard.store import create_engine, transaction
+from shipyard.store import open_database, transaction
 from shipyard.store.events import list_events
 from shipyard.store.models import Job
 from shipyard.testing.clock import FakeClock
@@ -54,13 +54,13 @@ work_log = Table(
 
 
 @pytest.fixture
-def logged_engine(engine: Engine) -> Iterator[Engine]:
-    work_log.create(engine)
-    yield engine
+def logged_engine(database: Engine) -> Iterator[Engine]:
+    work_log.create(database)
+    yield database
 
 
-def _unfinished(engine: Engine) -> int:
-    with transaction(engine, read_only=True) as session:
+def _unfinished(database: Engine) -> int:
+    with transaction(database, read_only=True) as session:
         query = (
             select(func.count())
             .select_from(Job)
@@ -71,17 +71,17 @@ def _unfinished(engine: Engine) -> int:
 
 def _work(url: str, worker_id: str, start: Barrier, deadline: float) -> None:
     """A worker: claim, log start, work a little, log end, complete; until nothing is left."""
-    engine = create_engine(url)
+    database = open_database(url)
     try:
         start.wait(timeout=60)
         while time.monotonic() < deadline:
-            job = claim(engine, worker_id, lease_seconds=60)
+            job = claim(database, worker_id, lease_seconds=60)
             if job is None:
-                if _unfinished(engine) == 0:
+                if _unfinished(database) == 0:
                     return
                 time.sleep(0.002)  # poll interval of an idle worker
                 continue
-            with engine.begin() as connection:
+            with database.begin() as connection:
                 connection.execute(
                     insert(work_log).values(
                         job_id=job.id,
@@ -91,27 +91,27 @@ def _work(url: str, worker_id: str, start: Barrier, deadline: float) -> None:
                     )
                 )
             time.sleep(0.002)  # the work itself
-            with engine.begin() as connection:
+            with database.begin() as connection:
                 connection.execute(
                     update(work_log)
                     .where(work_log.c.job_id == job.id)
                     .values(ended_ns=time.monotonic_ns())
                 )
-            complete(engine, job.id, worker_id)
+            complete(database, job.id, worker_id)
         raise TimeoutError(f"{worker_id}: jobs left at the deadline")
     finally:
-        engine.dispose()
+        database.dispose()
 
 
 def test_two_worker_processes_run_every_job_once_one_per_stack_in_order(
     logged_engine: Engine,
 ) -> None:
-    engine = logged_engine
+    database = logged_engine
     lanes = [index // 2 % STACKS for index in range(JOBS)]  # 0 0 1 1 2 2 ... : pairs contend
-    with transaction(engine) as session:
+    with transaction(database) as session:
         for index, lane in enumerate(lanes):
             enqueue(session, JobKind.deploy, f"default/app-{lane}/dev", {"i": index})
-    url = engine.url.render_as_string(hide_password=False)
+    url = database.url.render_as_string(hide_password=False)
     start = SPAWN.Barrier(WORKERS)
     deadline = time.monotonic() + 120
     workers = [
@@ -127,9 +127,9 @@ def test_two_worker_processes_run_every_job_once_one_per_stack_in_order(
             worker.kill()
     assert [worker.exitcode for worker in workers] == [0] * WORKERS
 
-    with engine.connect() as connection:
+    with database.connect() as connection:
         rows = connection.execute(select(work_log).order_by(work_log.c.started_ns)).all()
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         jobs = session.scalars(select(Job).order_by(Job.id)).all()
 
     # Every job done, exactly once (the log's primary key refuses a second run).
@@ -151,22 +151,22 @@ def test_two_worker_processes_run_every_job_once_one_per_stack_in_order(
 
 
 def _claim_and_hang(url: str, claimed: EventType) -> None:
-    engine = create_engine(url)
+    database = open_database(url)
     try:
-        job = claim(engine, "doomed-worker", lease_seconds=60)
+        job = claim(database, "doomed-worker", lease_seconds=60)
         assert job is not None
         claimed.set()
         threading.Event().wait()  # hang mid-job until killed
     finally:
-        engine.dispose()
+        database.dispose()
 
 
-def test_a_killed_workers_job_is_requeued_after_its_lease_with_a_record(engine: Engine) -> None:
-    with transaction(engine) as session:
+def test_a_killed_workers_job_is_requeued_after_its_lease_with_a_record(database: Engine) -> None:
+    with transaction(database) as session:
         job_id = enqueue(session, JobKind.deploy, "default/app/dev").id
     claimed = SPAWN.Event()
     worker = SPAWN.Process(
-        target=_claim_and_hang, args=(engine.url.render_as_string(hide_password=False), claimed)
+        target=_claim_and_hang, args=(database.url.render_as_string(hide_password=False), claimed)
     )
     worker.start()
     try:
@@ -178,15 +178,15 @@ def test_a_killed_workers_job_is_requeued_after_its_lease_with_a_record(engine: 
     assert worker.exitcode == -signal.SIGKILL
 
     after_lease = FakeClock(utc_now() + timedelta(seconds=61))
-    assert reap_expired(engine) == []  # the lease still runs on the real clock
-    (reaped,) = reap_expired(engine, clock=after_lease)
+    assert reap_expired(database) == []  # the lease still runs on the real clock
+    (reaped,) = reap_expired(database, clock=after_lease)
     assert reaped.id == job_id
 
-    job = claim(engine, "rescuer", 60, clock=after_lease)
+    job = claim(database, "rescuer", 60, clock=after_lease)
     assert job is not None and job.id == job_id
     assert job.needs_recovery and job.attempts == 2
-    complete(engine, job_id, "rescuer", clock=after_lease)
-    with transaction(engine, read_only=True) as session:
+    complete(database, job_id, "rescuer", clock=after_lease)
+    with transaction(database, read_only=True) as session:
         events = list_events(session, job_id)
     assert [event.kind for event in events] == ["started", "lease_expired", "started", "succeeded"]
     assert "worker doomed-worker stopped renewing its lease" in events[1].message

@@ -37,9 +37,9 @@ WaitFor = Callable[..., None]
 LEASE = 3.0
 
 
-def make_worker(engine: Engine, tmp_path: Path, **handlers: str) -> Worker:
+def make_worker(database: Engine, tmp_path: Path, **handlers: str) -> Worker:
     return Worker(
-        settings_for(engine, tmp_path / "data"),
+        settings_for(database, tmp_path / "data"),
         registry(**handlers),
         "test-worker",
         lease_seconds=LEASE,
@@ -47,30 +47,30 @@ def make_worker(engine: Engine, tmp_path: Path, **handlers: str) -> Worker:
         cancel_grace=10.0,
         shutdown_grace=1.0,
         backoff=FAST_BACKOFF,
-        database=engine,
+        database=database,
     )
 
 
 def test_a_job_runs_in_a_child_process_and_completes_with_its_result(
-    engine: Engine, tmp_path: Path, wait_for: WaitFor
+    database: Engine, tmp_path: Path, wait_for: WaitFor
 ) -> None:
     out = tmp_path / "out.txt"
-    job_id = queue_job(engine, {"path": str(out), "content": "hello"})
+    job_id = queue_job(database, {"path": str(out), "content": "hello"})
 
     with (
         capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs,
-        worker_thread(make_worker(engine, tmp_path, deploy="write_file")),
+        worker_thread(make_worker(database, tmp_path, deploy="write_file")),
     ):
-        wait_for(lambda: finished(engine, job_id), "the job to finish")
+        wait_for(lambda: finished(database, job_id), "the job to finish")
 
-    done = job(engine, job_id)
+    done = job(database, job_id)
     assert done.state is JobState.succeeded, done.error
     assert out.read_text() == "hello"
     assert done.result is not None
     assert done.result["pid"] != os.getpid()
-    kinds = [event.kind for event in events(engine, job_id)]
+    kinds = [event.kind for event in events(database, job_id)]
     assert kinds == ["started", "process_started", "test.writing", "succeeded"]
-    started = events(engine, job_id)[1]
+    started = events(database, job_id)[1]
     assert started.data is not None and started.data["pid"] == done.result["pid"]
     succeeded = [line for line in logs if line["event"] == "job succeeded"]
     assert succeeded, logs
@@ -81,11 +81,11 @@ def test_a_job_runs_in_a_child_process_and_completes_with_its_result(
 
 
 def test_each_commit_of_the_job_process_rings_the_jobs_bell_while_it_runs(
-    engine: Engine, tmp_path: Path, wait_for: WaitFor
+    database: Engine, tmp_path: Path, wait_for: WaitFor
 ) -> None:
     out = tmp_path / "out.txt"
     # The handler commits its `test.writing` event, then works 3 s before it writes.
-    job_id = queue_job(engine, {"path": str(out), "content": "hi", "hold_s": 3.0})
+    job_id = queue_job(database, {"path": str(out), "content": "hi", "hold_s": 3.0})
     seen = JOB_COMMITS.count(job_id)
     woken: list[bool] = []
     waiter = threading.Thread(
@@ -93,99 +93,99 @@ def test_each_commit_of_the_job_process_rings_the_jobs_bell_while_it_runs(
     )
     waiter.start()
 
-    with worker_thread(make_worker(engine, tmp_path, deploy="write_file")):
+    with worker_thread(make_worker(database, tmp_path, deploy="write_file")):
         waiter.join(60.0)
         # Woken by the event's commit, while the job still works: not by its end.
         assert woken == [True]
-        assert "test.writing" in [event.kind for event in events(engine, job_id)]
+        assert "test.writing" in [event.kind for event in events(database, job_id)]
         assert not out.exists()
-        wait_for(lambda: finished(engine, job_id), "the job to finish")
+        wait_for(lambda: finished(database, job_id), "the job to finish")
 
-    assert job(engine, job_id).state is JobState.succeeded
+    assert job(database, job_id).state is JobState.succeeded
     assert JOB_COMMITS.count(job_id) > seen
 
 
 def test_a_crashing_child_fails_its_job_naming_the_exit_code_and_the_worker_carries_on(
-    engine: Engine, tmp_path: Path, wait_for: WaitFor
+    database: Engine, tmp_path: Path, wait_for: WaitFor
 ) -> None:
-    crashing = queue_job(engine, {"exit_code": 7}, kind=JobKind.build, stack="default/a/dev")
+    crashing = queue_job(database, {"exit_code": 7}, kind=JobKind.build, stack="default/a/dev")
     out = tmp_path / "next.txt"
-    following = queue_job(engine, {"path": str(out), "content": "next"}, stack="default/b/dev")
+    following = queue_job(database, {"path": str(out), "content": "next"}, stack="default/b/dev")
 
-    with worker_thread(make_worker(engine, tmp_path, build="crash", deploy="write_file")):
-        wait_for(lambda: finished(engine, following), "the job after the crash to finish")
+    with worker_thread(make_worker(database, tmp_path, build="crash", deploy="write_file")):
+        wait_for(lambda: finished(database, following), "the job after the crash to finish")
 
-    crashed = job(engine, crashing)
+    crashed = job(database, crashing)
     assert crashed.state is JobState.failed
     assert crashed.attempts == 1, "a crash is not retried"
     assert crashed.error is not None and "exited with code 7" in crashed.error
-    died = [event for event in events(engine, crashing) if event.kind == "process_died"]
+    died = [event for event in events(database, crashing) if event.kind == "process_died"]
     assert len(died) == 1
     assert died[0].data is not None and died[0].data["exit_code"] == 7
     assert "without reporting an outcome" in died[0].message
-    assert job(engine, following).state is JobState.succeeded
+    assert job(database, following).state is JobState.succeeded
     assert out.read_text() == "next"
 
 
 def test_cancelling_a_running_job_stops_its_child_and_records_it_cancelled(
-    engine: Engine, tmp_path: Path, wait_for: WaitFor
+    database: Engine, tmp_path: Path, wait_for: WaitFor
 ) -> None:
     started = tmp_path / "started"
     payload = {"started": str(started), "gate": str(tmp_path / "gate")}
-    job_id = queue_job(engine, payload)
+    job_id = queue_job(database, payload)
 
-    with worker_thread(make_worker(engine, tmp_path, deploy="wait_for_gate")):
+    with worker_thread(make_worker(database, tmp_path, deploy="wait_for_gate")):
         wait_for(lambda: started.exists() and started.read_text() != "", "the job to start")
         child = int(started.read_text())
-        with transaction(engine) as session:
+        with transaction(database) as session:
             cancel(session, job_id)
-        wait_for(lambda: finished(engine, job_id), "the cancelled job to finish")
+        wait_for(lambda: finished(database, job_id), "the cancelled job to finish")
 
-    assert job(engine, job_id).state is JobState.cancelled
+    assert job(database, job_id).state is JobState.cancelled
     assert gone(child)
-    kinds = [event.kind for event in events(engine, job_id)]
+    kinds = [event.kind for event in events(database, job_id)]
     assert kinds == ["started", "process_started", "cancel_requested", "cancel", "cancelled"]
-    assert "SIGTERM to job process" in events(engine, job_id)[3].message
+    assert "SIGTERM to job process" in events(database, job_id)[3].message
 
 
 def test_a_transient_failure_is_retried_then_succeeds(
-    engine: Engine, tmp_path: Path, wait_for: WaitFor
+    database: Engine, tmp_path: Path, wait_for: WaitFor
 ) -> None:
-    job_id = queue_job(engine, {"failures": 1})
+    job_id = queue_job(database, {"failures": 1})
 
-    with worker_thread(make_worker(engine, tmp_path, deploy="fail_transiently")):
-        wait_for(lambda: finished(engine, job_id), "the retried job to finish")
+    with worker_thread(make_worker(database, tmp_path, deploy="fail_transiently")):
+        wait_for(lambda: finished(database, job_id), "the retried job to finish")
 
-    done = job(engine, job_id)
+    done = job(database, job_id)
     assert done.state is JobState.succeeded, done.error
     assert done.attempts == 2
     assert done.result is not None and done.result["attempt"] == 2
-    kinds = [event.kind for event in events(engine, job_id)]
+    kinds = [event.kind for event in events(database, job_id)]
     assert kinds.count("retry_scheduled") == 1
-    retry = next(event for event in events(engine, job_id) if event.kind == "retry_scheduled")
+    retry = next(event for event in events(database, job_id) if event.kind == "retry_scheduled")
     assert "TransientJobError: attempt 1: the service is not ready yet" in retry.message
 
 
 def test_a_job_without_a_handler_fails_with_a_message_saying_how_to_register_one(
-    engine: Engine, tmp_path: Path, wait_for: WaitFor
+    database: Engine, tmp_path: Path, wait_for: WaitFor
 ) -> None:
-    job_id = queue_job(engine, {}, kind=JobKind.refresh)
+    job_id = queue_job(database, {}, kind=JobKind.refresh)
 
-    with worker_thread(make_worker(engine, tmp_path, deploy="write_file")):
-        wait_for(lambda: finished(engine, job_id), "the job to finish")
+    with worker_thread(make_worker(database, tmp_path, deploy="write_file")):
+        wait_for(lambda: finished(database, job_id), "the job to finish")
 
-    done = job(engine, job_id)
+    done = job(database, job_id)
     assert done.state is JobState.failed
     assert done.error is not None and "no handler registered for job kind refresh" in done.error
 
 
 def test_stopping_the_worker_gives_a_running_job_back_after_the_grace_period(
-    engine: Engine, tmp_path: Path, wait_for: WaitFor
+    database: Engine, tmp_path: Path, wait_for: WaitFor
 ) -> None:
     started = tmp_path / "started"
     payload = {"started": str(started), "gate": str(tmp_path / "gate")}
-    job_id = queue_job(engine, payload)
-    worker = make_worker(engine, tmp_path, deploy="wait_for_gate")
+    job_id = queue_job(database, payload)
+    worker = make_worker(database, tmp_path, deploy="wait_for_gate")
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()
@@ -198,11 +198,11 @@ def test_stopping_the_worker_gives_a_running_job_back_after_the_grace_period(
         stop.set()
         thread.join(timeout=60)
 
-    back = job(engine, job_id)
+    back = job(database, job_id)
     assert back.state is JobState.queued
     assert back.needs_recovery
     assert gone(int(started.read_text()))
-    assert [event.kind for event in events(engine, job_id)][-2:] == ["cancel", "released"]
+    assert [event.kind for event in events(database, job_id)][-2:] == ["cancel", "released"]
 
 
 def _waiting_job_processes() -> list[int]:
@@ -231,46 +231,46 @@ def _parent_and_session(pid: int) -> tuple[int, int] | None:
 
 
 def test_a_job_runs_in_the_process_the_worker_made_ready_before_it_was_queued(
-    engine: Engine, tmp_path: Path, wait_for: WaitFor
+    database: Engine, tmp_path: Path, wait_for: WaitFor
 ) -> None:
     started = tmp_path / "started"
     gate = tmp_path / "gate"
 
-    with worker_thread(make_worker(engine, tmp_path, deploy="wait_for_gate")):
+    with worker_thread(make_worker(database, tmp_path, deploy="wait_for_gate")):
         wait_for(lambda: len(_waiting_job_processes()) == 1, "the worker's next job process")
         (ready,) = _waiting_job_processes()
-        job_id = queue_job(engine, {"started": str(started), "gate": str(gate)})
+        job_id = queue_job(database, {"started": str(started), "gate": str(gate)})
         wait_for(lambda: started.exists() and started.read_text() != "", "the job to start")
         assert int(started.read_text()) == ready
         gate.touch()
-        wait_for(lambda: finished(engine, job_id), "the job to finish")
+        wait_for(lambda: finished(database, job_id), "the job to finish")
         # The next job's process is made ready as soon as the job is recorded.
         wait_for(lambda: len(_waiting_job_processes()) == 1, "the next job process")
         assert _waiting_job_processes() != [ready]
 
-    assert job(engine, job_id).state is JobState.succeeded
+    assert job(database, job_id).state is JobState.succeeded
     assert gone(ready)
     assert _waiting_job_processes() == [], "a stopped worker leaves no job process behind"
 
 
 def test_a_ready_job_process_that_died_while_it_waited_is_replaced_for_the_job(
-    engine: Engine, tmp_path: Path, wait_for: WaitFor
+    database: Engine, tmp_path: Path, wait_for: WaitFor
 ) -> None:
     out = tmp_path / "out.txt"
 
     with (
         capture_logs() as logs,
-        worker_thread(make_worker(engine, tmp_path, deploy="write_file")) as stop,
+        worker_thread(make_worker(database, tmp_path, deploy="write_file")) as stop,
     ):
         wait_for(lambda: len(_waiting_job_processes()) == 1, "the worker's next job process")
         (ready,) = _waiting_job_processes()
         os.kill(ready, 9)
         wait_for(lambda: gone(ready), "the ready job process to die")
-        job_id = queue_job(engine, {"path": str(out), "content": "still runs"})
-        wait_for(lambda: finished(engine, job_id), "the job to finish")
+        job_id = queue_job(database, {"path": str(out), "content": "still runs"})
+        wait_for(lambda: finished(database, job_id), "the job to finish")
         stop.set()
 
-    done = job(engine, job_id)
+    done = job(database, job_id)
     assert done.state is JobState.succeeded, done.error
     assert out.read_text() == "still runs"
     assert done.result is not None and done.result["pid"] != ready
@@ -279,16 +279,16 @@ def test_a_ready_job_process_that_died_while_it_waited_is_replaced_for_the_job(
 
 
 def test_the_handler_modules_warm_up_runs_in_the_jobs_process_before_its_job(
-    engine: Engine, tmp_path: Path, wait_for: WaitFor
+    database: Engine, tmp_path: Path, wait_for: WaitFor
 ) -> None:
-    worker = make_worker(engine, tmp_path, deploy="write_file")
+    worker = make_worker(database, tmp_path, deploy="write_file")
     worker.settings.data_dir.mkdir(parents=True, exist_ok=True)
-    job_id = queue_job(engine, {"path": str(tmp_path / "out.txt"), "content": "x"})
+    job_id = queue_job(database, {"path": str(tmp_path / "out.txt"), "content": "x"})
 
     with worker_thread(worker):
-        wait_for(lambda: finished(engine, job_id), "the job to finish")
+        wait_for(lambda: finished(database, job_id), "the job to finish")
 
-    done = job(engine, job_id)
+    done = job(database, job_id)
     assert done.state is JobState.succeeded, done.error
     assert done.result is not None
     # The job found the warm-up's marker of its own process, and signed it.
@@ -297,18 +297,18 @@ def test_the_handler_modules_warm_up_runs_in_the_jobs_process_before_its_job(
 
 
 def test_a_failing_warm_up_is_skipped_and_the_job_runs(
-    engine: Engine, tmp_path: Path, wait_for: WaitFor
+    database: Engine, tmp_path: Path, wait_for: WaitFor
 ) -> None:
-    worker = make_worker(engine, tmp_path, deploy="write_file")
+    worker = make_worker(database, tmp_path, deploy="write_file")
     worker.settings.data_dir.mkdir(parents=True, exist_ok=True)
     (worker.settings.data_dir / PREPARE_FAILS).touch()
     out = tmp_path / "out.txt"
-    job_id = queue_job(engine, {"path": str(out), "content": "ran anyway"})
+    job_id = queue_job(database, {"path": str(out), "content": "ran anyway"})
 
     with worker_thread(worker):
-        wait_for(lambda: finished(engine, job_id), "the job to finish")
+        wait_for(lambda: finished(database, job_id), "the job to finish")
 
-    done = job(engine, job_id)
+    done = job(database, job_id)
     assert done.state is JobState.succeeded, done.error
     assert out.read_text() == "ran anyway"
     assert done.result is not None
@@ -316,28 +316,28 @@ def test_a_failing_warm_up_is_skipped_and_the_job_runs(
 
 
 def test_a_job_queued_in_the_workers_process_is_claimed_at_once_not_at_the_next_poll(
-    engine: Engine, tmp_path: Path, wait_for: WaitFor
+    database: Engine, tmp_path: Path, wait_for: WaitFor
 ) -> None:
-    worker = make_worker(engine, tmp_path, deploy="write_file")
+    worker = make_worker(database, tmp_path, deploy="write_file")
     worker.poll_interval = 120.0  # an idle worker would find the second job in 2 min
     first, second = tmp_path / "first.txt", tmp_path / "second.txt"
 
     with worker_thread(worker):
-        first_id = queue_job(engine, {"path": str(first), "content": "1"})
-        wait_for(lambda: finished(engine, first_id), "the first job to finish", timeout=60)
-        second_id = queue_job(engine, {"path": str(second), "content": "2"})
-        wait_for(lambda: finished(engine, second_id), "the second job to finish", timeout=30)
+        first_id = queue_job(database, {"path": str(first), "content": "1"})
+        wait_for(lambda: finished(database, first_id), "the first job to finish", timeout=60)
+        second_id = queue_job(database, {"path": str(second), "content": "2"})
+        wait_for(lambda: finished(database, second_id), "the second job to finish", timeout=30)
 
-    assert job(engine, second_id).state is JobState.succeeded
+    assert job(database, second_id).state is JobState.succeeded
     assert second.read_text() == "2"
 
 
-def test_only_a_committed_enqueue_wakes_the_workers(engine: Engine) -> None:
+def test_only_a_committed_enqueue_wakes_the_workers(database: Engine) -> None:
     before = DOORBELL.rings
-    with pytest.raises(RuntimeError), transaction(engine) as session:
+    with pytest.raises(RuntimeError), transaction(database) as session:
         enqueue(session, JobKind.deploy, "default/app/dev", {})
         raise RuntimeError("the use case failed after queueing")
     assert DOORBELL.rings == before
 
-    queue_job(engine, {})
+    queue_job(database, {})
     assert DOORBELL.rings == before + 1

@@ -25,8 +25,8 @@ WaitFor = Callable[..., None]
 
 
 @pytest.fixture
-def settings(engine: Engine, tmp_path: Path) -> Iterator[Settings]:
-    resolved = settings_for(engine, tmp_path / "data")
+def settings(database: Engine, tmp_path: Path) -> Iterator[Settings]:
+    resolved = settings_for(database, tmp_path / "data")
     ensure_pulumi(resolved)  # built once into the cache; not inside a job's time
     yield resolved
     for pid in _providers_under(tmp_path):  # left behind only if the test failed
@@ -45,7 +45,7 @@ def _providers_under(root: Path) -> list[int]:
 
 
 def test_an_engine_up_cancelled_mid_operation_is_cancelled_and_the_next_up_succeeds(
-    engine: Engine, settings: Settings, tmp_path: Path, wait_for: WaitFor
+    database: Engine, settings: Settings, tmp_path: Path, wait_for: WaitFor
 ) -> None:
     stack = f"default/c{uuid.uuid4().hex[:8]}/dev"
     work = tmp_path / "work"
@@ -65,28 +65,28 @@ def test_an_engine_up_cancelled_mid_operation_is_cancelled_and_the_next_up_succe
         poll_interval=0.1,
         cancel_grace=60.0,
         shutdown_grace=1.0,
-        database=engine,
+        database=database,
     )
-    first = queue_job(engine, payload, stack=stack)
+    first = queue_job(database, payload, stack=stack)
 
     with worker_thread(worker):
         wait_for(lambda: (work / "started").exists(), "the gated create to start", timeout=180)
-        with transaction(engine) as session:
+        with transaction(database) as session:
             cancel(session, first)
-        wait_for(lambda: finished(engine, first), "the cancelled up to end", timeout=120)
-        assert job(engine, first).state is JobState.cancelled, job(engine, first).error
+        wait_for(lambda: finished(database, first), "the cancelled up to end", timeout=120)
+        assert job(database, first).state is JobState.cancelled, job(database, first).error
 
         (work / "gate").touch()
-        second = queue_job(engine, payload, stack=stack)
-        wait_for(lambda: finished(engine, second), "the next up to finish", timeout=180)
+        second = queue_job(database, payload, stack=stack)
+        wait_for(lambda: finished(database, second), "the next up to finish", timeout=180)
 
-    done = job(engine, second)
+    done = job(database, second)
     assert done.state is JobState.succeeded, done.error
     assert done.result is not None and done.result["changes"].get("create", 0) >= 1
     assert (work / "out.txt").read_text() == "done"
-    cancel_steps = [e.message for e in events(engine, first) if e.kind == "engine.cancel"]
+    cancel_steps = [e.message for e in events(database, first) if e.kind == "engine.cancel"]
     assert cancel_steps and cancel_steps[0].startswith("cancel: SIGINT to the Pulumi CLI")
-    kinds = [e.kind for e in events(engine, first)]
+    kinds = [e.kind for e in events(database, first)]
     assert kinds[-1] == "cancelled"
     assert "cancel_requested" in kinds and "engine.prelude" in kinds
-    assert not [e for e in events(engine, first) if e.kind == "process_died"]
+    assert not [e for e in events(database, first) if e.kind == "process_died"]

@@ -25,7 +25,7 @@ LEASE = "2"
 
 
 @pytest.fixture
-def start_worker(engine: Engine, tmp_path: Path) -> Iterator[StartWorker]:
+def start_worker(database: Engine, tmp_path: Path) -> Iterator[StartWorker]:
     """Starts ``shipyard worker`` processes on the test's database; stops them afterwards."""
     started: list[subprocess.Popen[bytes]] = []
 
@@ -49,7 +49,7 @@ def start_worker(engine: Engine, tmp_path: Path) -> Iterator[StartWorker]:
             env={
                 **os.environ,
                 "SHIPYARD_DATA_DIR": str(tmp_path / "data"),
-                "SHIPYARD_DATABASE_URL": url_of(engine),
+                "SHIPYARD_DATABASE_URL": url_of(database),
                 "SHIPYARD_LOG_FORMAT": "json",
             },
         )
@@ -70,25 +70,27 @@ def start_worker(engine: Engine, tmp_path: Path) -> Iterator[StartWorker]:
 
 
 def test_two_worker_processes_run_20_jobs_over_4_stacks_one_at_a_time_per_stack(
-    engine: Engine, tmp_path: Path, start_worker: StartWorker, wait_for: WaitFor
+    database: Engine, tmp_path: Path, start_worker: StartWorker, wait_for: WaitFor
 ) -> None:
     stacks = [f"default/app-{index % 4}/dev" for index in range(20)]
     out = tmp_path / "out"
     out.mkdir()
     jobs = [
         queue_job(
-            engine, {"path": str(out / f"{index}.txt"), "content": "x", "hold_s": 0.2}, stack=stack
+            database,
+            {"path": str(out / f"{index}.txt"), "content": "x", "hold_s": 0.2},
+            stack=stack,
         )
         for index, stack in enumerate(stacks)
     ]
     workers = [start_worker("write_file", name=f"worker-{n}") for n in range(2)]
 
-    wait_for(lambda: all(finished(engine, job_id) for job_id in jobs), "all 20 jobs", timeout=300)
+    wait_for(lambda: all(finished(database, job_id) for job_id in jobs), "all 20 jobs", timeout=300)
 
-    done = [job(engine, job_id) for job_id in jobs]
+    done = [job(database, job_id) for job_id in jobs]
     assert {j.state for j in done} == {JobState.succeeded}, [j.error for j in done]
     assert {j.attempts for j in done} == {1}, [
-        [(e.kind, e.message) for e in events(engine, j.id)] for j in done if j.attempts > 1
+        [(e.kind, e.message) for e in events(database, j.id)] for j in done if j.attempts > 1
     ]
     assert len(list(out.iterdir())) == 20
     # Both worker processes took part.
@@ -107,10 +109,10 @@ def test_two_worker_processes_run_20_jobs_over_4_stacks_one_at_a_time_per_stack(
 
 
 def test_a_sigkilled_workers_job_is_taken_up_after_its_lease_with_recovery_and_completes(
-    engine: Engine, tmp_path: Path, start_worker: StartWorker, wait_for: WaitFor
+    database: Engine, tmp_path: Path, start_worker: StartWorker, wait_for: WaitFor
 ) -> None:
     started, gate = tmp_path / "started", tmp_path / "gate"
-    job_id = queue_job(engine, {"started": str(started), "gate": str(gate)})
+    job_id = queue_job(database, {"started": str(started), "gate": str(gate)})
     doomed = start_worker("wait_for_gate", name="doomed")
     wait_for(lambda: started.exists() and started.read_text() != "", "the job to start")
     orphan = int(started.read_text())
@@ -122,15 +124,15 @@ def test_a_sigkilled_workers_job_is_taken_up_after_its_lease_with_recovery_and_c
     started.unlink()
     gate.touch()
     rescuer = start_worker("wait_for_gate", name="rescuer")
-    wait_for(lambda: finished(engine, job_id), "the job to be taken up and finish", timeout=120)
+    wait_for(lambda: finished(database, job_id), "the job to be taken up and finish", timeout=120)
 
-    done = job(engine, job_id)
+    done = job(database, job_id)
     assert done.state is JobState.succeeded, done.error
     assert done.attempts == 2
     assert done.needs_recovery is False
     assert done.result is not None and done.result["recovery"] is True
     assert done.worker_id is not None and done.worker_id.split(":")[1] == str(rescuer.pid)
-    record = events(engine, job_id)
+    record = events(database, job_id)
     kinds = [event.kind for event in record]
     assert kinds == [
         "started",
@@ -148,10 +150,10 @@ def test_a_sigkilled_workers_job_is_taken_up_after_its_lease_with_recovery_and_c
 
 
 def test_sigterm_lets_a_running_job_finish_within_the_grace_period(
-    engine: Engine, tmp_path: Path, start_worker: StartWorker, wait_for: WaitFor
+    database: Engine, tmp_path: Path, start_worker: StartWorker, wait_for: WaitFor
 ) -> None:
     started, gate = tmp_path / "started", tmp_path / "gate"
-    job_id = queue_job(engine, {"started": str(started), "gate": str(gate)})
+    job_id = queue_job(database, {"started": str(started), "gate": str(gate)})
     worker = start_worker("wait_for_gate", name="worker")
     wait_for(lambda: started.exists() and started.read_text() != "", "the job to start")
 
@@ -159,4 +161,4 @@ def test_sigterm_lets_a_running_job_finish_within_the_grace_period(
     gate.touch()
 
     assert worker.wait(timeout=60) == 0
-    assert job(engine, job_id).state is JobState.succeeded
+    assert job(database, job_id).state is JobState.succeeded

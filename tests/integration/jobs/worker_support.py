@@ -25,12 +25,12 @@ HANDLERS = "shipyard.jobs.testing"
 FAST_BACKOFF = Backoff(base=0.2, factor=1.0, maximum=0.2)
 
 
-def url_of(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=False)
+def url_of(database: Engine) -> str:
+    return database.url.render_as_string(hide_password=False)
 
 
-def settings_for(engine: Engine, data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, database_url=url_of(engine))
+def settings_for(database: Engine, data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, database_url=url_of(database))
 
 
 def registry(**handlers: str) -> HandlerRegistry:
@@ -39,29 +39,29 @@ def registry(**handlers: str) -> HandlerRegistry:
 
 
 def queue_job(
-    engine: Engine,
+    database: Engine,
     payload: dict[str, Any],
     *,
     kind: JobKind = JobKind.deploy,
     stack: str = "default/app/dev",
     max_attempts: int = 3,
 ) -> int:
-    with transaction(engine) as session:
+    with transaction(database) as session:
         return enqueue(session, kind, stack, payload, max_attempts=max_attempts).id
 
 
-def job(engine: Engine, job_id: int) -> Job:
-    with transaction(engine, read_only=True) as session:
+def job(database: Engine, job_id: int) -> Job:
+    with transaction(database, read_only=True) as session:
         return get_job(session, job_id)
 
 
-def events(engine: Engine, job_id: int) -> list[Event]:
-    with transaction(engine, read_only=True) as session:
+def events(database: Engine, job_id: int) -> list[Event]:
+    with transaction(database, read_only=True) as session:
         return list(list_events(session, job_id))
 
 
-def finished(engine: Engine, job_id: int) -> bool:
-    return job(engine, job_id).state.finished
+def finished(database: Engine, job_id: int) -> bool:
+    return job(database, job_id).state.finished
 
 
 def gone(pid: int) -> bool:

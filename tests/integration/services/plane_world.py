@@ -20,7 +20,7 @@ from shipyard.jobs import HandlerRegistry
 from shipyard.jobs.worker import run_workers
 from shipyard.services.handlers import register_handlers
 from shipyard.settings import Settings
-from shipyard.store import create_engine
+from shipyard.store import open_database
 from shipyard.targets.local import detect_container_engine
 from shipyard.targets.local.labels import COMPONENT
 from shipyard.targets.local.proxy import Proxy
@@ -156,7 +156,7 @@ def open_control_plane(
             registry=None,
             source_roots=[tmp_path],
         ).model_copy(update=settings_overrides or {})
-        database = create_engine(settings)
+        database = open_database(settings)
         stop = threading.Event()
         worker_threads = threading.Thread(
             target=run_workers,

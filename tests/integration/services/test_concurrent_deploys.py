@@ -53,7 +53,7 @@ def _deploy_all_at_once(plane: ControlPlane, tags: list[str]) -> list[httpx.Resp
 
 
 def _deploy_rows(plane: ControlPlane) -> list[tuple[models.Deployment, models.Job]]:
-    with transaction(plane.api.engine, read_only=True) as session:
+    with transaction(plane.api.database, read_only=True) as session:
         query = (
             select(models.Deployment, models.Job)
             .join(models.Job, models.Job.id == models.Deployment.job_id)
@@ -123,7 +123,7 @@ def test_fifty_concurrent_deploys_run_one_at_a_time_and_the_last_one_wins(
     last, _ = rows[-1]
     assert last.url is not None
     assert plane.answer(last.url) == last.tag
-    with transaction(plane.api.engine, read_only=True) as session:
+    with transaction(plane.api.database, read_only=True) as session:
         stack = session.get_one(models.Stack, last.stack_id)
         assert stack.current_release_id == last.release_id
         assert stack.outputs["tag"] == last.tag

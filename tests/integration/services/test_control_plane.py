@@ -79,7 +79,7 @@ def test_register_provision_autodeploy_deploy_unchanged_drift_rollback_destroy(
 
     commit = plane.release("v1")
     event = BuildRequested(f"default/{plane.name}", str(plane.repo), "v1", commit)
-    (auto_id,) = on_new_tag(plane.api.engine, event)
+    (auto_id,) = on_new_tag(plane.api.database, event)
     auto = _finished(plane, {"id": auto_id, "reason": "auto"}, wait_for)
     assert auto["status"] == "succeeded", auto["error"]
     assert auto["reason"] == "auto"

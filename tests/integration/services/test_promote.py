@@ -53,7 +53,7 @@ def _finished(plane: ControlPlane, response: Any, wait_for: Any) -> dict[str, An
 
 
 def _digest(plane: ControlPlane, deployment_id: int) -> str:
-    with transaction(plane.api.engine, read_only=True) as session:
+    with transaction(plane.api.database, read_only=True) as session:
         deployment = get_deployment(session, deployment_id)
         assert deployment.release_id is not None
         return get_release(session, deployment.release_id).image_digest

@@ -101,7 +101,7 @@ def _post(plane: ControlPlane, path: str, body: dict[str, Any]) -> dict[str, Any
 def _database_text(plane: ControlPlane) -> str:
     """Every row of every table, as text (tokens are stored hashed; audit rows too)."""
     lines = []
-    with plane.api.engine.connect() as connection:
+    with plane.api.database.connect() as connection:
         for table in sa.inspect(connection).get_table_names():
             rows = connection.execute(sa.text(f'SELECT * FROM "{table}"'))
             lines.extend(f"{table}: {row!r}" for row in rows)
@@ -118,7 +118,7 @@ def test_no_secret_leaves_its_place(plane: ControlPlane, wait_for: Any) -> None:
     settings, data = plane.settings, plane.settings.data_dir
     recorder = Recorder()
     plane.api.client.event_hooks["response"].append(recorder)
-    with transaction(plane.api.engine) as session:
+    with transaction(plane.api.database) as session:
         deployer = create_user(session, "deployer-" + secrets.token_hex(4))
         issued = issue_token(session, deployer, "ci", role=Role.deployer).secret
 

@@ -119,14 +119,14 @@ def _kill_strays(root: Path) -> None:
 
 
 def _job(plane: ControlPlane, job_id: int) -> Job:
-    with transaction(plane.api.engine, read_only=True) as session:
+    with transaction(plane.api.database, read_only=True) as session:
         job = get_job(session, job_id)
         session.expunge(job)
         return job
 
 
 def _events(plane: ControlPlane, job_id: int) -> list[Event]:
-    with transaction(plane.api.engine, read_only=True) as session:
+    with transaction(plane.api.database, read_only=True) as session:
         events = list(list_events(session, job_id))
         session.expunge_all()
         return events

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import Engine
 
 from shipyard.settings import Settings
-from shipyard.store import create_engine
+from shipyard.store import open_database
 from shipyard.testing.api import Api, serve_api
-from shipyard.testing.fixtures import database_url, engine, postgres_cluster
+from shipyard.testing.fixtures import database, database_url, postgres_cluster
 from shipyard.testing.samples import write_platform
 
-__all__ = ["api", "database_url", "engine", "postgres_cluster", "sqlite_api"]
+__all__ = ["api", "database", "database_url", "postgres_cluster", "sqlite_api"]
 
 SettingsFor = Callable[[str], Settings]
 
@@ -38,17 +38,19 @@ def settings_for(tmp_path: Path) -> SettingsFor:
 
 
 @pytest.fixture
-def api(settings_for: SettingsFor, engine: Engine) -> Iterator[Api]:
-    with serve_api(settings_for(engine.url.render_as_string(hide_password=False)), engine) as api:
+def api(settings_for: SettingsFor, database: Engine) -> Iterator[Api]:
+    with serve_api(
+        settings_for(database.url.render_as_string(hide_password=False)), database
+    ) as api:
         yield api
 
 
 @pytest.fixture
 def sqlite_api(settings_for: SettingsFor, tmp_path: Path) -> Iterator[Api]:
     url = f"sqlite:///{tmp_path / 'shipyard.db'}"
-    engine = create_engine(url)
+    database = open_database(url)
     try:
-        with serve_api(settings_for(url), engine) as api:
+        with serve_api(settings_for(url), database) as api:
             yield api
     finally:
-        engine.dispose()
+        database.dispose()

@@ -15,7 +15,7 @@ import pytest
 
 from shipyard.api.bootstrap import rotate_admin_token
 from shipyard.settings import Settings
-from shipyard.store import create_engine, models, transaction
+from shipyard.store import models, open_database, transaction
 from shipyard.store.auth import create_user, issue_token
 from shipyard.store.components import get_component_by_ref
 from shipyard.store.deployments import create_deployment
@@ -113,12 +113,12 @@ def world(tmp_path: Path) -> Iterator[World]:
         platform=write_platform(tmp_path / "platform.yaml"),
         source_roots=[tmp_path],
     )
-    engine = create_engine(url)
+    database = open_database(url)
     try:
-        with serve_api(settings, engine) as api:
+        with serve_api(settings, database) as api:
             _register(api, tmp_path / "checkout", "checkout", "group:default/payments")
             _register(api, tmp_path / "ledger", "ledger", "finance")
-            with transaction(engine) as session:
+            with transaction(database) as session:
                 secrets, names = {"admin": api.token}, {"admin": "admin", "nobody": "anonymous"}
                 for role in (Role.viewer, Role.deployer, Role.admin):
                     name = f"{role.value}-holder"
@@ -134,7 +134,7 @@ def world(tmp_path: Path) -> Iterator[World]:
             other |= {"namespace": "default", "name": "ledger", "token_id": str(victim.token.id)}
             yield World(api, secrets, names, own, other)
     finally:
-        engine.dispose()
+        database.dispose()
 
 
 def _document_routes(api: Api) -> list[tuple[str, str]]:
@@ -166,7 +166,7 @@ def _path(template: str, values: dict[str, str]) -> str:
 
 
 def _audit_of(api: Api, request_id: str) -> list[models.AuditRecord]:
-    with transaction(api.engine, read_only=True) as session:
+    with transaction(api.database, read_only=True) as session:
         rows = session.query(models.AuditRecord).filter_by(request_id=request_id).all()
         session.expunge_all()
         return rows
@@ -329,7 +329,7 @@ def test_an_expired_token_is_refused(world: World) -> None:
         "/api/v1/tokens", json={"role": "viewer", "expires_at": "2099-01-01T00:00:00Z"}
     ).json()
     assert created["expires_at"].startswith("2099-01-01")
-    with transaction(world.api.engine) as session:
+    with transaction(world.api.database) as session:
         token = session.get_one(models.ApiToken, created["id"])
         token.expires_at = token.created_at
     response = httpx.get(

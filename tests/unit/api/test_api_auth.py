@@ -69,7 +69,7 @@ def test_healthz_answers_without_a_token(sqlite_api: Api) -> None:
 
 
 def test_a_revoked_token_is_refused_and_another_users_token_is_accepted(sqlite_api: Api) -> None:
-    with transaction(sqlite_api.engine) as session:
+    with transaction(sqlite_api.database) as session:
         user = create_user(session, "alice")
         kept = issue_token(session, user, "laptop")
         revoked = issue_token(session, user, "old")

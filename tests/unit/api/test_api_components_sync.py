@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from shipyard.settings import Settings
-from shipyard.store import create_engine
+from shipyard.store import open_database
 from shipyard.testing.api import Api, assert_problem, serve_api
 
 SHIPYARD = Path(sys.executable).with_name("shipyard")
@@ -244,16 +244,16 @@ def test_the_configured_token_goes_to_the_configured_catalog_only(
     settings = settings_for(url).model_copy(
         update={"backstage_url": backstage.url + "/", "backstage_token": TOKEN}
     )
-    engine = create_engine(url)
+    database = open_database(url)
     try:
-        with serve_api(settings, engine) as api:
+        with serve_api(settings, database) as api:
             configured = api.client.post("/api/v1/components/sync", json={})
             elsewhere = api.client.post(
                 "/api/v1/components/sync",
                 json={"backstage_url": backstage.url.replace("127.0.0.1", "localhost")},
             )
     finally:
-        engine.dispose()
+        database.dispose()
 
     assert configured.status_code == 200, configured.text
     assert configured.json()["created"] == ["default/billing", "default/orders-api"]

@@ -31,7 +31,7 @@ def test_a_deploy_request_is_accepted_queued_with_its_job(api: Api, orders: str)
     assert deployment["component"] == "default/orders-api"
     assert (deployment["environment"], deployment["tag"]) == ("dev", "v1.0.0")
     assert (deployment["status"], deployment["url"], deployment["force"]) == ("queued", None, False)
-    with transaction(api.engine, read_only=True) as session:
+    with transaction(api.database, read_only=True) as session:
         job = get_job(session, deployment["job"])
         assert (job.kind, job.state) == (JobKind.deploy, JobState.queued)
         assert job.stack_key == "default/orders-api/dev"
@@ -54,7 +54,7 @@ def test_a_deploy_request_is_accepted_queued_with_its_job(api: Api, orders: str)
 
 
 def test_a_release_is_deployed_to_its_own_environment(api: Api, orders: str) -> None:
-    with transaction(api.engine) as session:
+    with transaction(api.database) as session:
         release = ensure_release(
             session,
             get_component_by_ref(session, "default", "orders-api"),

@@ -39,13 +39,13 @@ def deployment(api: Api, tmp_path: Path) -> dict[str, int]:
 
 
 def _emit(api: Api, deployment: dict[str, int], *messages: str) -> None:
-    with transaction(api.engine) as session:
+    with transaction(api.database) as session:
         for message in messages:
             append_event(session, deployment["job"], "log", message, deployment_id=deployment["id"])
 
 
 def _finish(api: Api, deployment: dict[str, int], status: DeploymentStatus) -> None:
-    with transaction(api.engine) as session:
+    with transaction(api.database) as session:
         record = session.get_one(models.Deployment, deployment["id"])
         set_deployment_status(session, record, status, url="http://orders.localhost")
 

@@ -54,15 +54,15 @@ def repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def history_api(tmp_path: Path, engine: Engine, repo: Path) -> Iterator[Api]:
+def history_api(tmp_path: Path, database: Engine, repo: Path) -> Iterator[Api]:
     settings = Settings(
         data_dir=tmp_path / "data",
         cache_dir=tmp_path / "cache",
-        database_url=engine.url.render_as_string(hide_password=False),
+        database_url=database.url.render_as_string(hide_password=False),
         platform=write_platform(tmp_path / "platform.yaml"),
         source_roots=[tmp_path],
     )
-    with serve_api(settings, engine) as api:
+    with serve_api(settings, database) as api:
         write_component(tmp_path / "orders", "orders-api", source=repo)
         registered = api.client.post("/api/v1/components", json={"path": str(tmp_path / "orders")})
         assert registered.status_code == 201, registered.text
@@ -80,7 +80,7 @@ def _deploy(api: Api, environment: str, tag: str) -> dict[str, Any]:
 
 def _finish(api: Api, deployment_id: int, status: DeploymentStatus, **kw: Any) -> None:
     """What the worker does at the end of a job (a release for a success)."""
-    with transaction(api.engine) as session:
+    with transaction(api.database) as session:
         deployment = session.get_one(models.Deployment, deployment_id)
         if status is DeploymentStatus.succeeded and deployment.release_id is None:
             stack = session.get_one(models.Stack, deployment.stack_id)
@@ -204,7 +204,7 @@ def test_a_finished_preview_carries_its_diff_resource_by_resource(history_api: A
         ),
         ("urn:pulumi:dev::orders::shipyard:local:Route::web", "shipyard:local:Route", "create", []),
     ]
-    with transaction(api.engine) as session:
+    with transaction(api.database) as session:
         for urn, kind, op, keys in steps:
             data = {"urn": urn, "resource_type": kind, "op": op, "changed_keys": keys}
             append_event(session, preview["job"], "engine.resource_step", op, data=data)
@@ -223,7 +223,7 @@ def test_a_finished_preview_carries_its_diff_resource_by_resource(history_api: A
 
 def test_a_tag_known_only_from_builds_is_listed_with_its_latest_build(history_api: Api) -> None:
     api = history_api
-    with transaction(api.engine) as session:
+    with transaction(api.database) as session:
         component = session.scalars(
             select(models.Component).where(models.Component.name == "orders-api")
         ).one()

@@ -18,7 +18,7 @@ def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 
 
 def test_metrics_expose_latency_by_route_template_and_job_gauges(sqlite_api: Api) -> None:
-    with transaction(sqlite_api.engine) as session:
+    with transaction(sqlite_api.database) as session:
         enqueue(session, JobKind.deploy, "default/a/dev")
         enqueue(session, JobKind.deploy, "default/b/dev")
     sqlite_api.client.get("/api/v1/components/default/x")

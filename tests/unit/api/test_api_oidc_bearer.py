@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from shipyard.settings import Settings
-from shipyard.store import create_engine, transaction
+from shipyard.store import open_database, transaction
 from shipyard.store.models import AuditRecord, User
 from shipyard.testing.api import Api, assert_problem, serve_api
 from shipyard.testing.oidc import OidcProvider, SigningKey, serve_oidc_provider
@@ -35,12 +35,12 @@ def oidc_api(tmp_path: Path, provider: OidcProvider) -> Iterator[Api]:
         oidc_audience="shipyard",
         oidc_role_map={"platform": "admin"},
     )
-    engine = create_engine(url)
+    database = open_database(url)
     try:
-        with serve_api(settings, engine) as api:
+        with serve_api(settings, database) as api:
             yield api
     finally:
-        engine.dispose()
+        database.dispose()
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -60,7 +60,7 @@ def test_a_jwt_of_the_issuer_is_a_person_with_the_role_of_their_groups(
         # Seen again: the same person, not a second row.
         assert client.get("/api/v1/audit", headers=bearer(admin)).status_code == 200
 
-    with transaction(oidc_api.engine) as session:
+    with transaction(oidc_api.database) as session:
         people = {
             user.subject: user.name
             for user in session.scalars(select(User).where(User.subject.is_not(None)))
@@ -94,7 +94,7 @@ def test_a_refused_mutation_by_a_person_is_audited_under_their_subject(
     with oidc_api.anonymous() as client:
         response = client.post("/api/v1/tokens", headers=bearer(token), json={"role": "viewer"})
         assert_problem(response, 403)
-    with transaction(oidc_api.engine) as session:
+    with transaction(oidc_api.database) as session:
         record = session.scalars(select(AuditRecord).order_by(AuditRecord.id.desc())).first()
         assert record is not None
         assert (record.actor, record.result, record.actor_token_id) == (

@@ -43,7 +43,7 @@ def test_an_operation_is_accepted_as_a_deployment_with_its_job(api: Api, operati
     reason = "preview" if operation == "previews" else operation
     assert (deployment["reason"], deployment["status"]) == (reason, "queued")
     assert (deployment["component"], deployment["environment"]) == ("default/orders-api", "dev")
-    with transaction(api.engine, read_only=True) as session:
+    with transaction(api.database, read_only=True) as session:
         job = get_job(session, deployment["job"])
         assert (job.kind, job.state, job.stack_key) == (
             kind,
@@ -104,6 +104,6 @@ def test_cancel_a_queued_deployment_cancels_it_and_its_job_at_once(api: Api) -> 
     assert cancelled.status_code == 202, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
     assert again.json()["status"] == "cancelled"
-    with transaction(api.engine, read_only=True) as session:
+    with transaction(api.database, read_only=True) as session:
         assert get_job(session, queued["job"]).state is JobState.cancelled
     assert_problem(api.client.post("/api/v1/deployments/999/cancel"), 404)

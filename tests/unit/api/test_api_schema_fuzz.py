@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 
 from shipyard.api import create_app
 from shipyard.settings import Settings
-from shipyard.store import create_engine
+from shipyard.store import open_database
 from shipyard.testing.api import Api, serve_api
 from shipyard.testing.samples import write_platform
 
@@ -48,12 +48,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         platform=write_platform(root / "platform.yaml"),
         source_roots=[root / "sources"],
     )
-    engine = create_engine(url)
+    database = open_database(url)
     try:
-        with serve_api(settings, engine) as api:
+        with serve_api(settings, database) as api:
             yield api
     finally:
-        engine.dispose()
+        database.dispose()
         print(f"\nschemathesis cases sent: {dict(calls)}")  # the run's size
 
 

@@ -11,7 +11,7 @@ from shipyard.api.bootstrap import ADMIN_TOKEN_FILE, bootstrap
 from shipyard.cli._client import write_client_config
 from shipyard.engine._environment import ensure_passphrase_file
 from shipyard.settings import Settings
-from shipyard.store import create_engine
+from shipyard.store import open_database
 
 
 def _mode(path: Path) -> int:
@@ -22,11 +22,11 @@ def test_a_new_data_dir_and_its_secrets_are_private(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "home" / "shipyard")
     old = os.umask(0o022)  # a usual umask: what Shipyard creates must not follow it
     try:
-        engine = create_engine(settings)
+        database = open_database(settings)
         try:
-            startup = bootstrap(settings, engine)
+            startup = bootstrap(settings, database)
         finally:
-            engine.dispose()
+            database.dispose()
         passphrase = ensure_passphrase_file(settings.data_dir)
         client = write_client_config(
             settings.data_dir, "http://127.0.0.1:1", startup.admin_token_file
@@ -50,10 +50,10 @@ def test_an_existing_open_data_dir_is_tightened(tmp_path: Path) -> None:
     (data / "shipyard.db").touch(mode=0o644)
     (data / "shipyard.db").chmod(0o644)
     settings = Settings(data_dir=data)
-    engine = create_engine(settings)
+    database = open_database(settings)
     try:
-        bootstrap(settings, engine)
+        bootstrap(settings, database)
     finally:
-        engine.dispose()
+        database.dispose()
     assert _mode(data) == 0o700
     assert _mode(data / "shipyard.db") == 0o600

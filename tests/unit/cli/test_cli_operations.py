@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from shipyard.settings import Settings
-from shipyard.store import create_engine, models, transaction
+from shipyard.store import models, open_database, transaction
 from shipyard.store.components import get_component_by_ref
 from shipyard.store.deployments import create_deployment, set_deployment_status
 from shipyard.store.enums import DeploymentStatus
@@ -39,9 +39,9 @@ def api(tmp_path: Path) -> Iterator[Api]:
         platform=write_platform(tmp_path / "platform.yaml"),
         source_roots=[tmp_path],
     )
-    engine = create_engine(url)
+    database = open_database(url)
     try:
-        with serve_api(settings, engine) as served:
+        with serve_api(settings, database) as served:
             write_component(tmp_path / "orders", "orders-api")
             registered = served.client.post(
                 "/api/v1/components", json={"path": str(tmp_path / "orders")}
@@ -49,7 +49,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
             assert registered.status_code == 201, registered.text
             yield served
     finally:
-        engine.dispose()
+        database.dispose()
 
 
 def shipyard(api: Api, *args: str) -> Result:
@@ -77,7 +77,7 @@ def message(result: Result) -> str:
 
 def ran(api: Api, tag: str) -> int:
     """Record ``tag`` as deployed and running in dev (what a worker would have done)."""
-    with transaction(api.engine) as session:
+    with transaction(api.database) as session:
         component = get_component_by_ref(session, "default", "orders-api")
         environment = get_environment(session, "dev")
         release = ensure_release(
@@ -146,7 +146,7 @@ def test_destroy_without_yes_exits_2_and_asks_for_it(api: Api) -> None:
     assert refused.returncode == 2
     assert refused.stdout == ""
     assert "pass --yes to confirm" in message(refused)
-    with transaction(api.engine, read_only=True) as session:
+    with transaction(api.database, read_only=True) as session:
         assert session.query(models.Deployment).count() == 0
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from shipyard.settings import Settings
-from shipyard.store import create_engine
+from shipyard.store import open_database
 from shipyard.testing.api import Api, serve_api, settings_environment
 from shipyard.testing.samples import write_platform
 
@@ -32,12 +32,12 @@ def api(tmp_path: Path) -> Iterator[Api]:
         database_url=url,
         platform=write_platform(tmp_path / "platform.yaml"),
     )
-    engine = create_engine(url)
+    database = open_database(url)
     try:
-        with serve_api(settings, engine) as served:
+        with serve_api(settings, database) as served:
             yield served
     finally:
-        engine.dispose()
+        database.dispose()
 
 
 def shipyard(api: Api, *args: str, token: str | None = None) -> Result:

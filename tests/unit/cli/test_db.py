@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shipyard.store import create_engine, current_revision, head_revision
+from shipyard.store import current_revision, head_revision, open_database
 
 SHIPYARD = Path(sys.executable).with_name("shipyard")
 
@@ -32,11 +32,11 @@ def test_two_upgrades_at_once_both_migrate_the_default_sqlite_database(tmp_path:
         report = json.loads(stdout)
         assert report["revision"] == head_revision()
         assert report["database"].endswith(str(tmp_path / "shipyard.db"))
-    engine = create_engine(f"sqlite:///{tmp_path / 'shipyard.db'}")
+    database = open_database(f"sqlite:///{tmp_path / 'shipyard.db'}")
     try:
-        assert current_revision(engine) == head_revision()
+        assert current_revision(database) == head_revision()
     finally:
-        engine.dispose()
+        database.dispose()
 
 
 def test_an_unreachable_database_is_a_one_line_error(tmp_path: Path) -> None:

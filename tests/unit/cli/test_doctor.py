@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 
 from shipyard.engine.toolchain import find_pulumi
 from shipyard.settings import Settings
-from shipyard.store import create_engine, upgrade
+from shipyard.store import open_database, upgrade
 from shipyard.store.migrate import alembic_config, head_revision
 
 SHIPYARD = Path(sys.executable).with_name("shipyard")
@@ -121,7 +121,7 @@ def test_an_unwritable_state_directory_fails_with_the_fix(tmp_path: Path) -> Non
 
 
 def _migrated(data_dir: Path, revision: str) -> None:
-    database = create_engine(Settings(data_dir=data_dir))
+    database = open_database(Settings(data_dir=data_dir))
     try:
         upgrade(database, revision)
     finally:

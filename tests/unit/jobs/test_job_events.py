@@ -19,30 +19,30 @@ from shipyard.store.models import Job
 BURST = 200
 
 
-def _job(engine: Engine) -> int:
-    with transaction(engine) as session:
+def _job(database: Engine) -> int:
+    with transaction(database) as session:
         return enqueue(session, JobKind.deploy, "default/app/dev", {}).id
 
 
-def _commits(engine: Engine) -> list[int]:
+def _commits(database: Engine) -> list[int]:
     counted: list[int] = []
-    event.listen(engine, "commit", lambda _connection: counted.append(1))
+    event.listen(database, "commit", lambda _connection: counted.append(1))
     return counted
 
 
 def test_events_given_while_the_database_is_busy_wait_for_it_not_the_job(
-    engine: Engine,
+    database: Engine,
 ) -> None:
-    job_id = _job(engine)
-    with transaction(engine) as session:
+    job_id = _job(database)
+    with transaction(database) as session:
         append_event(session, job_id, "started", "an event of the worker's first")
-    commits = _commits(engine)
-    writer = _EventWriter(engine, job_id)
+    commits = _commits(database)
+    writer = _EventWriter(database, job_id)
     busy = threading.Event()
     release = threading.Event()
 
     def hold_the_job_row() -> None:  # a writer that takes its time, on the same row
-        with transaction(engine) as session:
+        with transaction(database) as session:
             session.execute(update(Job).where(Job.id == job_id).values(attempts=Job.attempts))
             busy.set()
             release.wait(30)
@@ -60,7 +60,7 @@ def test_events_given_while_the_database_is_busy_wait_for_it_not_the_job(
         holder.join()
     writer.close()
 
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         stored = list(list_events(session, job_id))
     assert [e.message for e in stored[1:]] == [f"event {i}" for i in range(BURST)]
     assert [e.seq for e in stored] == list(range(1, BURST + 2))
@@ -70,8 +70,8 @@ def test_events_given_while_the_database_is_busy_wait_for_it_not_the_job(
     assert len(commits) <= 3
 
 
-def test_events_that_cannot_be_stored_fail_the_next_flush_and_append(engine: Engine) -> None:
-    writer = _EventWriter(engine, job_id=987_654)  # no such job
+def test_events_that_cannot_be_stored_fail_the_next_flush_and_append(database: Engine) -> None:
+    writer = _EventWriter(database, job_id=987_654)  # no such job
 
     writer.append("test.lost", "nowhere to go", "info", None)
     with pytest.raises(EventsNotStoredError, match="job 987654 could not be stored"):

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from shipyard.testing.fixtures import database_url, engine, postgres_cluster
+from shipyard.testing.fixtures import database, database_url, postgres_cluster
 
-__all__ = ["database_url", "engine", "postgres_cluster"]
+__all__ = ["database", "database_url", "postgres_cluster"]

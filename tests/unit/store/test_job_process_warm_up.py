@@ -22,8 +22,8 @@ from shipyard.store import models, transaction
 from shipyard.testing.samples import PLATFORM_YAML, write_component, write_platform
 
 
-def _everything(engine: Engine) -> dict[str, list[Any]]:
-    with engine.connect() as connection:
+def _everything(database: Engine) -> dict[str, list[Any]]:
+    with database.connect() as connection:
         return {
             table.name: [tuple(row) for row in connection.execute(sa.select(table))]
             for table in models.Base.metadata.sorted_tables
@@ -35,27 +35,27 @@ def _settings(tmp_path: Path, platform: Path) -> Settings:
 
 
 def test_the_warm_up_reads_the_newest_deployment_and_writes_nothing(
-    engine: Engine, tmp_path: Path
+    database: Engine, tmp_path: Path
 ) -> None:
     platform_file = write_platform(tmp_path / "platform.yaml")
     settings = _settings(tmp_path, platform_file)
-    prepare_job_process(settings, engine)  # no deployment yet: nothing to warm
+    prepare_job_process(settings, database)  # no deployment yet: nothing to warm
 
     catalog = write_component(tmp_path / "orders-api", "orders-api")
-    with transaction(engine) as session:
+    with transaction(database) as session:
         sync_environments(session, load_platform(platform_file))
         register(session, load_components(catalog), str(catalog.parent), platform_of(settings))
         request_deployment(session, "default", "orders-api", environment="dev", tag="v1.0.0")
-    before = _everything(engine)
+    before = _everything(database)
 
-    prepare_job_process(settings, engine)
+    prepare_job_process(settings, database)
 
-    assert _everything(engine) == before
+    assert _everything(database) == before
 
     # Records that no longer resolve (the platform lost the environment) end it quietly.
     platform_file.write_text(PLATFORM_YAML.replace("name: dev", "name: qa"))
-    prepare_job_process(settings, engine)
-    assert _everything(engine) == before
+    prepare_job_process(settings, database)
+    assert _everything(database) == before
 
 
 def test_the_platform_file_is_parsed_again_only_when_its_content_changed(

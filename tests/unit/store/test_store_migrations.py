@@ -11,38 +11,38 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
 from shipyard.settings import Settings
-from shipyard.store import create_engine, current_revision, head_revision, upgrade
+from shipyard.store import current_revision, head_revision, open_database, upgrade
 from shipyard.store.models import Base
 
 
 def test_upgrade_creates_every_table_on_an_empty_database(database_url: str) -> None:
-    engine = create_engine(database_url)
+    database = open_database(database_url)
     try:
-        assert current_revision(engine) is None
+        assert current_revision(database) is None
 
-        assert upgrade(engine) == head_revision()
+        assert upgrade(database) == head_revision()
 
-        tables = set(inspect(engine).get_table_names())
+        tables = set(inspect(database).get_table_names())
         assert tables >= set(Base.metadata.tables) | {"alembic_version"}
     finally:
-        engine.dispose()
+        database.dispose()
 
 
-def test_upgrade_again_changes_nothing(engine: Engine) -> None:
-    assert upgrade(engine) == head_revision()
-    assert upgrade(engine) == head_revision()
+def test_upgrade_again_changes_nothing(database: Engine) -> None:
+    assert upgrade(database) == head_revision()
+    assert upgrade(database) == head_revision()
 
 
-def test_migrations_match_the_models(engine: Engine) -> None:
-    with engine.connect() as connection:
+def test_migrations_match_the_models(database: Engine) -> None:
+    with database.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
 
 
 def test_concurrent_upgrades_wait_for_each_other(database_url: str) -> None:
     """Two processes (two servers starting at once) on one empty database."""
-    script = "import sys; from shipyard.store import create_engine, upgrade; "
-    script += "engine = create_engine(sys.argv[1]); print(upgrade(engine)); engine.dispose()"
+    script = "import sys; from shipyard.store import open_database, upgrade; "
+    script += "database = open_database(sys.argv[1]); print(upgrade(database)); database.dispose()"
     runs = [
         subprocess.Popen(
             [sys.executable, "-c", script, database_url],

@@ -26,15 +26,15 @@ from shipyard.store.events import append_event, list_events
 from shipyard.store.models import ApiToken, TeamMembership
 
 
-def test_event_numbers_grow_by_one_per_job(engine: Engine) -> None:
-    with transaction(engine) as session:
+def test_event_numbers_grow_by_one_per_job(database: Engine) -> None:
+    with transaction(database) as session:
         first = enqueue(session, JobKind.deploy, "default/a/dev")
         second = enqueue(session, JobKind.deploy, "default/b/dev")
         for index in range(3):
             append_event(session, first.id, "log", f"line {index}")
         append_event(session, second.id, "log", "other", level="warning", data={"k": 1})
 
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         assert [e.seq for e in list_events(session, first.id)] == [1, 2, 3]
         assert [e.message for e in list_events(session, first.id, after_seq=1)] == [
             "line 1",
@@ -44,13 +44,13 @@ def test_event_numbers_grow_by_one_per_job(engine: Engine) -> None:
         assert (other.seq, other.level, other.data) == (1, "warning", {"k": 1})
 
 
-def test_events_of_a_missing_job_are_refused(engine: Engine) -> None:
-    with pytest.raises(NotFoundError), transaction(engine) as session:
+def test_events_of_a_missing_job_are_refused(database: Engine) -> None:
+    with pytest.raises(NotFoundError), transaction(database) as session:
         append_event(session, 404, "log", "nobody")
 
 
-def test_audit_records_are_listed_newest_first_per_subject(engine: Engine) -> None:
-    with transaction(engine) as session:
+def test_audit_records_are_listed_newest_first_per_subject(database: Engine) -> None:
+    with transaction(database) as session:
         admin = create_user(session, "alice", is_admin=True)
         record_audit(
             session, "component.register", "component", "default/a", actor_user_id=admin.id
@@ -69,8 +69,8 @@ def test_audit_records_are_listed_newest_first_per_subject(engine: Engine) -> No
         assert len(list_audit_records(session)) == 3
 
 
-def test_tokens_are_stored_hashed_and_authenticate_until_revoked(engine: Engine) -> None:
-    with transaction(engine) as session:
+def test_tokens_are_stored_hashed_and_authenticate_until_revoked(database: Engine) -> None:
+    with transaction(database) as session:
         user = create_user(session, "bob")
         issued = issue_token(session, user, "laptop")
         stored = session.scalars(select(ApiToken.token_hash)).all()
@@ -87,23 +87,23 @@ def test_tokens_are_stored_hashed_and_authenticate_until_revoked(engine: Engine)
         assert authenticate(session, issued.secret) is None
 
 
-def test_a_token_use_is_recorded_at_most_once_per_resolution(engine: Engine) -> None:
+def test_a_token_use_is_recorded_at_most_once_per_resolution(database: Engine) -> None:
     start = utc_now()
-    with transaction(engine) as session:
+    with transaction(database) as session:
         issued = issue_token(session, create_user(session, "dora"), "ci")
         token_id = issued.token.id
         authenticate(session, issued.secret, now=start)
         authenticate(session, issued.secret, now=start + timedelta(seconds=30))
-    with transaction(engine) as session:
+    with transaction(database) as session:
         assert session.get_one(ApiToken, token_id).last_used_at == start
         later = start + LAST_USED_RESOLUTION
         authenticate(session, issued.secret, now=later)
-    with transaction(engine) as session:
+    with transaction(database) as session:
         assert session.get_one(ApiToken, token_id).last_used_at == later
 
 
-def test_expired_tokens_do_not_authenticate(engine: Engine) -> None:
-    with transaction(engine) as session:
+def test_expired_tokens_do_not_authenticate(database: Engine) -> None:
+    with transaction(database) as session:
         user = create_user(session, "carol")
         issued = issue_token(session, user, "ci", expires_at=utc_now() + timedelta(hours=1))
 
@@ -111,8 +111,8 @@ def test_expired_tokens_do_not_authenticate(engine: Engine) -> None:
         assert authenticate(session, issued.secret, now=utc_now() + timedelta(hours=2)) is None
 
 
-def test_the_admin_token_is_created_once(engine: Engine) -> None:
-    with transaction(engine) as session:
+def test_the_admin_token_is_created_once(database: Engine) -> None:
+    with transaction(database) as session:
         issued = ensure_admin(session)
         assert issued is not None
         assert ensure_admin(session) is None
@@ -122,8 +122,8 @@ def test_the_admin_token_is_created_once(engine: Engine) -> None:
             create_user(session, "admin")
 
 
-def test_team_membership_is_one_row_per_user_and_team(engine: Engine) -> None:
-    with transaction(engine) as session:
+def test_team_membership_is_one_row_per_user_and_team(database: Engine) -> None:
+    with transaction(database) as session:
         team = create_team(session, "team-orders")
         user = create_user(session, "dave")
         add_team_member(session, team, user)

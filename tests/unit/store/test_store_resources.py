@@ -44,8 +44,8 @@ def _release(session: Session, component: Component, environment: Environment, t
     )
 
 
-def test_components_are_upserted_by_namespace_and_name(engine: Engine) -> None:
-    with transaction(engine) as session:
+def test_components_are_upserted_by_namespace_and_name(database: Engine) -> None:
+    with transaction(database) as session:
         first = _component(session)
         again = upsert_component(
             session, "default", "orders-api", descriptor={"v": 2}, template="web-service"
@@ -62,8 +62,8 @@ def test_components_are_upserted_by_namespace_and_name(engine: Engine) -> None:
             get_component_by_ref(session, "default", "nope")
 
 
-def test_environments_keep_promotion_order(engine: Engine) -> None:
-    with transaction(engine) as session:
+def test_environments_keep_promotion_order(database: Engine) -> None:
+    with transaction(database) as session:
         prod = env(session, "prod", target="gcp", position=2, settings={"min-instances": 1})
         dev = env(session, "dev", target="local", position=0, auto_deploy=True)
         staging = env(session, "staging", target="local", position=1)
@@ -74,8 +74,8 @@ def test_environments_keep_promotion_order(engine: Engine) -> None:
         assert get_environment(session, "prod").settings == {"min-instances": 1}
 
 
-def test_a_stack_per_component_and_environment_named_by_key(engine: Engine) -> None:
-    with transaction(engine) as session:
+def test_a_stack_per_component_and_environment_named_by_key(database: Engine) -> None:
+    with transaction(database) as session:
         component = _component(session, "billing", namespace="payments")
         dev = env(session, "dev", target="local", position=0)
 
@@ -87,8 +87,8 @@ def test_a_stack_per_component_and_environment_named_by_key(engine: Engine) -> N
         assert get_stack(session, "payments/billing/dev").id == stack.id
 
 
-def test_a_successful_build_of_a_tag_means_no_build_is_needed(engine: Engine) -> None:
-    with transaction(engine) as session:
+def test_a_successful_build_of_a_tag_means_no_build_is_needed(database: Engine) -> None:
+    with transaction(database) as session:
         component = _component(session)
         failed = create_build(session, component, "v1")
         finish_build(session, failed, BuildStatus.failed, error="exit 1")
@@ -101,8 +101,8 @@ def test_a_successful_build_of_a_tag_means_no_build_is_needed(engine: Engine) ->
         assert latest_image_build(session, component, "v2") is None
 
 
-def test_identical_desired_states_share_a_release(engine: Engine) -> None:
-    with transaction(engine) as session:
+def test_identical_desired_states_share_a_release(database: Engine) -> None:
+    with transaction(database) as session:
         component = _component(session)
         dev = env(session, "dev", target="local", position=0)
         prod = env(session, "prod", target="gcp", position=1)
@@ -117,9 +117,9 @@ def test_identical_desired_states_share_a_release(engine: Engine) -> None:
 
 
 def test_deployments_record_the_running_release_and_what_to_roll_back_to(
-    engine: Engine,
+    database: Engine,
 ) -> None:
-    with transaction(engine) as session:
+    with transaction(database) as session:
         component = _component(session)
         dev = env(session, "dev", target="local", position=0)
         stack = ensure_stack(session, component, dev)
@@ -143,14 +143,14 @@ def test_deployments_record_the_running_release_and_what_to_roll_back_to(
         assert get_deployment(session, failed.id).finished_at is not None
 
 
-def test_a_job_starts_its_deployment_with_one_statement(engine: Engine) -> None:
-    with transaction(engine) as session:
+def test_a_job_starts_its_deployment_with_one_statement(database: Engine) -> None:
+    with transaction(database) as session:
         component = _component(session)
         stack = ensure_stack(session, component, env(session, "dev", target="local", position=0))
         deployment_id = create_deployment(session, stack, tag="v1").id
-    with transaction(engine) as session:
+    with transaction(database) as session:
         start_deployment(session.connection(), deployment_id)
-    with transaction(engine) as session:
+    with transaction(database) as session:
         started = get_deployment(session, deployment_id)
         assert started.status is DeploymentStatus.running
         assert started.started_at is not None and started.finished_at is None
@@ -158,8 +158,8 @@ def test_a_job_starts_its_deployment_with_one_statement(engine: Engine) -> None:
             start_deployment(session.connection(), 404)
 
 
-def test_a_release_is_found_by_its_desired_state_hash(engine: Engine) -> None:
-    with transaction(engine) as session:
+def test_a_release_is_found_by_its_desired_state_hash(database: Engine) -> None:
+    with transaction(database) as session:
         component = _component(session)
         dev = env(session, "dev", target="local", position=0)
         v1 = _release(session, component, dev, "v1")
@@ -167,8 +167,8 @@ def test_a_release_is_found_by_its_desired_state_hash(engine: Engine) -> None:
         assert find_release(session, component, dev, "0" * 64) is None
 
 
-def test_an_unchanged_deployment_is_recorded_finished(engine: Engine) -> None:
-    with transaction(engine) as session:
+def test_an_unchanged_deployment_is_recorded_finished(database: Engine) -> None:
+    with transaction(database) as session:
         component = _component(session)
         dev = env(session, "dev", target="local", position=0)
         stack = ensure_stack(session, component, dev)

@@ -36,10 +36,10 @@ def _repository(path: Path) -> Path:
     return path
 
 
-def _register(engine: Engine, settings: Settings, tmp_path: Path, name: str) -> None:
+def _register(database: Engine, settings: Settings, tmp_path: Path, name: str) -> None:
     source = _repository(tmp_path / f"{name}-git")
     catalog = write_component(tmp_path / name, name, source=source)
-    with transaction(engine) as session:
+    with transaction(database) as session:
         sync_environments(session, platform_of(settings))
         register(session, load_components(catalog), str(catalog.parent), platform_of(settings))
 
@@ -59,10 +59,10 @@ def resolved(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @pytest.fixture
-def supervisor(engine: Engine, tmp_path: Path) -> Iterator[TriggerSupervisor]:
+def supervisor(database: Engine, tmp_path: Path) -> Iterator[TriggerSupervisor]:
     settings = Settings(data_dir=tmp_path / "data", platform=tmp_path / "platform.yaml")
     write_platform(tmp_path / "platform.yaml")
-    supervisor = TriggerSupervisor(settings, engine, sync_every_s=3600)
+    supervisor = TriggerSupervisor(settings, database, sync_every_s=3600)
     yield supervisor
     supervisor.stop()
 
@@ -72,10 +72,10 @@ def _watching(logs: list[dict[str, Any]]) -> list[str]:
 
 
 def test_a_sync_resolves_the_components_again_only_when_something_changed(
-    engine: Engine, tmp_path: Path, supervisor: TriggerSupervisor, resolved: list[str]
+    database: Engine, tmp_path: Path, supervisor: TriggerSupervisor, resolved: list[str]
 ) -> None:
     settings = supervisor.settings
-    _register(engine, settings, tmp_path, "orders-api")
+    _register(database, settings, tmp_path, "orders-api")
 
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         supervisor.sync()
@@ -85,7 +85,7 @@ def test_a_sync_resolves_the_components_again_only_when_something_changed(
         supervisor.sync()  # nothing changed: no descriptor parsed again
         assert resolved == ["orders-api"]
 
-        _register(engine, settings, tmp_path, "billing-api")
+        _register(database, settings, tmp_path, "billing-api")
         supervisor.sync()
         assert sorted(resolved[1:]) == ["billing-api", "orders-api"]
         assert _watching(logs) == ["default/orders-api", "default/billing-api"]

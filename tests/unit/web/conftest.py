@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shipyard.settings import Settings
-from shipyard.store import create_engine
+from shipyard.store import open_database
 from shipyard.testing.api import Api, serve_api
 from shipyard.testing.samples import write_platform
 
@@ -32,12 +32,12 @@ def serve_web(tmp_path: Path) -> ServeWeb:
             platform=write_platform(tmp_path / "platform.yaml"),
             **options,
         )
-        engine = create_engine(url)
+        database = open_database(url)
         try:
-            with serve_api(settings, engine) as api:
+            with serve_api(settings, database) as api:
                 yield api
         finally:
-            engine.dispose()
+            database.dispose()
 
     return serve
 

@@ -93,7 +93,7 @@ def test_the_code_flow_with_pkce_opens_a_session_with_the_providers_groups(
     # PKCE: the provider got the verifier whose challenge the browser carried.
     [exchange] = provider.token_requests
     assert pkce_challenge(exchange["code_verifier"]) == query["code_challenge"]
-    with transaction(oidc_web.engine) as session:
+    with transaction(oidc_web.database) as session:
         user = session.scalars(select(User).where(User.subject == f"{provider.issuer}#u-42")).one()
         assert user.name == "jane"
         web_session = session.scalars(select(WebSession)).one()
@@ -135,7 +135,7 @@ def test_signing_in_again_finds_the_same_person(oidc_web: Api, provider: OidcPro
             assert client.get(authorize(response.headers["location"])).status_code == 303
             role = "admin" if "platform" in groups else "viewer"
             assert f"Signed in as <strong>sam</strong> ({role})" in client.get("/account").text
-    with transaction(oidc_web.engine) as session:
+    with transaction(oidc_web.database) as session:
         assert session.scalars(select(User).where(User.name == "sam")).all()[0].subject
         assert len(session.scalars(select(User).where(User.subject.is_not(None))).all()) == 1
 
@@ -163,7 +163,7 @@ def test_a_callback_whose_state_is_not_this_browsers_is_refused(
         assert refused.status_code == 400
         assert "took too long or began in another browser" in refused.text
         assert victim.get("/account").headers["location"] == "/login"
-    with transaction(oidc_web.engine) as session:
+    with transaction(oidc_web.database) as session:
         assert session.scalars(select(WebSession)).all() == []
         results = session.scalars(
             select(AuditRecord.result).where(AuditRecord.action == "session.sign_in")

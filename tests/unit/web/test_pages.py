@@ -56,7 +56,7 @@ def _deploy_form(client: httpx.Client, csrf: str | None) -> httpx.Response:
 
 
 def _deployments(api: Api) -> list[models.Deployment]:
-    with transaction(api.engine, read_only=True) as session:
+    with transaction(api.database, read_only=True) as session:
         rows = session.scalars(select(models.Deployment)).all()
         session.expunge_all()
         return list(rows)
@@ -77,7 +77,7 @@ def test_an_admin_deploys_from_the_component_page_and_lands_on_its_deployment(si
     assert shown.status_code == 200
     assert "Deploy #" in shown.text and "v1.0.0" in shown.text
     assert f'data-stream="/ui/deployments/{deployment.id}/events?after=0"' in shown.text
-    with transaction(site.engine, read_only=True) as session:
+    with transaction(site.database, read_only=True) as session:
         record = session.scalars(
             select(models.AuditRecord).where(models.AuditRecord.action == "deployment.request")
         ).one()
@@ -100,7 +100,7 @@ def test_a_viewer_sees_no_deploy_button_and_its_form_is_refused(site: Api) -> No
     assert "deployer" in refused.text  # the API's own reason
     assert (tokens.status_code, audit.status_code) == (403, 403)
     assert _deployments(site) == []
-    with transaction(site.engine, read_only=True) as session:
+    with transaction(site.database, read_only=True) as session:
         record = session.scalars(
             select(models.AuditRecord).where(models.AuditRecord.result == "forbidden")
         ).one()
@@ -152,7 +152,7 @@ def test_pages_need_a_session(site: Api) -> None:
 
 
 def test_the_components_page_searches_filters_by_owner_and_pages(site: Api) -> None:
-    with transaction(site.engine) as session:
+    with transaction(site.database) as session:
         session.execute(
             insert(models.Component),
             [
@@ -185,7 +185,7 @@ def test_the_deployment_page_shows_the_error_what_to_do_and_the_log(site: Api) -
         _deploy_form(client, page_csrf(client))
         [deployment] = _deployments(site)
         assert deployment.job_id is not None
-        with transaction(site.engine) as session:
+        with transaction(site.database) as session:
             append_event(session, deployment.job_id, "log", "building v1.0.0")
             row = session.get_one(models.Deployment, deployment.id)
             set_deployment_status(
@@ -225,7 +225,7 @@ def test_an_admin_issues_a_token_sees_its_secret_once_and_revokes_it(site: Api) 
         )
         secret = re.search(r'id="secret"[^>]*value="([^"]+)"', issued.text)
         listed = client.get("/tokens")
-        with transaction(site.engine, read_only=True) as session:
+        with transaction(site.database, read_only=True) as session:
             token = session.scalars(
                 select(models.ApiToken).where(models.ApiToken.name == "ci-orders")
             ).one()
@@ -264,7 +264,7 @@ def test_a_finished_preview_shows_its_diff_and_offers_that_deploy(site: Api) -> 
         [preview] = _deployments(site)
         assert preview.reason == "preview" and preview.job_id is not None
         pending = client.get(f"/deployments/{preview.id}")
-        with transaction(site.engine) as session:
+        with transaction(site.database) as session:
             urn = "urn:pulumi:dev::orders::shipyard:local:Service::service"
             data = {"urn": urn, "resource_type": "shipyard:local:Service", "op": "update"}
             data["changed_keys"] = ["image"]

@@ -24,7 +24,7 @@ from shipyard.testing.web import (
 
 
 def sign_in_records(api: Api) -> list[AuditRecord]:
-    with transaction(api.engine) as session:
+    with transaction(api.database) as session:
         records = session.scalars(
             select(AuditRecord)
             .where(AuditRecord.action == "session.sign_in")
@@ -74,7 +74,7 @@ def test_the_session_cookie_keeps_only_a_random_id(web: Api) -> None:
         sign_in_with_token(client, web.token)
         value = client.cookies["shipyard_session"]
     assert web.token not in value
-    with transaction(web.engine) as session:
+    with transaction(web.database) as session:
         stored = session.scalars(select(WebSession.session_hash)).all()
     assert value not in stored and len(stored) == 1
 
@@ -137,12 +137,12 @@ def test_signing_out_ends_the_session_on_the_server(web: Api) -> None:
         replay.cookies.set("shipyard_session", cookie)
         assert replay.get("/account").headers["location"] == "/login"
         assert replay.post("/logout", data={"csrf_token": "x"}).status_code == 401
-    with transaction(web.engine) as session:
+    with transaction(web.database) as session:
         assert session.scalars(select(WebSession.revoked_at)).one() is not None
 
 
 def test_revoking_the_token_ends_its_sessions(web: Api) -> None:
-    with transaction(web.engine) as session:
+    with transaction(web.database) as session:
         issued = issue_token(
             session,
             token_holder(session, "ci"),
@@ -157,7 +157,7 @@ def test_revoking_the_token_ends_its_sessions(web: Api) -> None:
         assert "Signed in as <strong>ci</strong> (deployer)" in home.text
         assert "group:default/payments" in home.text
 
-        with transaction(web.engine) as session:
+        with transaction(web.database) as session:
             revoke_token(session, token_id)
 
         assert client.get("/account").headers["location"] == "/login"

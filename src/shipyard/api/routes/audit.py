@@ -10,7 +10,7 @@ from pydantic import AwareDatetime
 from shipyard.api._access_views import audit_read
 from shipyard.api._params import Limit, Offset
 from shipyard.api.access import access
-from shipyard.api.dependencies import EngineDep
+from shipyard.api.dependencies import DatabaseDep
 from shipyard.api.schemas import AuditList
 from shipyard.store import transaction
 from shipyard.store.audit import list_audit_records
@@ -25,7 +25,7 @@ _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 
 @router.get("", **access("audit.read", Role.admin))
 def get_audit(
-    engine: EngineDep,
+    database: DatabaseDep,
     actor: Annotated[
         str | None,
         Query(max_length=255, pattern=_PRINTABLE, description="a user's name, or anonymous"),
@@ -47,7 +47,7 @@ def get_audit(
     offset: Offset = 0,
 ) -> AuditList:
     """Audit records, newest first, one page at a time."""
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         rows = list_audit_records(
             session,
             actor=actor,

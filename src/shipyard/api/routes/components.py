@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from shipyard.api._views import component_detail, component_summary
 from shipyard.api.access import access
-from shipyard.api.dependencies import EngineDep, PlatformDep, SettingsDep
+from shipyard.api.dependencies import DatabaseDep, PlatformDep, SettingsDep
 from shipyard.api.schemas import (
     MAX_LIMIT,
     MAX_OFFSET,
@@ -41,7 +41,7 @@ router = APIRouter(prefix="/components", tags=["components"])
 def register_components(
     body: ComponentRegistration,
     response: Response,
-    engine: EngineDep,
+    database: DatabaseDep,
     settings: SettingsDep,
     platform: PlatformDep,
 ) -> ComponentRegistrationResult:
@@ -54,7 +54,7 @@ def register_components(
     else:
         assert body.url is not None
         found, source = service.components_at_url(body.url, settings)
-    with transaction(engine) as session:
+    with transaction(database) as session:
         registered = service.register(session, found, source, platform)
         result = ComponentRegistrationResult(
             components=[component_summary(entry.component) for entry in registered]
@@ -73,7 +73,7 @@ def register_components(
     **access("component.sync", Role.admin),
 )
 def sync_components(
-    body: ComponentSync, engine: EngineDep, settings: SettingsDep, platform: PlatformDep
+    body: ComponentSync, database: DatabaseDep, settings: SettingsDep, platform: PlatformDep
 ) -> ComponentSyncResult:
     """Register or update every Component of a Backstage catalog carrying shipyard.dev/*
     annotations; one that is invalid or breaks the platform's contract is rejected (and
@@ -86,7 +86,7 @@ def sync_components(
         allowed=settings.backstage_catalog_urls,
     )
     catalog = backstage.read_backstage(target)
-    with transaction(engine) as session:
+    with transaction(database) as session:
         result = backstage.sync_from_backstage(session, catalog, platform, catalog_url=target.url)
     return ComponentSyncResult(
         catalog=result.catalog,
@@ -104,12 +104,12 @@ def sync_components(
 
 @router.get("", **access("component.list", Role.viewer))
 def get_components(
-    engine: EngineDep,
+    database: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ComponentList:
     """Components ordered by namespace and name, one page at a time."""
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         rows = list_components(session, offset=offset, limit=limit + 1)
         items = [component_summary(component) for component in rows[:limit]]
     more = len(rows) > limit
@@ -119,7 +119,7 @@ def get_components(
 
 
 @router.get("/{namespace}/{name}", **access("component.read", Role.viewer))
-def get_component(namespace: str, name: str, engine: EngineDep) -> ComponentDetail:
+def get_component(namespace: str, name: str, database: DatabaseDep) -> ComponentDetail:
     """A component, its descriptor, and where it runs in each environment."""
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         return component_detail(session, get_component_by_ref(session, namespace, name))

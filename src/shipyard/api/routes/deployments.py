@@ -12,7 +12,7 @@ from shipyard.api._params import Id
 from shipyard.api._views import deployment_read
 from shipyard.api.access import access
 from shipyard.api.auth import CurrentPrincipal, Principal
-from shipyard.api.dependencies import EngineDep, PlatformDep, SettingsDep, app_state
+from shipyard.api.dependencies import DatabaseDep, PlatformDep, SettingsDep, app_state
 from shipyard.api.schemas import MAX_ID, DeploymentRead, DeploymentRequest
 from shipyard.services.deployments import Actor, cancel_deployment, deploy
 from shipyard.store import transaction
@@ -36,7 +36,7 @@ def create_deployment(
     name: str,
     body: DeploymentRequest,
     request: Request,
-    engine: EngineDep,
+    database: DatabaseDep,
     settings: SettingsDep,
     platform: PlatformDep,
     principal: CurrentPrincipal,
@@ -47,7 +47,7 @@ def create_deployment(
     does), the deployment is recorded ``unchanged`` at once, with no job; ``force`` skips
     that check."""
     deployment = deploy(
-        engine,
+        database,
         settings,
         platform,
         namespace,
@@ -58,7 +58,7 @@ def create_deployment(
         force=body.force,
         actor=actor_of(request, principal),
     )
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         return deployment_read(session, get_deployment(session, deployment.id))
 
 
@@ -77,18 +77,18 @@ def actor_of(request: Request, principal: Principal) -> Actor:
     **access("deployment.cancel", Role.deployer, owned_by="deployment"),
 )
 def cancel(
-    deployment_id: Id, request: Request, engine: EngineDep, principal: CurrentPrincipal
+    deployment_id: Id, request: Request, database: DatabaseDep, principal: CurrentPrincipal
 ) -> DeploymentRead:
     """Cancel a deployment: a queued one at once, a running one once its job has stopped
     (poll it, or follow its events). A finished one is returned as it is."""
-    with transaction(engine) as session:
+    with transaction(database) as session:
         deployment = cancel_deployment(session, deployment_id, actor_of(request, principal))
         return deployment_read(session, deployment)
 
 
 @router.get("/deployments/{deployment_id}", **access("deployment.read", Role.viewer))
-def read_deployment(deployment_id: Id, engine: EngineDep) -> DeploymentRead:
-    with transaction(engine, read_only=True) as session:
+def read_deployment(deployment_id: Id, database: DatabaseDep) -> DeploymentRead:
+    with transaction(database, read_only=True) as session:
         return deployment_read(session, get_deployment(session, deployment_id))
 
 
@@ -101,7 +101,7 @@ def read_deployment(deployment_id: Id, engine: EngineDep) -> DeploymentRead:
 def stream_deployment_events(
     deployment_id: Id,
     request: Request,
-    engine: EngineDep,
+    database: DatabaseDep,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=MAX_ID)] = None,
     follow: Annotated[bool, Query(description="false: the stored events only")] = True,
 ) -> StreamingResponse:
@@ -110,10 +110,10 @@ def stream_deployment_events(
     Each event's ``id`` is its sequence number; reconnect with ``Last-Event-ID`` to get
     only the ones after it. A final ``end`` event carries the deployment's status.
     """
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         get_deployment(session, deployment_id)
     stream = deployment_events(
-        engine,
+        database,
         deployment_id,
         after_seq=last_event_id or 0,
         follow=follow,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from shipyard.api._params import Limit, Offset
 from shipyard.api._views import deployment_read
 from shipyard.api.access import access
-from shipyard.api.dependencies import EngineDep, PlatformDep, SettingsDep
+from shipyard.api.dependencies import DatabaseDep, PlatformDep, SettingsDep
 from shipyard.api.schemas import ENVIRONMENT_PATTERN, DeploymentList
 from shipyard.api.schemas_history import TagList, TagRead
 from shipyard.services.history import deployment_history, known_tags
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/components/{namespace}/{name}", tags=["components"])
 def list_component_deployments(
     namespace: str,
     name: str,
-    engine: EngineDep,
+    database: DatabaseDep,
     environment: Annotated[
         str | None,
         Query(max_length=63, pattern=ENVIRONMENT_PATTERN, description="only this environment's"),
@@ -38,7 +38,7 @@ def list_component_deployments(
 ) -> DeploymentList:
     """The component's deployments (every operation: deploys, rollbacks, promotions,
     previews, destroys...), newest first, one page at a time."""
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         component = get_component_by_ref(session, namespace, name)
         rows = deployment_history(
             session,
@@ -59,7 +59,7 @@ def list_component_deployments(
 def list_component_tags(
     namespace: str,
     name: str,
-    engine: EngineDep,
+    database: DatabaseDep,
     settings: SettingsDep,
     platform: PlatformDep,
 ) -> TagList:
@@ -67,7 +67,7 @@ def list_component_tags(
     this server last saw them: the source directory, or the mirror its builds fetch) and
     the ones it built or runs; each says, per environment, whether it matches the
     template's ``tag-pattern``, and which environments run it."""
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         component = get_component_by_ref(session, namespace, name)
         tags = known_tags(session, settings, platform, component)
         ref = component.ref

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from shipyard.api._views import deployment_read
 from shipyard.api.access import access
 from shipyard.api.auth import CurrentPrincipal
-from shipyard.api.dependencies import EngineDep
+from shipyard.api.dependencies import DatabaseDep
 from shipyard.api.routes.deployments import actor_of
 from shipyard.api.schemas import (
     DeploymentRead,
@@ -38,17 +38,17 @@ _ACCEPTED = status.HTTP_202_ACCEPTED
 class _Requester:
     """Who asks, and where the request is recorded."""
 
-    engine: Engine
+    database: Engine
     actor: Actor
 
     def __call__(self, operation: Callable[[Session, Actor], models.Deployment]) -> DeploymentRead:
         """Request ``operation`` in one transaction; the deployment that records it."""
-        with transaction(self.engine) as session:
+        with transaction(self.database) as session:
             return deployment_read(session, operation(session, self.actor))
 
 
-def _requester(request: Request, engine: EngineDep, principal: CurrentPrincipal) -> _Requester:
-    return _Requester(engine, actor_of(request, principal))
+def _requester(request: Request, database: DatabaseDep, principal: CurrentPrincipal) -> _Requester:
+    return _Requester(database, actor_of(request, principal))
 
 
 Requester = Annotated[_Requester, Depends(_requester)]

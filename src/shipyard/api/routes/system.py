@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from shipyard.api.access import access
-from shipyard.api.dependencies import EngineDep
+from shipyard.api.dependencies import DatabaseDep
 from shipyard.api.schemas import Health
 from shipyard.metrics import REGISTRY
 from shipyard.store.enums import Role
@@ -25,10 +25,10 @@ protected = APIRouter(tags=["system"])
 
 
 @public.get("/healthz", **access("health.read", None))
-def healthz(engine: EngineDep) -> Health:
+def healthz(database: DatabaseDep) -> Health:
     """200 once the server has started and its database answers."""
     try:
-        with engine.connect() as connection:
+        with database.connect() as connection:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         raise HTTPException(503, f"the database does not answer: {exc}") from exc

@@ -14,7 +14,7 @@ from shipyard.api._access_views import token_created, token_read
 from shipyard.api._params import Id, Limit, Offset
 from shipyard.api.access import access
 from shipyard.api.auth import CurrentPrincipal
-from shipyard.api.dependencies import EngineDep
+from shipyard.api.dependencies import DatabaseDep
 from shipyard.api.schemas import TokenCreate, TokenCreated, TokenList, TokenRead
 from shipyard.catalog.ownership import owner_ref
 from shipyard.clock import utc_now
@@ -36,7 +36,9 @@ router = APIRouter(prefix="/tokens", tags=["tokens"])
     responses={409: {"description": "the name is the admin's, or a person's"}},
     **access("token.create", Role.admin),
 )
-def create_token(body: TokenCreate, engine: EngineDep, principal: CurrentPrincipal) -> TokenCreated:
+def create_token(
+    body: TokenCreate, database: DatabaseDep, principal: CurrentPrincipal
+) -> TokenCreated:
     """Issue a token; its ``secret`` is in this answer only. Tokens of one ``name`` act as
     one user in the audit log."""
     now = utc_now()
@@ -47,7 +49,7 @@ def create_token(body: TokenCreate, engine: EngineDep, principal: CurrentPrincip
         )
     name = body.name or f"{body.role.value}-{secrets.token_hex(3)}"
     teams = list(dict.fromkeys(owner_ref(team) for team in body.teams))
-    with transaction(engine) as session:
+    with transaction(database) as session:
         issued = issue_token(
             session,
             token_holder(session, name),
@@ -73,10 +75,10 @@ def create_token(body: TokenCreate, engine: EngineDep, principal: CurrentPrincip
 
 
 @router.get("", **access("token.list", Role.admin))
-def get_tokens(engine: EngineDep, limit: Limit = 50, offset: Offset = 0) -> TokenList:
+def get_tokens(database: DatabaseDep, limit: Limit = 50, offset: Offset = 0) -> TokenList:
     """Every token, revoked and expired ones too, oldest first; never a secret."""
     now = utc_now()
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         rows = list_tokens(session, offset=offset, limit=limit + 1)
         items = [token_read(session, token, now=now) for token in rows[:limit]]
     more = len(rows) > limit
@@ -86,9 +88,9 @@ def get_tokens(engine: EngineDep, limit: Limit = 50, offset: Offset = 0) -> Toke
 
 
 @router.delete("/{token_id}", **access("token.revoke", Role.admin))
-def delete_token(token_id: Id, engine: EngineDep) -> TokenRead:
+def delete_token(token_id: Id, database: DatabaseDep) -> TokenRead:
     """Revoke a token: from now on it is refused. Revoking it again changes nothing."""
-    with transaction(engine) as session:
+    with transaction(database) as session:
         token = revoke_token(session, token_id)
         record_audit(session, "token.revoke", "token", token.id, data={"name": token.name})
         return token_read(session, token)

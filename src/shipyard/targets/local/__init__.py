@@ -14,9 +14,8 @@ from shipyard.targets.local.builds import (
     image_reference,
     image_repository,
 )
-from shipyard.targets.local.cli_engine import CliContainerEngine
-from shipyard.targets.local.detect import detect_container_engine
-from shipyard.targets.local.engine import (
+from shipyard.targets.local.container_cli import CliContainerEngine
+from shipyard.targets.local.containers import (
     BuildSpec,
     ContainerEngine,
     ContainerInfo,
@@ -25,6 +24,7 @@ from shipyard.targets.local.engine import (
     ImageInfo,
     PortMapping,
 )
+from shipyard.targets.local.detect import detect_container_engine
 from shipyard.targets.local.labels import shipyard_labels
 
 __all__ = [

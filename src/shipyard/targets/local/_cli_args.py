@@ -8,7 +8,7 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
-from shipyard.targets.local.engine import BuildSpec, ContainerSpec, EngineKind, HealthCheck
+from shipyard.targets.local.containers import BuildSpec, ContainerSpec, EngineKind, HealthCheck
 from shipyard.targets.local.resources import parse_memory
 
 __all__ = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shipyard.targets.local.engine import ContainerInfo, ImageInfo, PortMapping
+from shipyard.targets.local.containers import ContainerInfo, ImageInfo, PortMapping
 
 __all__ = ["parse_containers", "parse_images"]
 

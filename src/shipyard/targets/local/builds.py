@@ -16,7 +16,7 @@ import structlog
 from shipyard.settings import Settings
 from shipyard.sources import GitSources
 from shipyard.targets.local._process import OnLine
-from shipyard.targets.local.engine import BuildSpec, ContainerEngine
+from shipyard.targets.local.containers import BuildSpec, ContainerEngine
 from shipyard.targets.local.errors import ImageBuildError, LocalTargetError
 from shipyard.targets.local.labels import shipyard_labels
 
@@ -123,15 +123,15 @@ def _inside(root: Path, relative: str, what: str) -> Path:
 
 class ImageBuilder:
     def __init__(
-        self, engine: ContainerEngine, sources: GitSources, *, registry: str | None = None
+        self, containers: ContainerEngine, sources: GitSources, *, registry: str | None = None
     ) -> None:
-        self.engine = engine
+        self.containers = containers
         self.sources = sources
         self.registry = registry
 
     @classmethod
-    def from_settings(cls, engine: ContainerEngine, settings: Settings) -> ImageBuilder:
-        return cls(engine, GitSources.from_settings(settings), registry=settings.registry)
+    def from_settings(cls, containers: ContainerEngine, settings: Settings) -> ImageBuilder:
+        return cls(containers, GitSources.from_settings(settings), registry=settings.registry)
 
     def build(self, request: BuildRequest, *, on_line: OnLine | None = None) -> BuiltImage:
         """Export the tag into a clean tree, build it with Shipyard's labels, push it."""
@@ -157,7 +157,7 @@ class ImageBuilder:
             log.info("build.start", commit=commit)
             spec = BuildSpec(reference, context, dockerfile, labels)
             try:
-                image = self.engine.build(spec, on_line=on_line)
+                image = self.containers.build(spec, on_line=on_line)
             except ImageBuildError as exc:
                 raise ImageBuildError(
                     f"{request.component} at tag {request.tag} ({request.source}, "
@@ -168,7 +168,7 @@ class ImageBuilder:
                 ) from exc
         digest = image.digest
         if self.registry is not None:
-            digest = self.engine.push(
+            digest = self.containers.push(
                 reference, tls_verify=not is_loopback_registry(self.registry), on_line=on_line
             )
         log.info("build.done", image_id=image.id, digest=digest, pushed=self.registry is not None)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from shipyard.settings import Settings
 from shipyard.targets.local._process import run_command
-from shipyard.targets.local.cli_engine import INSTALL_HINT, CliContainerEngine
-from shipyard.targets.local.engine import EngineKind
+from shipyard.targets.local.container_cli import INSTALL_HINT, CliContainerEngine
+from shipyard.targets.local.containers import EngineKind
 from shipyard.targets.local.errors import (
     CommandTimeoutError,
     ContainerEngineMissingError,

@@ -35,9 +35,9 @@ from shipyard.settings import Settings
 from shipyard.targets.base import OnLine, Release, Target
 from shipyard.targets.local.builds import BuildRequest, ImageBuilder, image_reference
 from shipyard.targets.local.builds import image_repository as repository_of
-from shipyard.targets.local.cli_engine import CliContainerEngine
+from shipyard.targets.local.container_cli import CliContainerEngine
+from shipyard.targets.local.containers import ImageInfo
 from shipyard.targets.local.detect import detect_container_engine
-from shipyard.targets.local.engine import ImageInfo
 from shipyard.targets.local.errors import ImageNotFoundError, LocalTargetError
 from shipyard.targets.local.instance import instance_id
 from shipyard.targets.local.labels import COMMIT, COMPONENT, INSTANCE

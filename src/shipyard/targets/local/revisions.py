@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 import structlog
 
 from shipyard.targets.local._cli_errors import log_tail
-from shipyard.targets.local.engine import (
+from shipyard.targets.local.containers import (
     ContainerEngine,
     ContainerInfo,
     ContainerSpec,
@@ -157,17 +157,17 @@ def _container_spec(
 
 
 def _start(
-    engine: ContainerEngine, spec: ServiceSpec, number: int, files_root: Path
+    containers: ContainerEngine, spec: ServiceSpec, number: int, files_root: Path
 ) -> ContainerInfo:
     """Run revision ``number``; a container of that name left by a crash is replaced."""
     name = container_name(spec.component, spec.environment, number, instance=spec.instance)
     mounts = _write_files(files_root / name, spec.files) if spec.files else ()
     container = _container_spec(spec, number, mounts)
     try:
-        return engine.run(container)
+        return containers.run(container)
     except ContainerExistsError:
-        engine.remove(container.name)
-        return engine.run(container)
+        containers.remove(container.name)
+        return containers.run(container)
 
 
 def _adoptable(existing: list[ContainerInfo], spec_hash: str) -> ContainerInfo | None:
@@ -176,13 +176,13 @@ def _adoptable(existing: list[ContainerInfo], spec_hash: str) -> ContainerInfo |
 
 
 def _wait_healthy(
-    engine: ContainerEngine, spec: ServiceSpec, revision: Revision, timeout_s: float
+    containers: ContainerEngine, spec: ServiceSpec, revision: Revision, timeout_s: float
 ) -> None:
     url = f"http://{revision.upstream}{spec.health_path}"
     try:
         wait_until_healthy(url, timeout_s=timeout_s)
     except HealthCheckTimeoutError as exc:
-        logs = _logs(engine, revision.container)
+        logs = _logs(containers, revision.container)
         raise HealthCheckTimeoutError(
             f"revision {revision.number} of {spec.component} ({spec.environment}, image "
             f"{spec.image}) never became healthy, so traffic stays on the running revision: "
@@ -190,25 +190,25 @@ def _wait_healthy(
         ) from exc
 
 
-def _logs(engine: ContainerEngine, name: str) -> str:
+def _logs(containers: ContainerEngine, name: str) -> str:
     try:
-        return log_tail(engine.logs(name, tail=20)) or "(empty)"
+        return log_tail(containers.logs(name, tail=20)) or "(empty)"
     except ContainerEngineError as exc:
         return f"(unavailable: {exc})"
 
 
-def _discard(engine: ContainerEngine, name: str, files_root: Path) -> None:
+def _discard(containers: ContainerEngine, name: str, files_root: Path) -> None:
     """Stop (SIGTERM, then the engine's kill) and remove, with its files; already gone
     is fine."""
     try:
-        engine.stop(name, timeout_s=_STOP_TIMEOUT_S)
+        containers.stop(name, timeout_s=_STOP_TIMEOUT_S)
     except ContainerNotFoundError:
         _remove_files(files_root, name)
         return
     except ContainerEngineError as exc:
         _log.warning("revision.stop_failed", container=name, error=str(exc))
     with contextlib.suppress(ContainerNotFoundError):
-        engine.remove(name)
+        containers.remove(name)
     _remove_files(files_root, name)
 
 
@@ -223,7 +223,7 @@ def _sweep_files(files_root: Path, prefix: str, keep: str | None) -> None:
 
 
 def _discard_recorded(
-    engine: ContainerEngine, name: str | None, instance: str, keep: str, files_root: Path
+    containers: ContainerEngine, name: str | None, instance: str, keep: str, files_root: Path
 ) -> None:
     """The container the stack's state recorded, when it is not ``keep``: removed if it is
     this Shipyard's, or was made before Shipyards had an instance id (no such label).
@@ -231,15 +231,15 @@ def _discard_recorded(
     if not name or name == keep:
         return
     try:
-        found = engine.inspect(name)
+        found = containers.inspect(name)
     except ContainerNotFoundError:
         return
     if found.labels.get(INSTANCE, instance) == instance:
-        _discard(engine, name, files_root)
+        _discard(containers, name, files_root)
 
 
 def roll_out(
-    engine: ContainerEngine,
+    containers: ContainerEngine,
     proxy: Proxy,
     spec: ServiceSpec,
     *,
@@ -251,7 +251,7 @@ def roll_out(
     ``previous_container``: the container the stack's state recorded (retired too)."""
     log = _log.bind(component=spec.component, environment=spec.environment, tag=spec.tag)
     files_root = _files_root(proxy)
-    existing = engine.list_containers(
+    existing = containers.list_containers(
         service_labels(spec.component, spec.environment, spec.instance)
     )
     timings: dict[str, float] = {}
@@ -259,13 +259,13 @@ def roll_out(
     found = _adoptable(existing, spec.spec_hash())
     if found is None:
         number = max([previous, *(_number(c) for c in existing)]) + 1
-        found = _start(engine, spec, number, files_root)
+        found = _start(containers, spec, number, files_root)
         log.info("revision.started", revision=number, container=found.name)
     else:
         log.info("revision.adopted", revision=_number(found), container=found.name)
     if not found.running:
-        logs = _logs(engine, found.name)
-        _discard(engine, found.name, files_root)
+        logs = _logs(containers, found.name)
+        _discard(containers, found.name, files_root)
         raise RevisionStartError(
             f"the container of {spec.component} ({spec.environment}, image {spec.image}) "
             f"exited as soon as it started ({found.status}); traffic stays on the running "
@@ -275,9 +275,9 @@ def roll_out(
     timings["start"] = time.monotonic() - started
     mark = time.monotonic()
     try:
-        _wait_healthy(engine, spec, revision, health_timeout_s)
+        _wait_healthy(containers, spec, revision, health_timeout_s)
     except HealthCheckTimeoutError:
-        _discard(engine, revision.container, files_root)
+        _discard(containers, revision.container, files_root)
         raise
     timings["health"] = time.monotonic() - mark
     mark = time.monotonic()
@@ -286,8 +286,8 @@ def roll_out(
     mark = time.monotonic()
     others = [c.name for c in existing if c.name != revision.container]
     for name in others:
-        _discard(engine, name, files_root)
-    _discard_recorded(engine, previous_container, spec.instance, revision.container, files_root)
+        _discard(containers, name, files_root)
+    _discard_recorded(containers, previous_container, spec.instance, revision.container, files_root)
     prefix = _service_prefix(spec.component, spec.environment, spec.instance)
     _sweep_files(files_root, prefix, revision.container)
     timings["cleanup"] = time.monotonic() - mark
@@ -296,7 +296,7 @@ def roll_out(
 
 
 def current_revision(
-    engine: ContainerEngine,
+    containers: ContainerEngine,
     proxy: Proxy,
     component: str,
     environment: str,
@@ -306,7 +306,7 @@ def current_revision(
 ) -> Revision | None:
     """The revision serving the route (else the newest running one); None if none runs."""
     labels = service_labels(component, environment, instance)
-    running = [c for c in engine.list_containers(labels) if c.running]
+    running = [c for c in containers.list_containers(labels) if c.running]
     if not running:
         return None
     revisions = [_revision(c, port) for c in running]
@@ -316,7 +316,7 @@ def current_revision(
 
 
 def remove_service(
-    engine: ContainerEngine,
+    containers: ContainerEngine,
     proxy: Proxy,
     component: str,
     environment: str,
@@ -331,7 +331,7 @@ def remove_service(
     if route is not None and route.upstream:
         proxy.set_route(component, environment, "", listen_port=route.listen_port)
     files_root = _files_root(proxy)
-    for container in engine.list_containers(service_labels(component, environment, instance)):
-        _discard(engine, container.name, files_root)
-    _discard_recorded(engine, recorded_container, instance, "", files_root)
+    for container in containers.list_containers(service_labels(component, environment, instance)):
+        _discard(containers, container.name, files_root)
+    _discard_recorded(containers, recorded_container, instance, "", files_root)
     _sweep_files(files_root, _service_prefix(component, environment, instance), None)

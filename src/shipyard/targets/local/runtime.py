@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shipyard.targets.local.cli_engine import CliContainerEngine
+from shipyard.targets.local.container_cli import CliContainerEngine
 from shipyard.targets.local.detect import engine_kind
 from shipyard.targets.local.proxy import Proxy
 

@@ -82,7 +82,7 @@ def test_run_labels() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def engine(test_run_labels: dict[str, str]) -> Iterator[CliContainerEngine]:
+def containers(test_run_labels: dict[str, str]) -> Iterator[CliContainerEngine]:
     if not BUSYBOX.exists():
         pytest.fail("/bin/busybox is missing: run scripts/setup-container-engine.sh")
     found = detect_container_engine(Settings())
@@ -140,7 +140,7 @@ def free_port() -> Callable[[], int]:
 
 @pytest.fixture(scope="session")
 def release_images(
-    engine: CliContainerEngine,
+    containers: CliContainerEngine,
     test_run_labels: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, str]:
@@ -152,7 +152,7 @@ def release_images(
         commit = repo.release(tag)
         reference = f"localhost/shipyard-test/{test_run_labels[TEST_RUN_LABEL]}:{tag}"
         labels = {**test_run_labels, **shipyard_labels("default/greeter", tag=tag, commit=commit)}
-        engine.build(BuildSpec(reference, repo.path, labels=labels))
+        containers.build(BuildSpec(reference, repo.path, labels=labels))
         images[tag] = reference
     return images
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_tag_builds_into_an_image_that_serves_it(
-    engine: CliContainerEngine,
+    containers: CliContainerEngine,
     sources: GitSources,
     make_repo: Callable[..., Any],
     test_run_labels: dict[str, str],
@@ -31,7 +31,7 @@ def test_a_tag_builds_into_an_image_that_serves_it(
 ) -> None:
     repo = make_repo()
     commit = repo.release("v1.0.0")
-    builder = ImageBuilder(engine, sources)
+    builder = ImageBuilder(containers, sources)
     lines: list[str] = []
 
     built = builder.build(
@@ -43,13 +43,13 @@ def test_a_tag_builds_into_an_image_that_serves_it(
     assert built.commit == commit
     assert not built.pushed
     assert lines
-    image = engine.inspect_image(built.reference)
+    image = containers.inspect_image(built.reference)
     assert image.id == built.image_id
     assert image.labels["shipyard.dev/commit"] == commit
     assert image.labels["shipyard.dev/tag"] == "v1.0.0"
 
     port = free_port()
-    engine.run(
+    containers.run(
         ContainerSpec(
             name=container_name("built"),
             image=built.reference,
@@ -61,7 +61,7 @@ def test_a_tag_builds_into_an_image_that_serves_it(
 
 
 def test_a_broken_dockerfile_names_the_component_tag_and_log_tail(
-    engine: CliContainerEngine,
+    containers: CliContainerEngine,
     sources: GitSources,
     make_repo: Callable[..., Any],
     test_run_labels: dict[str, str],
@@ -69,7 +69,7 @@ def test_a_broken_dockerfile_names_the_component_tag_and_log_tail(
     repo = make_repo("FROM scratch\nRUN this-is-not-a-command\n")
     repo.release("v1")
     with pytest.raises(ImageBuildError) as caught:
-        ImageBuilder(engine, sources).build(
+        ImageBuilder(containers, sources).build(
             BuildRequest("default/broken", str(repo.path), "v1", labels=test_run_labels)
         )
     message = str(caught.value)

@@ -66,7 +66,7 @@ def test_files_are_mounted_with_content_and_mode_and_a_change_makes_a_revision(
     tmp_path: Path,
     caddy: Proxy,
     make_repo: Callable[..., object],
-    engine: CliContainerEngine,
+    containers: CliContainerEngine,
     test_run_labels: dict[str, str],
 ) -> None:
     name = f"files-{uuid.uuid4().hex[:8]}"
@@ -79,7 +79,7 @@ def test_files_are_mounted_with_content_and_mode_and_a_change_makes_a_revision(
     (catalog / "score.yaml").write_text(_score(name))
     settings = flow_settings(tmp_path, caddy.admin_url)
     target = LocalTarget.from_settings(
-        settings, containers=engine, labels=test_run_labels, health_timeout_s=30.0
+        settings, containers=containers, labels=test_run_labels, health_timeout_s=30.0
     )
     try:
         with target:
@@ -116,5 +116,5 @@ def test_files_are_mounted_with_content_and_mode_and_a_change_makes_a_revision(
             target.destroy(component_state(catalog), remove_images=True)
             assert list((settings.data_dir / "local" / "revisions").iterdir()) == []
     finally:
-        for leftover in engine.list_containers({COMPONENT: f"default/{name}"}):
-            engine.remove(leftover.id)
+        for leftover in containers.list_containers({COMPONENT: f"default/{name}"}):
+            containers.remove(leftover.id)

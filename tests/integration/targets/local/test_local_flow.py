@@ -32,7 +32,7 @@ from shipyard.catalog import DesiredState
 from shipyard.engine import StackNotFoundError, StackRef
 from shipyard.settings import Settings
 from shipyard.targets.local import CliContainerEngine, ContainerInfo
-from shipyard.targets.local.engine import ImageInfo
+from shipyard.targets.local.containers import ImageInfo
 from shipyard.targets.local.flow import LocalTarget
 from shipyard.targets.local.labels import COMPONENT, REVISION
 from shipyard.targets.local.proxy import Proxy
@@ -75,7 +75,7 @@ def _make_world(
     tmp_path: Path,
     caddy: Proxy,
     repo: Any,
-    engine: CliContainerEngine,
+    containers: CliContainerEngine,
     labels: dict[str, str],
 ) -> World:
     name = f"greeter-{uuid.uuid4().hex[:8]}"
@@ -83,7 +83,7 @@ def _make_world(
     write_component(catalog, name, repo.path)
     settings = flow_settings(tmp_path, caddy.admin_url)
     target = LocalTarget.from_settings(
-        settings, containers=engine, labels=labels, health_timeout_s=30.0
+        settings, containers=containers, labels=labels, health_timeout_s=30.0
     )
     return World(target, component_state(catalog), settings, repo, catalog)
 
@@ -93,29 +93,29 @@ def make_world(
     tmp_path: Path,
     caddy: Proxy,
     make_repo: Callable[..., Any],
-    engine: CliContainerEngine,
+    containers: CliContainerEngine,
     test_run_labels: dict[str, str],
 ) -> Iterator[Callable[..., World]]:
     worlds: list[World] = []
 
     def make(dockerfile: str | None = None) -> World:
         repo = make_repo(dockerfile) if dockerfile else make_repo()
-        world = _make_world(tmp_path, caddy, repo, engine, test_run_labels)
+        world = _make_world(tmp_path, caddy, repo, containers, test_run_labels)
         worlds.append(world)
         world.target.open()
         return world
 
     yield make
     for world in worlds:
-        for container in engine.list_containers({COMPONENT: world.desired.component}):
-            engine.remove(container.id)
+        for container in containers.list_containers({COMPONENT: world.desired.component}):
+            containers.remove(container.id)
         world.target.close()
     _kill_stray_providers(tmp_path)
 
 
 def test_provision_deploy_switch_rollback_destroy(
     make_world: Callable[..., World],
-    engine: CliContainerEngine,
+    containers: CliContainerEngine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     world = make_world()
@@ -175,8 +175,8 @@ def test_provision_deploy_switch_rollback_destroy(
     assert outputs["image_digest"].value == target.release_of(desired, "v1").digest
 
     target.destroy(desired, remove_images=True)
-    assert engine.list_containers({COMPONENT: desired.component}) == []
-    assert engine.list_images({COMPONENT: desired.component}, include_untagged=True) == []
+    assert containers.list_containers({COMPONENT: desired.component}) == []
+    assert containers.list_images({COMPONENT: desired.component}, include_untagged=True) == []
     assert target.proxy.routes() == []
     with pytest.raises(httpx.TransportError):
         httpx.get(url, timeout=2.0, trust_env=False)
@@ -193,20 +193,20 @@ def _assert_no_stack(settings: Settings, ref: StackRef) -> None:
 
 
 def test_a_tag_not_matching_the_pattern_is_ignored(
-    make_world: Callable[..., World], engine: CliContainerEngine
+    make_world: Callable[..., World], containers: CliContainerEngine
 ) -> None:
     world = make_world()
     world.repo.release("nightly")
     world.repo.release("v1.0-rc1")
 
     assert world.target.tag_watcher([world.desired]).poll_once() == []
-    assert engine.list_images({COMPONENT: world.desired.component}) == []
+    assert containers.list_images({COMPONENT: world.desired.component}) == []
     assert world.running() == []
 
 
 def test_a_deploy_killed_mid_switch_is_recovered_with_one_running_revision(
     make_world: Callable[..., World],
-    engine: CliContainerEngine,
+    containers: CliContainerEngine,
     test_run_labels: dict[str, str],
     wait_for: WaitFor,
 ) -> None:
@@ -233,7 +233,7 @@ def test_a_deploy_killed_mid_switch_is_recovered_with_one_running_revision(
     starting = {**service, REVISION: "2"}
     try:
         wait_for(
-            lambda: bool(engine.list_containers(starting)) or child.poll() is not None,
+            lambda: bool(containers.list_containers(starting)) or child.poll() is not None,
             "the child's provider to start revision 2",
             timeout=120,
         )
@@ -252,7 +252,7 @@ def test_a_deploy_killed_mid_switch_is_recovered_with_one_running_revision(
     assert world.answer(url) == "v2"
     running = world.running()
     assert [c.labels[REVISION] for c in running] == [str(recovered.revision)]
-    assert engine.list_containers(service) == running
+    assert containers.list_containers(service) == running
 
 
 def _children(pid: int) -> list[int]:

@@ -52,7 +52,7 @@ def _answer(url: str) -> str:
 def test_destroying_one_instance_leaves_the_other_running(
     tmp_path: Path,
     caddy: Proxy,
-    engine: CliContainerEngine,
+    containers: CliContainerEngine,
     test_run_labels: dict[str, str],
 ) -> None:
     name = f"greeter-{uuid.uuid4().hex[:8]}"  # the same component in both
@@ -64,7 +64,7 @@ def test_destroying_one_instance_leaves_the_other_running(
         write_component(root / "catalog", name, repo.path)
         settings = flow_settings(root, caddy.admin_url)
         target = LocalTarget.from_settings(
-            settings, containers=engine, labels=test_run_labels, health_timeout_s=30.0
+            settings, containers=containers, labels=test_run_labels, health_timeout_s=30.0
         )
         targets[who] = (target.open(), component_state(root / "catalog"))
     (one, one_desired), (two, two_desired) = targets["one"], targets["two"]
@@ -79,17 +79,17 @@ def test_destroying_one_instance_leaves_the_other_running(
         assert first.release is not None and second.release is not None
         assert first.release.image != second.release.image
         assert first.release.digest != second.release.digest
-        two_containers = engine.list_containers({COMPONENT: component, INSTANCE: two.instance})
+        two_containers = containers.list_containers({COMPONENT: component, INSTANCE: two.instance})
         assert [c.running for c in two_containers] == [True]
-        assert len(engine.list_containers({COMPONENT: component})) == 2
+        assert len(containers.list_containers({COMPONENT: component})) == 2
 
         one.destroy(one_desired, remove_images=True)
 
-        assert engine.list_containers({COMPONENT: component, INSTANCE: one.instance}) == []
-        assert engine.list_images({COMPONENT: component, INSTANCE: one.instance}) == []
-        assert engine.list_containers({COMPONENT: component}) == two_containers
+        assert containers.list_containers({COMPONENT: component, INSTANCE: one.instance}) == []
+        assert containers.list_images({COMPONENT: component, INSTANCE: one.instance}) == []
+        assert containers.list_containers({COMPONENT: component}) == two_containers
         assert two.release_of(two_desired, "v1") == second.release
-        assert engine.inspect_image(second.release.image).labels[INSTANCE] == two.instance
+        assert containers.inspect_image(second.release.image).labels[INSTANCE] == two.instance
         assert _answer(second.url) == "served by two"
         with pytest.raises(httpx.TransportError):
             httpx.get(first.url, timeout=2.0, trust_env=False)
@@ -100,18 +100,18 @@ def test_destroying_one_instance_leaves_the_other_running(
         assert one.release_of(one_desired, "v1") is None
 
         two.destroy(two_desired, remove_images=True)
-        assert engine.list_containers({COMPONENT: component}) == []
-        assert engine.list_images({COMPONENT: component}, include_untagged=True) == []
+        assert containers.list_containers({COMPONENT: component}) == []
+        assert containers.list_images({COMPONENT: component}, include_untagged=True) == []
     finally:
         for target, _ in targets.values():
             target.close()
-        for container in engine.list_containers({COMPONENT: component}):
-            engine.remove(container.id)
+        for container in containers.list_containers({COMPONENT: component}):
+            containers.remove(container.id)
 
 
 def test_the_recorded_container_goes_if_it_predates_instance_ids_never_if_anothers(
     tmp_path: Path,
-    engine: CliContainerEngine,
+    containers: CliContainerEngine,
     served_image: str,
     container_name: Callable[[str], str],
     test_run_labels: dict[str, str],
@@ -120,14 +120,14 @@ def test_the_recorded_container_goes_if_it_predates_instance_ids_never_if_anothe
     ``shipyard.dev/instance``): retiring it is how the upgrade moves on. A recorded name
     that turns out to be another Shipyard's container is left alone."""
     component = f"default/legacy-{uuid.uuid4().hex[:8]}"
-    legacy = engine.run(
+    legacy = containers.run(
         ContainerSpec(
             name=container_name("legacy"),
             image=served_image,
             labels={**test_run_labels, COMPONENT: component, ENVIRONMENT: "dev"},
         )
     )
-    theirs = engine.run(
+    theirs = containers.run(
         ContainerSpec(
             name=container_name("theirs"),
             image=served_image,
@@ -139,12 +139,16 @@ def test_the_recorded_container_goes_if_it_predates_instance_ids_never_if_anothe
     )
     proxy = Proxy(tmp_path / "data" / "local", instance="mine")
 
-    remove_service(engine, proxy, component, "dev", instance="mine", recorded_container=theirs.name)
-    assert engine.inspect(theirs.name).running
-    assert engine.inspect(legacy.name).running  # no label of this Shipyard: not swept
+    remove_service(
+        containers, proxy, component, "dev", instance="mine", recorded_container=theirs.name
+    )
+    assert containers.inspect(theirs.name).running
+    assert containers.inspect(legacy.name).running  # no label of this Shipyard: not swept
 
-    remove_service(engine, proxy, component, "dev", instance="mine", recorded_container=legacy.name)
+    remove_service(
+        containers, proxy, component, "dev", instance="mine", recorded_container=legacy.name
+    )
     with pytest.raises(ContainerNotFoundError):
-        engine.inspect(legacy.name)
-    assert engine.inspect(theirs.name).running
-    engine.remove(theirs.name)
+        containers.inspect(legacy.name)
+    assert containers.inspect(theirs.name).running
+    containers.remove(theirs.name)

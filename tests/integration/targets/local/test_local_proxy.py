@@ -27,7 +27,7 @@ def proxy(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[Proxy]:
 
 @pytest.fixture
 def revision(
-    engine: CliContainerEngine,
+    containers: CliContainerEngine,
     release_images: dict[str, str],
     container_name: Callable[[str], str],
     test_run_labels: dict[str, str],
@@ -38,7 +38,7 @@ def revision(
 
     def start(tag: str, name: str | None = None) -> str:
         port = free_port()
-        engine.run(
+        containers.run(
             ContainerSpec(
                 name=container_name(name or tag),
                 image=release_images[tag],
@@ -55,7 +55,7 @@ def revision(
 def test_switching_upstream_under_load_fails_no_request(
     proxy: Proxy,
     revision: Callable[..., str],
-    engine: CliContainerEngine,
+    containers: CliContainerEngine,
     container_name: Callable[[str], str],
 ) -> None:
     route = proxy.set_route("default/greeter", "dev", revision("v1"))
@@ -69,7 +69,7 @@ def test_switching_upstream_under_load_fails_no_request(
         switched_at = len(loop.answers)
         assert proxy.set_route("default/greeter", "dev", rev2).url == route.url
         loop.wait_for("v2", after=switched_at)
-        engine.stop(container_name("v1"), timeout_s=5)
+        containers.stop(container_name("v1"), timeout_s=5)
         stopped_at = len(loop.answers)
         loop.wait_for("v2", after=stopped_at)
 

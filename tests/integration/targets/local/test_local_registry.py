@@ -41,7 +41,7 @@ def registry(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[str]:
 
 
 def test_a_build_is_pushed_when_a_registry_is_configured(
-    engine: CliContainerEngine,
+    containers: CliContainerEngine,
     sources: GitSources,
     make_repo: Callable[..., Any],
     registry: str,
@@ -51,7 +51,7 @@ def test_a_build_is_pushed_when_a_registry_is_configured(
     repo.release("v1.0.0")
     lines: list[str] = []
 
-    built = ImageBuilder(engine, sources, registry=registry).build(
+    built = ImageBuilder(containers, sources, registry=registry).build(
         BuildRequest("default/greeter", str(repo.path), "v1.0.0", labels=test_run_labels),
         on_line=lines.append,
     )

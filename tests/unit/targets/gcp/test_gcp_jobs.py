@@ -34,7 +34,7 @@ from shipyard.services.operations import request_promote
 from shipyard.services.platform import sync_environments
 from shipyard.services.targets import AVAILABLE_TARGETS, check_target, open_target
 from shipyard.settings import Settings
-from shipyard.store import create_engine, models, transaction, upgrade
+from shipyard.store import models, open_database, transaction, upgrade
 from shipyard.store.components import get_component_by_ref
 from shipyard.store.environments import get_environment
 from shipyard.store.releases import ensure_release
@@ -112,7 +112,7 @@ def world(
             gcp_cloud_build_endpoint=fake.endpoint,
             gcp_build_poll_interval=0.01,
         )
-        database = create_engine(settings)
+        database = open_database(settings)
         upgrade(database)
         with transaction(database) as session:
             sync_environments(session, load_platform(platform))
@@ -124,7 +124,7 @@ def world(
 
 
 def _child(settings: Settings, deployment_id: int, conn: Connection) -> None:
-    database = create_engine(settings)
+    database = open_database(settings)
     with transaction(database) as session:
         deployment = session.get_one(models.Deployment, deployment_id)
         job = session.get_one(models.Job, deployment.job_id)

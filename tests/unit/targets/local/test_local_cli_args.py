@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from shipyard.targets.local._cli_args import build_args, filter_args, push_args, run_args
-from shipyard.targets.local.engine import BuildSpec, ContainerSpec, HealthCheck, PortMapping
+from shipyard.targets.local.containers import BuildSpec, ContainerSpec, HealthCheck, PortMapping
 
 LABELS = {"shipyard.dev/tag": "v1", "shipyard.dev/component": "default/greeter"}
 

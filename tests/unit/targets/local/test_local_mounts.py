@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.targets.local._cli_args import run_args
-from shipyard.targets.local.engine import ContainerSpec, Mount
+from shipyard.targets.local.containers import ContainerSpec, Mount
 
 
 def test_a_mount_is_read_only_and_refuses_what_its_option_cannot_carry() -> None:

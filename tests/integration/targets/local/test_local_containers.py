@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_build_puts_shipyard_labels_on_the_image(
-    engine: CliContainerEngine, make_repo: Callable[..., Any], test_run_labels: dict[str, str]
+    containers: CliContainerEngine, make_repo: Callable[..., Any], test_run_labels: dict[str, str]
 ) -> None:
     repo = make_repo()
     commit = repo.release("v1")
@@ -41,7 +41,7 @@ def test_build_puts_shipyard_labels_on_the_image(
         **shipyard_labels("default/greeter", environment="dev", tag="v1", commit=commit),
     }
     lines: list[str] = []
-    image = engine.build(
+    image = containers.build(
         BuildSpec("localhost/shipyard-test/labels:v1", repo.path, labels=labels),
         on_line=lines.append,
     )
@@ -52,11 +52,11 @@ def test_build_puts_shipyard_labels_on_the_image(
     assert image.labels["shipyard.dev/commit"] == commit
     assert image.id.startswith("sha256:")
     assert any("COPY" in line for line in lines), "build output is streamed line by line"
-    assert [found.id for found in engine.list_images(labels)] == [image.id]
+    assert [found.id for found in containers.list_images(labels)] == [image.id]
 
 
 def test_run_serves_http_and_carries_labels(
-    engine: CliContainerEngine,
+    containers: CliContainerEngine,
     served_image: str,
     container_name: Callable[[str], str],
     test_run_labels: dict[str, str],
@@ -73,28 +73,28 @@ def test_run_serves_http_and_carries_labels(
         memory="64Mi",
         labels=labels,
     )
-    info = engine.run(spec)
+    info = containers.run(spec)
 
     assert info.running
     assert info.host_port(8080) == port
     assert info.labels["shipyard.dev/environment"] == "dev"
     response = wait_until_healthy(f"http://127.0.0.1:{port}/version", timeout_s=20)
     assert response.text == "v1"
-    assert [found.name for found in engine.list_containers(labels)] == [spec.name]
+    assert [found.name for found in containers.list_containers(labels)] == [spec.name]
 
-    engine.stop(spec.name, timeout_s=5)
-    assert not engine.inspect(spec.name).running
-    engine.remove(spec.name)
+    containers.stop(spec.name, timeout_s=5)
+    assert not containers.inspect(spec.name).running
+    containers.remove(spec.name)
     with pytest.raises(ContainerNotFoundError, match=spec.name):
-        engine.inspect(spec.name)
+        containers.inspect(spec.name)
 
 
 def test_a_broken_dockerfile_gives_the_tail_of_the_build_log(
-    engine: CliContainerEngine, tmp_path: Path, test_run_labels: dict[str, str]
+    containers: CliContainerEngine, tmp_path: Path, test_run_labels: dict[str, str]
 ) -> None:
     (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY no-such-file /x\n")
     with pytest.raises(ImageBuildError) as caught:
-        engine.build(
+        containers.build(
             BuildSpec("localhost/shipyard-test/broken:v1", tmp_path, labels=test_run_labels)
         )
     message = str(caught.value)
@@ -104,7 +104,7 @@ def test_a_broken_dockerfile_gives_the_tail_of_the_build_log(
 
 
 def test_a_port_in_use_gives_a_clear_error_and_leaves_no_container(
-    engine: CliContainerEngine,
+    containers: CliContainerEngine,
     served_image: str,
     container_name: Callable[[str], str],
     test_run_labels: dict[str, str],
@@ -120,9 +120,9 @@ def test_a_port_in_use_gives_a_clear_error_and_leaves_no_container(
             labels=test_run_labels,
         )
         with pytest.raises(PortInUseError, match=rf"127\.0\.0\.1:{port} is already in use"):
-            engine.run(spec)
+            containers.run(spec)
     with pytest.raises(ContainerNotFoundError):
-        engine.inspect(spec.name)
+        containers.inspect(spec.name)
 
 
 def test_an_engine_that_does_not_exist_names_what_to_install(tmp_path: Path) -> None:
@@ -151,7 +151,7 @@ def test_jobs_get_the_engine_their_worker_detected(
 
 
 def test_logs_of_a_container(
-    engine: CliContainerEngine,
+    containers: CliContainerEngine,
     served_image: str,
     container_name: Callable[[str], str],
     test_run_labels: dict[str, str],
@@ -162,13 +162,13 @@ def test_logs_of_a_container(
         command=("echo", "hello from busybox"),
         labels=test_run_labels,
     )
-    engine.run(spec)
-    assert "hello from busybox" in _logs_when_exited(engine, spec.name)
+    containers.run(spec)
+    assert "hello from busybox" in _logs_when_exited(containers, spec.name)
 
 
-def _logs_when_exited(engine: CliContainerEngine, name: str) -> str:
+def _logs_when_exited(containers: CliContainerEngine, name: str) -> str:
     deadline = time.monotonic() + 20
-    while engine.inspect(name).running:
+    while containers.inspect(name).running:
         assert time.monotonic() < deadline, f"{name} still running after 20 s"
         time.sleep(0.05)
-    return engine.logs(name)
+    return containers.logs(name)

@@ -11,32 +11,32 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from shipyard.settings import Settings
-from shipyard.store import create_engine, transaction, upgrade
+from shipyard.store import open_database, transaction, upgrade
 from shipyard.store.models import Environment, Stack
 
 
 def test_settings_default_to_sqlite_with_wal_and_foreign_keys(tmp_path: Path) -> None:
-    engine = create_engine(Settings(data_dir=tmp_path / "data"))
+    database = open_database(Settings(data_dir=tmp_path / "data"))
     try:
-        with engine.connect() as connection:
+        with database.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
-        assert engine.url.database == str((tmp_path / "data" / "shipyard.db").resolve())
+        assert database.url.database == str((tmp_path / "data" / "shipyard.db").resolve())
     finally:
-        engine.dispose()
+        database.dispose()
 
 
 def test_postgresql_urls_use_psycopg_3() -> None:
-    engine = create_engine("postgresql://shipyard@db.invalid/shipyard")
+    database = open_database("postgresql://shipyard@db.invalid/shipyard")
     try:
-        assert engine.url.drivername == "postgresql+psycopg"
+        assert database.url.drivername == "postgresql+psycopg"
     finally:
-        engine.dispose()
+        database.dispose()
 
 
-def test_foreign_keys_are_enforced(engine: Engine) -> None:
-    with pytest.raises(IntegrityError), transaction(engine) as session:
+def test_foreign_keys_are_enforced(database: Engine) -> None:
+    with pytest.raises(IntegrityError), transaction(database) as session:
         session.add(
             Stack(
                 key="a/b/dev", component_id=404, environment_id=404, project="b", stack_name="dev"
@@ -45,16 +45,16 @@ def test_foreign_keys_are_enforced(engine: Engine) -> None:
         session.flush()
 
 
-def test_concurrent_read_modify_write_transactions_serialise(engine: Engine) -> None:
+def test_concurrent_read_modify_write_transactions_serialise(database: Engine) -> None:
     """Read, then write (FOR UPDATE, implied on SQLite): no lost update, no lock error."""
-    with transaction(engine) as session:
+    with transaction(database) as session:
         session.add(Environment(name="counter", target="local", position=0))
     threads, rounds, errors = 4, 10, []
 
     def increment() -> None:
         try:
             for _ in range(rounds):
-                with transaction(engine) as session:
+                with transaction(database) as session:
                     env = session.scalars(select(Environment).with_for_update()).one()
                     env.position += 1
         except Exception as exc:  # reported by the assertion below
@@ -67,16 +67,16 @@ def test_concurrent_read_modify_write_transactions_serialise(engine: Engine) -> 
         worker.join(timeout=60)
 
     assert errors == []
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         assert session.scalars(select(Environment.position)).one() == threads * rounds
 
 
-def test_datetimes_come_back_aware_in_utc(engine: Engine) -> None:
+def test_datetimes_come_back_aware_in_utc(database: Engine) -> None:
     local = datetime(2031, 5, 6, 7, 8, 9, tzinfo=timezone(timedelta(hours=2)))
-    with transaction(engine) as session:
+    with transaction(database) as session:
         env = Environment(name="dev", target="local", created_at=local)
         session.add(env)
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         stored = session.scalars(select(Environment.created_at)).one()
 
     assert stored == local
@@ -84,23 +84,23 @@ def test_datetimes_come_back_aware_in_utc(engine: Engine) -> None:
     assert stored == datetime(2031, 5, 6, 5, 8, 9, tzinfo=UTC)
 
 
-def test_naive_datetimes_are_refused(engine: Engine) -> None:
-    with pytest.raises(Exception, match="naive datetime"), transaction(engine) as session:
+def test_naive_datetimes_are_refused(database: Engine) -> None:
+    with pytest.raises(Exception, match="naive datetime"), transaction(database) as session:
         session.add(Environment(name="dev", target="local", created_at=datetime(2031, 1, 1)))
         session.flush()
 
 
-def test_a_failed_transaction_leaves_nothing(engine: Engine) -> None:
-    with pytest.raises(RuntimeError), transaction(engine) as session:
+def test_a_failed_transaction_leaves_nothing(database: Engine) -> None:
+    with pytest.raises(RuntimeError), transaction(database) as session:
         session.add(Environment(name="dev", target="local"))
         session.flush()
         raise RuntimeError("boom")
 
-    with transaction(engine, read_only=True) as session:
+    with transaction(database, read_only=True) as session:
         assert session.scalars(select(Environment)).all() == []
 
 
-def test_upgrade_accepts_an_engine_it_does_not_dispose(engine: Engine) -> None:
-    upgrade(engine)
-    with engine.connect() as connection:
+def test_upgrade_accepts_an_engine_it_does_not_dispose(database: Engine) -> None:
+    upgrade(database)
+    with database.connect() as connection:
         assert connection.exec_driver_sql("SELECT 1").scalar() == 1

@@ -1,4 +1,4 @@
-"""The docker/podman CLI as a :class:`~shipyard.targets.local.engine.ContainerEngine`.
+"""The docker/podman CLI as a :class:`~shipyard.targets.local.containers.ContainerEngine`.
 
 The only code that runs docker or podman; every call goes through the one runner.
 """
@@ -21,7 +21,7 @@ from shipyard.targets.local._cli_errors import (
 )
 from shipyard.targets.local._inspect import parse_containers, parse_images
 from shipyard.targets.local._process import Completed, OnLine, run_command
-from shipyard.targets.local.engine import (
+from shipyard.targets.local.containers import (
     BuildSpec,
     ContainerInfo,
     ContainerSpec,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shipyard._files import PRIVATE_FILE_MODE, ensure_private_dir
 from shipyard.settings import Settings
 
-__all__ = ["READ_ONLY", "create_engine", "session_factory", "transaction"]
+__all__ = ["READ_ONLY", "open_database", "session_factory", "transaction"]
 
 READ_ONLY = "shipyard_read_only"
 """Execution option: this transaction only reads (SQLite then begins it DEFERRED)."""
@@ -25,7 +25,7 @@ READ_ONLY = "shipyard_read_only"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def create_engine(settings: Settings | str | URL, **kwargs: Any) -> Engine:
+def open_database(settings: Settings | str | URL, **kwargs: Any) -> Engine:
     """An engine for ``Settings.sqlalchemy_url`` (or a URL); no connection is made yet.
 
     SQLite gets WAL, foreign keys, a busy timeout and ``BEGIN IMMEDIATE`` for every
@@ -43,10 +43,10 @@ def create_engine(settings: Settings | str | URL, **kwargs: Any) -> Engine:
 def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
     if url.database and url.database != ":memory:":
         _private_database_file(Path(url.database))
-    engine = sa.create_engine(url, **kwargs)
-    event.listen(engine, "connect", _sqlite_on_connect)
-    event.listen(engine, "begin", _sqlite_on_begin)
-    return engine
+    database = sa.create_engine(url, **kwargs)
+    event.listen(database, "connect", _sqlite_on_connect)
+    event.listen(database, "begin", _sqlite_on_begin)
+    return database
 
 
 def _private_database_file(path: Path) -> None:
@@ -78,14 +78,14 @@ def _sqlite_on_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
-def session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+def session_factory(database: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
     """Sessions whose objects stay readable after commit (``expire_on_commit=False``)."""
-    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    bind = database.execution_options(**{READ_ONLY: True}) if read_only else database
     return sessionmaker(bind=bind, expire_on_commit=False)
 
 
 @contextmanager
-def transaction(engine: Engine, *, read_only: bool = False) -> Iterator[Session]:
+def transaction(database: Engine, *, read_only: bool = False) -> Iterator[Session]:
     """One session, one transaction: committed on success, rolled back on any error."""
-    with session_factory(engine, read_only=read_only).begin() as session:
+    with session_factory(database, read_only=read_only).begin() as session:
         yield session
