@@ -133,6 +133,17 @@ class Settings(BaseSettings):
     """Backstage backends ``POST /api/v1/components/sync`` may read besides
     ``backstage_url``; a request naming any other URL is refused. A JSON list."""
 
+    webhook_secret: str | None = None
+    """The installation's webhook secret: GitHub's ``X-Hub-Signature-256`` key, GitLab's
+    ``X-Gitlab-Token``, and (``whsec_<base64>``, or any string as raw key bytes) the
+    Standard Webhooks key of ``/api/v1/hooks/generic`` and ``/hooks/backstage``; accepted
+    for every component besides the component's own (``shipyard webhook secret set``)."""
+
+    backstage_sync_interval: float = Field(default=300.0, ge=0)
+    """Seconds between two syncs of ``backstage_url``'s catalog by ``shipyard serve``
+    (new components registered, changed ones updated, removed ones marked orphaned); 0:
+    never (``shipyard component sync`` and ``/api/v1/hooks/backstage`` still do)."""
+
     oidc_issuer: str | None = None
     """An OpenID Connect issuer (its ``/.well-known/openid-configuration`` is read): bearer
     JWTs it signs are accepted, and people sign in to the Web UI through it. Also a

@@ -5,8 +5,12 @@ viewer    reads: components, deployments, their events, metrics, the OpenAPI doc
 deployer  a viewer who also deploys, previews, rolls back, promotes, provisions,
           refreshes and cancels, for the components its teams own (``spec.owner``)
 admin     everything: also destroy, registering components (by path or URL), Backstage
-          sync, tokens and the audit log
+          sync, tokens, webhook subscriptions (and their deliveries) and the audit log
 ========  ==============================================================================
+
+The webhook routes (``/api/v1/hooks/*``) are the only ones authenticated by a signature
+instead (``access(..., None, signed=True)``; the route verifies it, see
+:mod:`shipyard.services.hooks`); ``/healthz`` alone needs nothing.
 
 Every route declares its rule with :func:`access` (``@router.post(..., **access(...))``):
 a dependency that enforces it and an ``x-shipyard-access`` extension in the OpenAPI
@@ -59,12 +63,18 @@ class Rule:
     action: str
     role: Role | None
     owned_by: Owned | None = None
+    signed: bool = False
+    """Authenticated by the request's webhook signature, not by a bearer token: the
+    ``/api/v1/hooks/*`` routes, and only they (``role`` is then ``None``)."""
 
     def document(self) -> dict[str, Any]:
         return {
             "action": self.action,
             "role": self.role.value if self.role is not None else "public",
             "own_team_only": self.owned_by is not None,
+            "authentication": (
+                "signature" if self.signed else "none" if self.role is None else "bearer"
+            ),
         }
 
 
@@ -177,10 +187,15 @@ def _enforcer(rule: Rule) -> Callable[..., None]:
     return on_any
 
 
-def access(action: str, role: Role | None, *, owned_by: Owned | None = None) -> dict[str, Any]:
+def access(
+    action: str, role: Role | None, *, owned_by: Owned | None = None, signed: bool = False
+) -> dict[str, Any]:
     """A route's keyword arguments for its rule: the enforcing dependency (none for a
-    public route) and the OpenAPI extension that documents it."""
-    rule = Rule(action, role, owned_by)
+    public route, or one that checks a webhook signature itself: ``signed``) and the
+    OpenAPI extension that documents it."""
+    if signed and role is not None:
+        raise ValueError(f"{action}: a signed route takes no bearer role")
+    rule = Rule(action, role, owned_by, signed)
     dependencies = [] if role is None else [Depends(_enforcer(rule))]
     return {
         "dependencies": dependencies,

@@ -22,6 +22,7 @@ from shipyard.api.routes import (
     components,
     deployments,
     history,
+    hooks,
     operations,
     system,
     tokens,
@@ -108,6 +109,7 @@ def create_app(
     app.include_router(system.public)
     app.include_router(system.protected, dependencies=[Depends(require_principal)])
     app.include_router(_api_router())
+    app.include_router(hooks.router)  # signed by the sender, not bearer: see access.py
     from shipyard.web import install_web  # the pages import the API's auth: here, not above
     from shipyard.web.pages import install_pages
 

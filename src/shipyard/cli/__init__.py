@@ -13,6 +13,7 @@ from shipyard.cli import render as _render  # noqa: F401  (registers commands)
 from shipyard.cli import serve as _serve  # noqa: F401  (registers commands)
 from shipyard.cli import token as _token  # noqa: F401  (registers commands)
 from shipyard.cli import validate as _validate  # noqa: F401  (registers commands)
+from shipyard.cli import webhook as _webhook  # noqa: F401  (registers commands)
 from shipyard.cli import worker as _worker  # noqa: F401  (registers commands)
 from shipyard.cli._app import app
 

@@ -41,6 +41,8 @@ __all__ = [
     "TeamMembership",
     "User",
     "WebSession",
+    "WebhookDelivery",
+    "WebhookSecret",
 ]
 
 NAMING_CONVENTION = {
@@ -155,6 +157,9 @@ class Component(Base):
     source: Mapped[str | None] = mapped_column(Text)
     descriptor: Mapped[dict[str, Any]]
     """The catalog entity as registered (YAML turned into JSON)."""
+    orphaned_at: Mapped[datetime | None]
+    """When the Backstage catalog it was synced from stopped listing it (kept, never
+    destroyed by a sync); ``None`` while it is listed, or for a registration."""
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
 
@@ -351,3 +356,32 @@ class AuditRecord(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = _created_at()
+
+# --- webhooks in ---------------------------------------------------------------------------
+
+
+class WebhookSecret(Base):
+    """A component's own webhook secret, sealed (encrypted) with the data dir's
+    ``webhook-key``: HMAC needs the key itself back, so a hash would not do."""
+
+    __tablename__ = "webhook_secrets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    component_id: Mapped[int] = mapped_column(ForeignKey("components.id"), unique=True)
+    sealed: Mapped[str] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class WebhookDelivery(Base):
+    """A delivery id a verified webhook carried: one seen again is a replay."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("source", "delivery_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    """``github``, ``gitlab``, ``generic``, ``backstage``."""
+    delivery_id: Mapped[str]
+    received_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+

@@ -28,6 +28,7 @@ from shipyard.testing.samples import write_component, write_platform
 # --- the table under test: written here, not read from the app ---------------------------
 
 PUBLIC, VIEWER, OWNER, ADMIN = "public", "viewer", "deployer of the owning team", "admin"
+SIGNED = "a webhook signature, no bearer"
 
 EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): PUBLIC,
@@ -52,6 +53,11 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/tokens"): ADMIN,
     ("DELETE", "/api/v1/tokens/{token_id}"): ADMIN,
     ("GET", "/api/v1/audit"): ADMIN,
+    ("PUT", "/api/v1/components/{namespace}/{name}/webhook-secret"): OWNER,
+    ("POST", "/api/v1/hooks/github"): SIGNED,
+    ("POST", "/api/v1/hooks/gitlab"): SIGNED,
+    ("POST", "/api/v1/hooks/generic"): SIGNED,
+    ("POST", "/api/v1/hooks/backstage"): SIGNED,
 }
 """Each route of the OpenAPI document: who may call it."""
 
@@ -148,6 +154,8 @@ def _document_routes(api: Api) -> list[tuple[str, str]]:
 
 
 def _allowed(rule: str, caller: str, owns: bool) -> bool:
+    if rule == SIGNED:
+        return False  # no bearer opens it, not even the admin's
     if rule == PUBLIC or caller == "admin":
         return True
     if caller == "nobody":
@@ -212,7 +220,7 @@ def test_the_role_table_holds_for_every_route_caller_and_team(world: World) -> N
                         seen["allowed"] += 1
                         assert response.status_code not in (401, 403), (where, response.text)
                         assert response.status_code < 500, (where, response.text)
-                    elif caller == "nobody":
+                    elif caller == "nobody" or rule == SIGNED:
                         seen["refused"] += 1
                         assert_problem(response, 401)
                     else:
@@ -224,7 +232,9 @@ def test_the_role_table_holds_for_every_route_caller_and_team(world: World) -> N
                         assert record.result == _result(response.status_code), where
                         assert record.status_code == response.status_code, where
                         assert record.actor == (
-                            "anonymous" if caller == "nobody" else world.names[caller]
+                            "anonymous"
+                            if caller == "nobody" or rule == SIGNED
+                            else world.names[caller]
                         ), where
                         assert record.address == "127.0.0.1"
     assert seen["allowed"] > 50 and seen["refused"] > 50, seen
