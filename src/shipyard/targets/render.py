@@ -20,8 +20,9 @@ from shipyard.catalog.state import DesiredState
 from shipyard.engine import Program, StackRef
 from shipyard.errors import ShipyardError
 from shipyard.targets.base import Release
+from shipyard.targets.gcp.config import gcp_config
 from shipyard.targets.gcp.plan import gcp_plan
-from shipyard.targets.gcp.program import gcp_program
+from shipyard.targets.gcp.program import build_program, gcp_program
 from shipyard.targets.local.builds import image_reference, image_repository
 from shipyard.targets.local.program import local_program
 from shipyard.targets.local.runtime import Runtime
@@ -138,7 +139,13 @@ def render(desired: DesiredState, *, tag: str = "latest") -> list[RenderedResour
     """
     program = _program(desired, Release(tag, "", ""))
     ref = StackRef.of(desired.component, desired.environment)
-    return render_program(program, project=ref.project, stack=ref.stack)
+    resources = render_program(program, project=ref.project, stack=ref.stack)
+    if desired.target == "gcp" and not gcp_config(desired).per_environment:
+        # what a deploy provisions first: the component's build stack (build once)
+        plan = gcp_plan(desired, None)
+        build = render_program(build_program(plan), project=ref.project, stack="gcp-build")
+        resources = sorted([*build, *resources], key=lambda r: (r.type, r.name))
+    return resources
 
 
 def as_json(resources: list[RenderedResource]) -> Mapping[str, Any]:

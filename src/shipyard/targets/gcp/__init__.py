@@ -21,6 +21,8 @@ if TYPE_CHECKING:
         GcpPluginMissingError,
         GcpTargetError,
         NotGcpError,
+        NotServingError,
+        ReleaseImageGoneError,
         UnsupportedComponentError,
     )
     from shipyard.targets.gcp.flow import GcpDeployment, GcpTarget
@@ -43,6 +45,8 @@ _HOME = {
     "GcpPluginMissingError": "errors",
     "GcpTargetError": "errors",
     "NotGcpError": "errors",
+    "NotServingError": "errors",
+    "ReleaseImageGoneError": "errors",
     "UnsupportedComponentError": "errors",
     "GcpDeployment": "flow",
     "GcpTarget": "flow",
@@ -74,6 +78,8 @@ __all__ = [
     "GcpTarget",
     "GcpTargetError",
     "NotGcpError",
+    "NotServingError",
+    "ReleaseImageGoneError",
     "UnsupportedComponentError",
     "gcp_config",
     "gcp_plan",

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import google.auth
 from google.api_core import exceptions as google_errors
 from google.api_core.client_options import ClientOptions
 from google.auth import exceptions as auth_errors
@@ -31,6 +32,7 @@ from shipyard.targets.gcp.errors import (
 __all__ = ["BuildUpdate", "BuiltImage", "CloudBuild", "OnUpdate"]
 
 _TRIGGER = re.compile(r"^projects/([^/]+)/locations/([^/]+)/triggers/([^/]+)$")
+_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 _DONE = frozenset({"SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"})
 
 
@@ -77,6 +79,8 @@ class CloudBuild:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
+        self.credentials: Credentials | None = None
+        """What :meth:`connect` resolved (ADC), for the target's other reads."""
         self.poll_interval_s = poll_interval_s
         self.timeout_s = timeout_s
         self._sleep = sleep
@@ -95,6 +99,8 @@ class CloudBuild:
 
         Raises :class:`GcpCredentialsError` when there are no credentials to use."""
         try:
+            if credentials is None:
+                credentials, _ = google.auth.default(scopes=[_SCOPE])
             client = cloudbuild_v1.CloudBuildClient(
                 credentials=credentials,
                 transport="rest",
@@ -109,19 +115,15 @@ class CloudBuild:
                 "identity federation config, or run Shipyard on GCP with an attached service "
                 "account (workload identity on GKE); see docs/gcp-target.md, 'Credentials'"
             ) from exc
-        return cls(client, **options)
+        built = cls(client, **options)
+        built.credentials = credentials
+        return built
 
     def run_trigger(
         self, trigger: str, tag: str, *, on_update: OnUpdate | None = None
     ) -> BuiltImage:
         """Run ``trigger`` (its regional resource name) at ``tag``; wait for the image."""
-        match = _TRIGGER.match(trigger)
-        if match is None:
-            raise CloudBuildError(
-                f"{trigger!r} is not a regional trigger name: expected "
-                "projects/<project>/locations/<region>/triggers/<trigger id or name>"
-            )
-        project, region, _ = match.groups()
+        project, region, _ = _regional(trigger).groups()
         # only ``name``: with project_id/trigger_id set, the client picks the global route
         # (/v1/projects/P/triggers/T:run), which cannot run a regional trigger
         request = cloudbuild_v1.RunBuildTriggerRequest(
@@ -140,6 +142,46 @@ class CloudBuild:
             ) from exc
         name = f"projects/{project}/locations/{region}/builds/{build.id}"
         return self._follow(name, build, tag, on_update)
+
+    def build_tag(
+        self, trigger: str, trigger_id: str, tag: str, *, on_update: OnUpdate | None = None
+    ) -> tuple[BuiltImage, bool]:
+        """The image of ``trigger`` at ``tag``: the build a tag push started (followed to
+        its end while it runs), else a new run of the trigger. Returns it and whether
+        this call started the build."""
+        found = self.find_build(trigger, trigger_id, tag)
+        if found is None:
+            return self.run_trigger(trigger, tag, on_update=on_update), True
+        project, region, _ = _regional(trigger).groups()
+        name = f"projects/{project}/locations/{region}/builds/{found.id}"
+        return self._follow(name, found, tag, on_update), False
+
+    def find_build(self, trigger: str, trigger_id: str, tag: str) -> Any | None:
+        """The newest build of ``trigger_id`` at ``tag`` that succeeded or still runs."""
+        project, region, _ = _regional(trigger).groups()
+        request = cloudbuild_v1.ListBuildsRequest(
+            # only ``parent``: with project_id set, the client takes the global route
+            # (/v1/projects/P/builds), which lists no regional trigger's builds
+            parent=f"projects/{project}/locations/{region}",
+            filter=f'trigger_id="{trigger_id}"',
+            page_size=100,
+        )
+        try:
+            for build in self.client.list_builds(request=request):
+                if build.substitutions.get("TAG_NAME") != tag:
+                    continue
+                if _status(build) in _DONE and _status(build) != "SUCCESS":
+                    continue  # a failed build of the tag: a new run may succeed
+                return build
+        except auth_errors.GoogleAuthError as exc:
+            raise _unusable_credentials(exc) from exc
+        except google_errors.GoogleAPICallError as exc:
+            raise CloudBuildError(
+                f"Cloud Build refused to list the builds of trigger {trigger}: {exc.message} "
+                f"(HTTP {exc.code}); check that Shipyard's account has "
+                "roles/cloudbuild.builds.viewer in the build project"
+            ) from exc
+        return None
 
     def _get(self, name: str) -> Any:
         try:
@@ -191,6 +233,16 @@ class CloudBuild:
             )
         tagged = next((i for i in images if str(i.name).endswith(f":{tag}")), images[0])
         return BuiltImage(update.build_id, str(tagged.name), str(tagged.digest), update.log_url)
+
+
+def _regional(trigger: str) -> re.Match[str]:
+    match = _TRIGGER.match(trigger)
+    if match is None:
+        raise CloudBuildError(
+            f"{trigger!r} is not a regional trigger name: expected "
+            "projects/<project>/locations/<region>/triggers/<trigger id or name>"
+        )
+    return match
 
 
 def _unusable_credentials(exc: Exception) -> GcpCredentialsError:

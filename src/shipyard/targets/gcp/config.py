@@ -17,6 +17,7 @@ from shipyard.targets.gcp.errors import NotGcpError, UnsupportedComponentError
 __all__ = [
     "DEFAULT_KEEP_VERSIONS",
     "INGRESS",
+    "BuildMode",
     "GcpConfig",
     "GithubRepo",
     "gcp_config",
@@ -47,17 +48,21 @@ def github_repo(url: str) -> GithubRepo | None:
     return GithubRepo(match.group(1), match.group(2)) if match else None
 
 
-def _name(base: str, suffix: str, limit: int) -> str:
-    """``<base>-<suffix>``, lowercase, starting with a letter; a hash keeps it unique when cut."""
-    clean = _BAD.sub("-", base.lower()).strip("-") or "component"
+def _name(parts: tuple[str, ...], suffix: str, limit: int) -> str:
+    """``<parts>-<hash>[-<suffix>]``: lowercase, a letter first, within ``limit``. The short
+    hash of the exact parts (namespace/name[/environment]) keeps two components apart even
+    where their cleaned names meet (``a-b/c`` and ``a/b-c``); long names are cut before it.
+    The namespace ``default`` is left out of the readable part (not of the hash)."""
+    shown = parts[1:] if parts and parts[0] == "default" else parts  # the hash still has it
+    clean = _BAD.sub("-", "-".join(shown).lower()).strip("-") or "component"
     if not clean[0].isalpha():
         clean = f"c-{clean}"
-    full = f"{clean}-{suffix}" if suffix else clean
-    if len(full) <= limit:
-        return full
-    digest = hashlib.sha256(full.encode()).hexdigest()[:6]
-    keep = limit - len(suffix) - len(digest) - 2
-    return f"{clean[:keep].rstrip('-')}-{digest}-{suffix}" if suffix else f"{clean[:keep]}-{digest}"
+    unique = hashlib.sha256("/".join(parts).encode()).hexdigest()[:4]
+    tail = f"-{unique}-{suffix}" if suffix else f"-{unique}"
+    return f"{clean[: limit - len(tail)].rstrip('-')}{tail}"
+
+
+BuildMode = Literal["once", "per-environment"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,38 +71,87 @@ class GcpConfig:
 
     project: str
     region: str
-    base: str
-    """``<name>-<environment>``: the stem of every resource name."""
+    namespace: str
+    name: str
+    environment: str
+    build_mode: BuildMode
+    """``once``: one repository and trigger per component, in the build project; a digest
+    is promoted. ``per-environment``: each environment builds the tag itself."""
+    build_project: str
+    build_region: str
     keep_versions: int
     cloudbuild_file: str | None
     connection: str | None
     ingress: str
     deletion_protection: bool
+    build_deploys: bool = False
+    """``gcp-build-deploys``: the build account may deploy to Cloud Run itself (a repository
+    ``cloudbuild.yaml`` that deploys): run.developer and serviceAccountUser on the runtime."""
+
+    @property
+    def per_environment(self) -> bool:
+        return self.build_mode == "per-environment"
+
+    @property
+    def _component(self) -> tuple[str, ...]:
+        return (self.namespace, self.name)
+
+    @property
+    def _stage(self) -> tuple[str, ...]:
+        return (self.namespace, self.name, self.environment)
+
+    @property
+    def _builds(self) -> tuple[str, ...]:
+        return self._stage if self.per_environment else self._component
+
+    @property
+    def registry_project(self) -> str:
+        """Where the component's images are built and kept."""
+        return self.project if self.per_environment else self.build_project
+
+    @property
+    def registry_region(self) -> str:
+        return self.region if self.per_environment else self.build_region
 
     @property
     def repository_id(self) -> str:
-        return _name(self.base, "", 63)
+        return _name(self._builds, "", 63)
+
+    @property
+    def repository_resource(self) -> str:
+        return (
+            f"projects/{self.registry_project}/locations/{self.registry_region}/repositories/"
+            f"{self.repository_id}"
+        )
 
     @property
     def registry_uri(self) -> str:
-        return f"{self.region}-docker.pkg.dev/{self.project}/{self.repository_id}"
+        return f"{self.registry_region}-docker.pkg.dev/{self.registry_project}/{self.repository_id}"
 
     @property
     def service_name(self) -> str:
-        return _name(self.base, "", 49)
+        return _name(self._stage, "", 49)
+
+    @property
+    def service_resource(self) -> str:
+        return f"projects/{self.project}/locations/{self.region}/services/{self.service_name}"
 
     @property
     def trigger_name(self) -> str:
-        return _name(self.base, "tags", 64)
+        return _name(self._builds, "tags", 64)
 
     def account_id(self, kind: Literal["build", "run"]) -> str:
-        return _name(self.base, kind, 30)
+        return _name(self._builds if kind == "build" else self._stage, kind, 30)
+
+    def _account_project(self, kind: Literal["build", "run"]) -> str:
+        return self.registry_project if kind == "build" else self.project
 
     def account_email(self, kind: Literal["build", "run"]) -> str:
-        return f"{self.account_id(kind)}@{self.project}.iam.gserviceaccount.com"
+        return f"{self.account_id(kind)}@{self._account_project(kind)}.iam.gserviceaccount.com"
 
     def account_resource(self, kind: Literal["build", "run"]) -> str:
-        return f"projects/{self.project}/serviceAccounts/{self.account_email(kind)}"
+        """``projects/{project}/serviceAccounts/{email}``, as a trigger's serviceAccount."""
+        return f"projects/{self._account_project(kind)}/serviceAccounts/{self.account_email(kind)}"
 
     @property
     def build_member(self) -> str:
@@ -107,12 +161,15 @@ class GcpConfig:
     def connection_resource(self) -> str | None:
         if self.connection is None:
             return None
-        return f"projects/{self.project}/locations/{self.region}/connections/{self.connection}"
+        return (
+            f"projects/{self.registry_project}/locations/{self.registry_region}/connections/"
+            f"{self.connection}"
+        )
 
     def trigger_resource(self, trigger: str | None = None) -> str:
         """The regional resource name the Cloud Build API runs: by id, else by name."""
         return (
-            f"projects/{self.project}/locations/{self.region}/triggers/"
+            f"projects/{self.registry_project}/locations/{self.registry_region}/triggers/"
             f"{trigger or self.trigger_name}"
         )
 
@@ -149,10 +206,22 @@ def gcp_config(desired: DesiredState) -> GcpConfig:
             f"{desired.component} ({desired.environment}): ingress {ingress!r} is not one of "
             f"{sorted(INGRESS)}: fix the `ingress` setting"
         )
+    mode = str(desired.settings.get("build", "once"))
+    if mode not in ("once", "per-environment"):
+        raise UnsupportedComponentError(
+            f"{desired.component} ({desired.environment}): build {mode!r} is not one of "
+            "'once', 'per-environment': fix the `build` setting"
+        )
     return GcpConfig(
         project=desired.gcp.project,
         region=desired.gcp.region,
-        base=f"{desired.name}-{desired.environment}",
+        namespace=desired.namespace,
+        name=desired.name,
+        environment=desired.environment,
+        build_mode="per-environment" if mode == "per-environment" else "once",
+        build_project=desired.gcp.build_project or desired.gcp.project,
+        build_region=desired.gcp.build_region or desired.gcp.region,
+        build_deploys=bool(desired.settings.get("gcp-build-deploys", False)),
         keep_versions=int(keep) if isinstance(keep, int | str) else DEFAULT_KEEP_VERSIONS,
         cloudbuild_file=_text(desired, "cloudbuild-file"),
         connection=_text(desired, "gcp-connection"),

@@ -12,6 +12,8 @@ __all__ = [
     "GcpPluginMissingError",
     "GcpTargetError",
     "NotGcpError",
+    "NotServingError",
+    "ReleaseImageGoneError",
     "UnsupportedComponentError",
 ]
 
@@ -57,3 +59,11 @@ class BuildTimeoutError(CloudBuildError):
         super().__init__(message)
         self.build_id = build_id
         self.log_url = log_url
+
+
+class ReleaseImageGoneError(GcpTargetError):
+    """The image a rollback or promote would run is no longer in Artifact Registry."""
+
+
+class NotServingError(GcpTargetError):
+    """After an ``up``, the new Cloud Run revision does not serve all traffic."""

@@ -7,6 +7,7 @@ the program itself then only declares.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from shipyard.catalog.score import BuildSpec, Container
@@ -15,7 +16,9 @@ from shipyard.targets.base import Release
 from shipyard.targets.gcp.config import GcpConfig, GithubRepo, gcp_config, github_repo
 from shipyard.targets.gcp.errors import UnsupportedComponentError
 
-__all__ = ["GcpPlan", "gcp_plan", "image_for"]
+__all__ = ["GcpPlan", "check_tag", "gcp_plan", "image_for"]
+
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,28 @@ class GcpPlan:
         return f"{self.config.registry_uri}/{self.desired.name}"
 
 
+def check_tag(desired: DesiredState, tag: str) -> None:
+    """Refuse a tag the environment's ``tag-pattern`` does not match (as the tag watcher
+    reads it: a search), or one that is no valid image tag."""
+    try:
+        matches = re.search(desired.tag_pattern, tag) is not None
+    except (re.error, OverflowError, RecursionError) as exc:
+        raise UnsupportedComponentError(
+            f"{_where(desired)}: tag-pattern {desired.tag_pattern!r} is not a valid regular "
+            f"expression ({exc}): fix the tag-pattern setting"
+        ) from exc
+    if not matches:
+        raise UnsupportedComponentError(
+            f"{_where(desired)}: tag {tag!r} does not match the environment's tag-pattern "
+            f"{desired.tag_pattern!r}: deploy a tag that does, or change tag-pattern"
+        )
+    if not _IMAGE_TAG.match(tag):
+        raise UnsupportedComponentError(
+            f"{_where(desired)}: tag {tag!r} cannot be an image tag (letters, digits, '_', "
+            "'.', '-', up to 128, no '/'): deploy another tag"
+        )
+
+
 def image_for(release: Release) -> str:
     """The immutable reference Cloud Run runs: ``<repository>@<digest>`` when known."""
     if not release.digest.startswith("sha256:"):
@@ -49,23 +74,36 @@ def _where(desired: DesiredState) -> str:
 
 
 def _source(desired: DesiredState, config: GcpConfig) -> tuple[str, GithubRepo | None]:
-    if desired.source is None or desired.source.url is None:
+    source = desired.source
+    url = None if source is None else source.url or source.remote
+    if url is None:
+        local = f" (its source {source.spec!r} is a path on this machine)" if source else ""
         raise UnsupportedComponentError(
-            f"{_where(desired)} has no git URL to build from: set the annotation "
-            "github.com/project-slug (or shipyard.dev/source to a git URL Cloud Build reaches)"
+            f"{_where(desired)} has no git URL Cloud Build can build from{local}: set the "
+            "annotation github.com/project-slug, or shipyard.dev/source to a git URL Cloud "
+            "Build reaches"
         )
-    github = github_repo(desired.source.url)
+    github = github_repo(url)
     if config.connection is None and github is None:
         raise UnsupportedComponentError(
-            f"{_where(desired)}: source {desired.source.url!r} is not on github.com, so the "
+            f"{_where(desired)}: source {url!r} is not on github.com, so the "
             "Cloud Build GitHub app cannot watch it: set shipyard.dev/gcp-connection to a "
             "Cloud Build 2nd-gen connection that reaches it"
         )
-    return desired.source.url, None if config.connection else github
+    return url, None if config.connection else github
 
 
 def _check_containers(desired: DesiredState) -> None:
     for container in desired.containers:
+        for field, probe in (
+            ("readinessProbe", container.readiness_probe),
+            ("livenessProbe", container.liveness_probe),
+        ):
+            if probe is not None and probe.kind != "http":
+                raise UnsupportedComponentError(
+                    f"{_where(desired)}: score.yaml containers.{container.name}.{field} is an "
+                    "exec probe, which Cloud Run does not run: use httpGet"
+                )
         if container.pending_variables:
             names = ", ".join(sorted(container.pending_variables))
             raise UnsupportedComponentError(

@@ -1,25 +1,20 @@
-"""The job handlers on a ``gcp`` environment: the real store, handlers, ``open_target``,
-Application Default Credentials and Cloud Build client, against the fake Cloud Build API
-on 127.0.0.1 (``fake_cloud_build.py``) and the real engine (Pulumi CLI).
+"""The job handlers on ``gcp`` environments: the real store, handlers, ``open_target``,
+Application Default Credentials and Cloud Build client, against the fake Google on
+127.0.0.1. Pulumi's gcp plugin cannot be installed here, so each ``up`` runs the program
+under Pulumi's mocks on the same fake (``FakeEngine``): what a deploy provisions is what
+Cloud Build, Artifact Registry and Cloud Run then find.
 
-No ``gcp`` provider plugin can be installed here, so no ``up`` of ``pulumi_gcp``
-resources can run: each deploy is followed through the trigger and the build (events,
-build record, digest) to ``up``, where it must stop with the plugin error that says how
-to install it. The program ``up`` gets is checked under Pulumi's mocks in
-``test_gcp_program.py``.
-"""
+The platform (conftest.py): dev is local, staging (acme-staging, the build project) and
+prod (acme-prod) are gcp."""
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_cloud_build import DIGEST, FakeCloudBuild, serve, write_adc
 from sqlalchemy import Engine
 
 from shipyard.catalog import DesiredState, load_components, load_platform
@@ -30,7 +25,7 @@ from shipyard.services import handlers
 from shipyard.services.components import register
 from shipyard.services.deployments import request_deployment
 from shipyard.services.errors import TargetUnavailableError
-from shipyard.services.operations import request_promote
+from shipyard.services.operations import request_promote, request_provision, request_rollback
 from shipyard.services.platform import sync_environments
 from shipyard.services.targets import AVAILABLE_TARGETS, check_target, open_target
 from shipyard.settings import Settings
@@ -40,11 +35,11 @@ from shipyard.store.environments import get_environment
 from shipyard.store.releases import ensure_release
 from shipyard.store.stacks import ensure_stack
 from shipyard.targets.base import Release
-from shipyard.targets.gcp import GcpCredentialsError, GcpPluginMissingError, gcp_config
-
-pytestmark = pytest.mark.integration  # the real Pulumi CLI runs each `up`
+from shipyard.targets.gcp import GcpCredentialsError, gcp_config
+from shipyard.testing.google_fake import FakeEngine, FakeGoogle, serve, write_adc
 
 SLUG = {"github.com/project-slug": "acme/orders-api"}
+REMOTE = "https://github.com/acme/orders-api.git"
 TAG = "v1.2.3"
 
 
@@ -52,33 +47,36 @@ TAG = "v1.2.3"
 class World:
     settings: Settings
     database: Engine
-    fake: FakeCloudBuild
-    state: DesiredState
+    google: FakeGoogle
+    engine: FakeEngine
+    staging: DesiredState
+    prod: DesiredState
     events: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
 
-    def run(self, deployment_id: int) -> None:
-        """Run the deployment's job in a child process, as a worker does; its events
-        land in ``events``, its error is raised again here (same type and message)."""
-        context = multiprocessing.get_context("spawn")
-        parent, child = context.Pipe()
-        process = context.Process(target=_child, args=(self.settings, deployment_id, child))
-        process.start()
-        child.close()
-        error: tuple[type[Exception], str] | None = None
-        while True:
-            try:
-                message = parent.recv()
-            except EOFError:
-                break
-            if message[0] == "event":
-                self.events.append(message[1])
-            elif message[0] == "error":
-                error = message[1], message[2]
-        process.join(timeout=60)
-        parent.close()
-        assert process.exitcode == 0, f"the job's child exited {process.exitcode}"
-        if error is not None:
-            raise error[0](error[1])
+    def run(self, deployment_id: int) -> models.Deployment:
+        """Run the deployment's job here, as a worker's job process does."""
+        with transaction(self.database) as session:
+            deployment = session.get_one(models.Deployment, deployment_id)
+            job = session.get_one(models.Job, deployment.job_id)
+            job_id, kind, key, payload = job.id, job.kind, job.stack_key, dict(job.payload)
+
+        def append(kind: str, message: str, level: str, data: dict[str, Any] | None) -> None:
+            self.events.append((kind, message, level, data or {}))
+
+        ctx = JobContext(
+            job_id=job_id,
+            kind=JobKind(kind),
+            stack_key=key,
+            payload=payload,
+            attempt=1,
+            needs_recovery=False,
+            settings=self.settings,
+            cancel=CancelToken(),
+            emit=Emit(append),
+        )
+        run = handlers.provision if ctx.kind == JobKind.provision else handlers.deploy
+        run(ctx)
+        return self.deployment(deployment_id)
 
     def deployment(self, deployment_id: int) -> models.Deployment:
         with transaction(self.database) as session:
@@ -89,6 +87,9 @@ class World:
     def kinds(self) -> list[str]:
         return [kind for kind, *_ in self.events]
 
+    def running(self, state: DesiredState) -> str | None:
+        return self.google.running_digest(gcp_config(state).service_resource)
+
 
 @pytest.fixture
 def world(
@@ -97,20 +98,27 @@ def world(
     write_component: Callable[..., tuple[Path, Path]],
     desired: Callable[..., DesiredState],
 ) -> Iterator[World]:
-    state = desired("orders-api", "prod", SLUG)
-    config = gcp_config(state)
-    fake = FakeCloudBuild({config.trigger_name}, image=f"{config.registry_uri}/orders-api")
+    staging, prod = desired("orders-api", "staging", SLUG), desired("orders-api", "prod", SLUG)
     catalog, platform = write_component("orders-api", SLUG)
-    with serve(fake):
+    google = FakeGoogle("acme-staging", "acme-prod")
+    engine = FakeEngine(google)
+
+    class _Engines:
+        @staticmethod
+        def from_settings(settings: Settings) -> FakeEngine:
+            return engine
+
+    monkeypatch.setattr("shipyard.targets.gcp.flow.Engine", _Engines)
+    with serve(google):
         monkeypatch.setenv(
-            "GOOGLE_APPLICATION_CREDENTIALS", str(write_adc(tmp_path / "adc.json", fake))
+            "GOOGLE_APPLICATION_CREDENTIALS", str(write_adc(tmp_path / "adc.json", google))
         )
         settings = Settings(
             data_dir=tmp_path / "data",
             database_url=f"sqlite:///{tmp_path / 'shipyard.db'}",
             platform=platform,
-            gcp_cloud_build_endpoint=fake.endpoint,
-            gcp_build_poll_interval=0.01,
+            gcp_cloud_build_endpoint=google.endpoint,
+            gcp_build_poll_interval=0.001,
         )
         database = open_database(settings)
         upgrade(database)
@@ -118,48 +126,24 @@ def world(
             sync_environments(session, load_platform(platform))
             register(session, load_components(catalog), str(catalog.parent))
         try:
-            yield World(settings, database, fake, state)
+            yield World(settings, database, google, engine, staging, prod)
         finally:
             database.dispose()
 
 
-def _child(settings: Settings, deployment_id: int, conn: Connection) -> None:
-    database = open_database(settings)
-    with transaction(database) as session:
-        deployment = session.get_one(models.Deployment, deployment_id)
-        job = session.get_one(models.Job, deployment.job_id)
-        job_id, kind, key, payload = job.id, job.kind, job.stack_key, dict(job.payload)
-    database.dispose()
-
-    def append(kind: str, message: str, level: str, data: dict[str, Any] | None) -> None:
-        conn.send(("event", (kind, message, level, data or {})))
-
-    ctx = JobContext(
-        job_id=job_id,
-        kind=JobKind(kind),
-        stack_key=key,
-        payload=payload,
-        attempt=1,
-        needs_recovery=False,
-        settings=settings,
-        cancel=CancelToken(),
-        emit=Emit(append),
-    )
-    try:
-        handlers.deploy(ctx)
-    except Exception as exc:  # sent to the test, which raises it again
-        conn.send(("error", type(exc), str(exc)))
-    finally:
-        conn.close()
-
-
-def _deploy(world: World, tag: str = TAG) -> int:
+def _deploy(world: World, environment: str, tag: str = TAG) -> int:
     with transaction(world.database) as session:
-        return request_deployment(session, "default", "orders-api", environment="prod", tag=tag).id
+        return request_deployment(
+            session, "default", "orders-api", environment=environment, tag=tag
+        ).id
 
 
-def _build_lines(world: World) -> list[str]:
-    return [message for kind, message, *_ in world.events if kind == "build.log"]
+def _builds(world: World) -> list[tuple[str, str, str | None]]:
+    with transaction(world.database) as session:
+        return [
+            (b.ref, b.status.value, b.image_digest)
+            for b in session.query(models.Build).order_by(models.Build.id)
+        ]
 
 
 def test_gcp_is_an_available_target() -> None:
@@ -169,52 +153,60 @@ def test_gcp_is_an_available_target() -> None:
         check_target("aws", "prod")
 
 
-def test_a_deploy_runs_the_trigger_records_the_build_and_ups_its_digest(world: World) -> None:
-    deployment_id = _deploy(world)
-    with pytest.raises(GcpPluginMissingError) as stopped:
-        world.run(deployment_id)
-
-    # the trigger ran once, at the tag, on the regional route, with ADC's bearer token
-    (run,) = world.fake.runs
-    trigger = gcp_config(world.state).trigger_resource()
-    assert run["path"] == f"/v1/{trigger}:run"
-    assert run["body"]["source"]["tagName"] == TAG
-    assert world.fake.authorizations and all(
-        a.startswith("Bearer ") for a in world.fake.authorizations
+def test_a_first_deploy_provisions_builds_once_and_serves_the_digest(world: World) -> None:
+    done = world.run(_deploy(world, "prod"))
+    assert done.status.value == "succeeded", done.error
+    # no trigger existed: the deploy provisioned it, then ran it once, at the tag
+    (build,) = world.google.started_builds(TAG)
+    runs = [c for c in world.google.calls if c[0] == "POST"]
+    assert len(runs) == 1 and runs[0][2]["source"]["tagName"] == TAG
+    assert world.google.authorizations and all(
+        a.startswith("Bearer ") for a in world.google.authorizations
     )
-    # each status change of the build, with its log URL, is a line of the deployment's log
-    lines = _build_lines(world)
-    assert [line.split(": ")[1].split()[0] for line in lines] == ["QUEUED", "WORKING", "SUCCESS"]
-    assert all("cloud-build/builds;region=europe-west1/build-1" in line for line in lines)
-    # the build is recorded with the digest Cloud Build reported
+    digest = build["results"]["images"][0]["digest"]
+    assert _builds(world) == [(TAG, "succeeded", digest)]
+    lines = [message for kind, message, *_ in world.events if kind == "build.log"]
+    assert any("provisioning" in line and "no Cloud Build trigger" in line for line in lines)
+    statuses = [line.split(": ")[1].split()[0] for line in lines if line.startswith("build ")]
+    assert statuses == ["QUEUED", "WORKING", "SUCCESS"]
+    assert world.running(world.prod) == digest
+    assert done.url == world.google.services[gcp_config(world.prod).service_resource]["uri"]
+
+
+def test_push_deploy_promote_rollback_through_the_jobs(world: World) -> None:
+    with transaction(world.database) as session:  # as a registration does (autoDeploy)
+        provision_id = request_provision(session, "default", "orders-api", "staging").id
+    provisioned = world.run(provision_id)
+    assert provisioned.status.value == "succeeded", provisioned.error
+    assert world.google.started_builds() == []  # nothing to build yet
+    (pushed,) = world.google.push_tag(REMOTE, TAG)  # the tag push builds it, once
+    staged = world.run(_deploy(world, "staging"))
+    assert staged.status.value == "succeeded", staged.error
+    digest = world.google.started_builds(TAG)[0]["results"]["images"][0]["digest"]
+    assert world.running(world.staging) == digest
+
     with transaction(world.database) as session:
-        (build,) = session.query(models.Build).all()
-        assert (build.status.value, build.ref, build.image_digest) == ("succeeded", TAG, DIGEST)
-        assert build.image == f"{gcp_config(world.state).registry_uri}/orders-api:{TAG}"
-    succeeded = [data for kind, _, _, data in world.events if kind == "build.succeeded"]
-    assert succeeded[0]["digest"] == DIGEST
+        promote_id = request_promote(session, "default", "orders-api", "staging", "prod").id
+    promoted = world.run(promote_id)
+    assert promoted.status.value == "succeeded", promoted.error
+    assert world.running(world.prod) == world.running(world.staging) == digest
+    assert "release.found" in world.kinds() and "release.rebuild" not in world.kinds()
 
-    # then `up`, which needs the gcp plugin: the error says where and how to install it
-    message = str(stopped.value)
-    assert "pulumi plugin install resource gcp v10.2.0" in message
-    assert str(world.settings.data_dir / "pulumi-home") in message
-    assert "docs/gcp-target.md" in message
-    failed = world.deployment(deployment_id)
-    assert failed.status.value == "failed"
-    assert failed.error is not None and failed.error.startswith("GcpPluginMissingError: ")
-
-
-def test_a_tag_built_for_the_environment_is_not_built_again(world: World) -> None:
-    with pytest.raises(GcpPluginMissingError):
-        world.run(_deploy(world))
-    world.events.clear()
-    with pytest.raises(GcpPluginMissingError):
-        world.run(_deploy(world))
-    assert len(world.fake.runs) == 1  # the recorded build's digest is deployed again
-    assert "build.skipped" in world.kinds() and "build.started" not in world.kinds()
+    newer = world.run(_deploy(world, "prod", "v1.3.0"))
+    assert newer.status.value == "succeeded", newer.error
+    assert world.running(world.prod) != digest
+    with transaction(world.database) as session:
+        rollback_id = request_rollback(session, "default", "orders-api", "prod").id
+    rolled = world.run(rollback_id)
+    assert rolled.status.value == "succeeded", rolled.error
+    assert world.running(world.prod) == digest
+    # one build per tag, in Google and in Shipyard's record
+    assert [b["id"] for b in world.google.started_builds(TAG)] == [pushed]
+    assert len(world.google.started_builds("v1.3.0")) == 1
+    assert [ref for ref, *_ in _builds(world)] == [TAG, "v1.3.0"]
 
 
-def test_promote_from_a_local_environment_builds_the_tag_with_the_gcp_trigger(
+def test_promote_from_a_local_environment_builds_the_tag_with_the_trigger(
     world: World,
 ) -> None:
     with transaction(world.database) as session:
@@ -234,12 +226,18 @@ def test_promote_from_a_local_environment_builds_the_tag_with_the_gcp_trigger(
         stack.current_release_id = release.id
         session.flush()
         deployment_id = request_promote(session, "default", "orders-api", "dev", "prod").id
-    with pytest.raises(GcpPluginMissingError):
-        world.run(deployment_id)
+    done = world.run(deployment_id)
+    assert done.status.value == "succeeded", done.error
     rebuild = [e for e in world.events if e[0] == "release.rebuild"]
     assert rebuild and rebuild[0][2] == "warning" and "prod's registry" in rebuild[0][1]
-    (run,) = world.fake.runs
-    assert run["body"]["source"]["tagName"] == TAG
+    (build,) = world.google.started_builds(TAG)
+    assert world.running(world.prod) == build["results"]["images"][0]["digest"]
+
+
+def test_a_tag_outside_the_pattern_fails_the_deploy_before_any_call(world: World) -> None:
+    with pytest.raises(Exception, match=r"tag-pattern"):
+        world.run(_deploy(world, "prod", "nightly-1"))
+    assert world.google.calls == [] and world.engine.ups == []
 
 
 def test_without_credentials_the_job_fails_naming_adc(
@@ -249,24 +247,25 @@ def test_without_credentials_the_job_fails_naming_adc(
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud"))  # no gcloud ADC file
     monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")  # not on GCE: refused at once
     monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
-    deployment_id = _deploy(world)
+    deployment_id = _deploy(world, "prod")
     with pytest.raises(GcpCredentialsError, match="gcloud auth application-default login"):
         world.run(deployment_id)
-    assert world.fake.runs == []
+    assert world.google.calls == []
     failed = world.deployment(deployment_id)
     assert failed.status.value == "failed"
     assert failed.error is not None and "Application Default Credentials" in failed.error
 
 
-def test_release_of_is_a_build_recorded_into_this_environment_s_registry(world: World) -> None:
-    registry = gcp_config(world.state).registry_uri
-    ours = Release(TAG, f"{registry}/orders-api:{TAG}", DIGEST)
-    elsewhere = Release(TAG, f"localhost/default/orders-api:{TAG}", DIGEST)
+def test_release_of_is_a_build_in_the_build_project_s_registry(world: World) -> None:
+    registry = gcp_config(world.prod).registry_uri
+    assert registry == gcp_config(world.staging).registry_uri  # build once: one registry
+    digest = "sha256:" + "ab" * 32
+    ours = Release(TAG, f"{registry}/orders-api:{TAG}", digest)
+    elsewhere = Release(TAG, f"localhost/default/orders-api:{TAG}", digest)
     with open_target(world.settings, "gcp", "prod") as target:
-        assert target.name == "gcp" and target.builds_per_environment
-        assert target.release_of(world.state, TAG, ours) == ours
-        assert target.release_of(world.state, TAG, elsewhere) is None
-        assert target.release_of(world.state, TAG, None) is None
-        assert target.release_of(world.state, "v9.9.9", ours) is None
-        assert target.current_release(world.state) is None  # no stack yet
-        assert not target.is_running(world.state, {"url": "https://x", "tag": TAG})
+        assert target.name == "gcp"
+        assert target.release_of(world.prod, TAG, ours) == ours
+        assert target.release_of(world.prod, TAG, elsewhere) is None
+        assert target.release_of(world.prod, TAG, None) is None
+        assert target.release_of(world.prod, "v9.9.9", ours) is None
+        assert target.current_release(world.prod) is None  # no stack yet
