@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from shipyard.catalog.score import BuildSpec, Container
 from shipyard.catalog.state import DesiredState
@@ -117,9 +122,48 @@ def _ingress(containers: tuple[Container, ...]) -> Container:
     return next((c for c in containers if c.build is not None), containers[0])
 
 
+_LOGGING_FOR_USER_ACCOUNTS = frozenset({"CLOUD_LOGGING_ONLY", "NONE"})
+_MAX_BUILD_FILE = 1024 * 1024
+
+
+def check_build_file(desired: DesiredState, config: GcpConfig) -> None:
+    """A repository's own ``cloudbuild.yaml`` runs as Shipyard's build account (a
+    user-specified service account), for which Cloud Build refuses a build that does not
+    say where its logs go. Checked when the file is on this machine (a local source);
+    Cloud Build itself refuses it otherwise."""
+    source = desired.source
+    if config.cloudbuild_file is None or source is None or source.path is None:
+        return
+    root = Path(source.path).resolve()
+    path = (root / config.cloudbuild_file).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        return  # the catalog reports a file outside the folder; a missing one is Cloud Build's
+    with path.open("rb") as handle:
+        text = handle.read(_MAX_BUILD_FILE + 1)
+    try:
+        loaded = YAML(typ="safe").load(text[:_MAX_BUILD_FILE])
+    except YAMLError:
+        return  # Cloud Build reports a broken file with its own position
+    build: dict[str, Any] = loaded if isinstance(loaded, dict) else {}
+    found = build.get("options")
+    options: dict[str, Any] = found if isinstance(found, dict) else {}
+    if (
+        options.get("logging") in _LOGGING_FOR_USER_ACCOUNTS
+        or build.get("logsBucket")
+        or options.get("defaultLogsBucketBehavior") == "REGIONAL_USER_OWNED_BUCKET"
+    ):
+        return
+    raise UnsupportedComponentError(
+        f"{_where(desired)}: {path} runs as Shipyard's build account (a user-specified "
+        "service account), and Cloud Build refuses such a build unless it says where its "
+        "logs go: add `options: {logging: CLOUD_LOGGING_ONLY}` (or a `logsBucket`) to it"
+    )
+
+
 def gcp_plan(desired: DesiredState, release: Release | None) -> GcpPlan:
     config = gcp_config(desired)
     source_url, github = _source(desired, config)
+    check_build_file(desired, config)
     _check_containers(desired)
     if not desired.containers:
         raise UnsupportedComponentError(f"{_where(desired)}: the workload has no container")

@@ -7,6 +7,7 @@ environment, so it is the build project; prod runs in acme-prod, europe-west1.""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -332,3 +333,19 @@ def test_policy_violations_stop_before_any_pulumi_run(
     not_github = {"shipyard.dev/source": "https://gitlab.example.com/acme/x.git"}
     with pytest.raises(UnsupportedComponentError, match="gcp-connection"):
         render(desired("orders-api", "staging", not_github))
+
+
+def test_a_repository_build_file_must_say_where_its_logs_go(desired: Resolver) -> None:
+    annotations = {**SLUG, "shipyard.dev/source": ".", "shipyard.dev/cloudbuild-file": "cb.yaml"}
+    state = desired("orders-api", "staging", annotations)
+    assert state.source is not None and state.source.path is not None
+    build_file = Path(state.source.path) / "cb.yaml"
+    build_file.write_text("steps: [{name: gcr.io/cloud-builders/docker, args: [build, .]}]\n")
+    with pytest.raises(UnsupportedComponentError, match=r"logging: CLOUD_LOGGING_ONLY") as caught:
+        gcp_plan(state, None)
+    assert str(build_file) in str(caught.value)
+    build_file.write_text(
+        "steps: [{name: gcr.io/cloud-builders/docker, args: [build, .]}]\n"
+        "options: {logging: CLOUD_LOGGING_ONLY}\n"
+    )
+    assert gcp_plan(state, None).config.cloudbuild_file == "cb.yaml"
