@@ -9,6 +9,12 @@ import pytest
 from _corpus import corpus
 
 from shipyard.catalog.backstage import Component, read_catalog, read_descriptor
+from shipyard.testing.descriptors import (
+    Located,
+    assert_parses,
+    assert_rejected_with_locations,
+    located_problems,
+)
 
 CORPUS = corpus()
 
@@ -32,23 +38,16 @@ def test_corpus_is_present() -> None:
 
 @pytest.mark.parametrize("name", sorted(set(FILES) - INVALID))
 def test_valid_descriptor_parses(name: str) -> None:
-    result = read_descriptor(BACKSTAGE / name, name)
-    assert result.problems == ()
+    assert_parses(BACKSTAGE, name)
 
 
 @pytest.mark.parametrize("name", sorted(INVALID))
 def test_invalid_descriptor_is_rejected_with_locations(name: str) -> None:
-    result = read_descriptor(BACKSTAGE / name, name)
-    assert result.problems
-    for problem in result.problems:
-        assert problem.file == name
-        assert problem.line is not None and problem.column is not None
-        assert problem.message and problem.hint
+    assert_rejected_with_locations(BACKSTAGE, name)
 
 
-def _problems(name: str) -> list[tuple[int | None, int | None, str, str]]:
-    result = read_descriptor(BACKSTAGE / name, name)
-    return [(p.line, p.column, p.path, p.message) for p in result.problems]
+def _problems(name: str) -> list[Located]:
+    return located_problems(BACKSTAGE, name)
 
 
 def test_invalid_component_name_and_tag() -> None:

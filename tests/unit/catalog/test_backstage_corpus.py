@@ -17,6 +17,12 @@ from shipyard.catalog.backstage import (
     read_descriptor,
     read_descriptor_text,
 )
+from shipyard.testing.descriptors import (
+    Located,
+    assert_parses,
+    assert_rejected_with_locations,
+    located_problems,
+)
 
 BACKSTAGE = Path(__file__).parents[2] / "fixtures" / "backstage"
 INVALID = {
@@ -53,23 +59,16 @@ def test_fixtures_cover_every_built_in_kind() -> None:
 
 @pytest.mark.parametrize("name", sorted(set(FILES) - INVALID))
 def test_valid_descriptor_parses(name: str) -> None:
-    result = read_descriptor(BACKSTAGE / name, name)
-    assert result.problems == ()
+    assert_parses(BACKSTAGE, name)
 
 
 @pytest.mark.parametrize("name", sorted(INVALID))
 def test_invalid_descriptor_is_rejected_with_locations(name: str) -> None:
-    result = read_descriptor(BACKSTAGE / name, name)
-    assert result.problems
-    for problem in result.problems:
-        assert problem.file == name
-        assert problem.line is not None and problem.column is not None
-        assert problem.message and problem.hint
+    assert_rejected_with_locations(BACKSTAGE, name)
 
 
-def _problems(name: str) -> list[tuple[int | None, int | None, str, str]]:
-    result = read_descriptor(BACKSTAGE / name, name)
-    return [(p.line, p.column, p.path, p.message) for p in result.problems]
+def _problems(name: str) -> list[Located]:
+    return located_problems(BACKSTAGE, name)
 
 
 def test_invalid_component_name_and_tag() -> None:
