@@ -27,6 +27,8 @@ def component_summary(component: models.Component) -> ComponentSummary:
         owner=component.owner,
         template=component.template,
         source=component.source,
+        orphaned=component.orphaned_at is not None,
+        orphaned_at=component.orphaned_at,
         created_at=component.created_at,
         updated_at=component.updated_at,
     )

@@ -131,6 +131,11 @@ class ComponentSummary(_Schema):
     owner: str | None
     template: str | None
     source: str | None
+    orphaned: bool = Field(
+        default=False,
+        description="the Backstage catalog it was synced from no longer lists it (it is kept)",
+    )
+    orphaned_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -184,6 +189,10 @@ class ComponentSyncResult(_Schema):
     updated: list[str]
     unchanged: list[str]
     rejected: list[RejectedComponent]
+    orphaned: list[str] = Field(
+        default_factory=list,
+        description="synced from this catalog before, no longer in it: marked, never deleted",
+    )
 
 
 class ComponentList(_Schema):

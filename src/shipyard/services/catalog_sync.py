@@ -42,6 +42,7 @@ __all__ = [
     "CatalogSyncer",
     "entity_ref",
     "mark_orphans",
+    "orphans_after",
     "sync_catalog",
     "sync_entity_hook",
 ]
@@ -111,6 +112,12 @@ def _listed(catalog: CatalogComponents, result: SyncResult) -> set[str]:
     return {component.id for component in catalog.components} | {
         entry.ref for entry in result.rejected
     }
+
+
+def orphans_after(session: Session, catalog: CatalogComponents, result: SyncResult) -> list[str]:
+    """After a full sync of ``result.catalog``: mark what it no longer lists orphaned (and
+    un-mark what came back); the newly orphaned refs."""
+    return mark_orphans(session, result.catalog, _listed(catalog, result))[0]
 
 
 def _platform(settings: Settings) -> Platform | None:

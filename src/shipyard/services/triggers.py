@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, select
 from shipyard.catalog import CatalogError, DesiredState, Platform
 from shipyard.errors import ShipyardError
 from shipyard.services.autodeploy import on_new_tag
+from shipyard.services.catalog_sync import CatalogSyncer
 from shipyard.services.desired import desired_state, platform_of
 from shipyard.settings import Settings
 from shipyard.store import models, transaction
@@ -146,7 +147,9 @@ class TriggerSupervisor:
         self._synced = seen
 
     def _run(self) -> None:
+        catalog = CatalogSyncer(self.settings, self.database)  # SHIPYARD_BACKSTAGE_SYNC_INTERVAL
         while not self._stop.is_set():
+            catalog.tick()  # a new component is watched at this same round
             try:
                 self.sync()
             except ShipyardError as exc:

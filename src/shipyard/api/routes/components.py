@@ -21,7 +21,7 @@ from shipyard.api.schemas import (
     ComponentSyncResult,
     RejectedComponent,
 )
-from shipyard.services import backstage
+from shipyard.services import backstage, catalog_sync
 from shipyard.services import components as service
 from shipyard.store import transaction
 from shipyard.store.components import get_component_by_ref, list_components
@@ -88,7 +88,9 @@ def sync_components(
     catalog = backstage.read_backstage(target)
     with transaction(database) as session:
         result = backstage.sync_from_backstage(session, catalog, platform, catalog_url=target.url)
+        orphaned = catalog_sync.orphans_after(session, catalog, result)
     return ComponentSyncResult(
+        orphaned=orphaned,
         catalog=result.catalog,
         created=result.created,
         updated=result.updated,
