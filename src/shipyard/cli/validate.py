@@ -17,7 +17,14 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from shipyard.catalog import Component, DescriptorFile, Platform, Problem, read_catalog
+from shipyard.catalog import (
+    Component,
+    DescriptorFile,
+    DesiredState,
+    Platform,
+    Problem,
+    read_catalog,
+)
 from shipyard.catalog.backstage import ANNOTATION_PREFIX
 from shipyard.catalog.platform import parse_platform
 from shipyard.catalog.resolve import check
@@ -159,12 +166,32 @@ def _component_entry(
     for env in platform.environments:
         state, problems = check(component, env, platform)
         report.add(problems)
+        if state is not None and state.target == "gcp":
+            report.warn(_gcp_manual_steps(component, state))
         environments[env.name] = {
             "valid": state is not None,
             "hash": state.stable_hash() if state is not None else None,
         }
     entry["environments"] = environments
     return entry
+
+
+def _gcp_manual_steps(component: Component, state: DesiredState) -> list[Problem]:
+    """What someone must do by hand in Google Cloud first (a 1st-gen GitHub connection)."""
+    from shipyard.targets.gcp.errors import GcpTargetError
+    from shipyard.targets.gcp.plan import manual_steps
+
+    try:
+        steps = manual_steps(state)
+    except GcpTargetError:
+        return []  # refused at deploy with its own message
+    hint = f"or unset {ANNOTATION_PREFIX}gcp-connection to use the 2nd-gen connection"
+    return [
+        component.document.problem(
+            ("metadata", "annotations"), f"{state.environment}: {step}", hint, at_key=True
+        )
+        for step in steps
+    ]
 
 
 class NothingToValidateError(ShipyardError):

@@ -267,6 +267,12 @@ class FakeGoogle:
         self.lock = threading.RLock()
         self._ids = itertools.count(1)
 
+    def connect(self, project: str, location: str, connection: str = "github") -> str:
+        """A 2nd-gen connection, as the platform team creates it once (GitHub app installed)."""
+        name = f"projects/{project}/locations/{location}/connections/{connection}"
+        self.connections.add(name)
+        return name
+
     # -- projects and APIs ---------------------------------------------------------------
 
     def project(self, project_id: str) -> Project:

@@ -15,7 +15,9 @@ from shipyard.catalog.state import DesiredState
 from shipyard.targets.gcp.errors import NotGcpError, UnsupportedComponentError
 
 __all__ = [
+    "DEFAULT_CONNECTION",
     "DEFAULT_KEEP_VERSIONS",
+    "FIRST_GEN",
     "INGRESS",
     "BuildMode",
     "GcpConfig",
@@ -82,6 +84,7 @@ class GcpConfig:
     keep_versions: int
     cloudbuild_file: str | None
     connection: str | None
+    """The 2nd-gen connection's id (default ``github``); None for the 1st-gen GitHub app."""
     ingress: str
     deletion_protection: bool
     build_deploys: bool = False
@@ -174,6 +177,18 @@ class GcpConfig:
         )
 
 
+DEFAULT_CONNECTION = "github"
+"""The 2nd-gen connection a trigger uses unless ``gcp-connection`` names another."""
+FIRST_GEN = "1st-gen"
+"""``gcp-connection: 1st-gen``: the Cloud Build GitHub app, connected by hand per project."""
+
+
+def _connection(value: str | None) -> str | None:
+    if value == FIRST_GEN:
+        return None
+    return value or DEFAULT_CONNECTION
+
+
 def _text(desired: DesiredState, key: str) -> str | None:
     value = desired.settings.get(key)
     return None if value is None or value == "" else str(value)
@@ -224,7 +239,7 @@ def gcp_config(desired: DesiredState) -> GcpConfig:
         build_deploys=bool(desired.settings.get("gcp-build-deploys", False)),
         keep_versions=int(keep) if isinstance(keep, int | str) else DEFAULT_KEEP_VERSIONS,
         cloudbuild_file=_text(desired, "cloudbuild-file"),
-        connection=_text(desired, "gcp-connection"),
+        connection=_connection(_text(desired, "gcp-connection")),
         ingress=INGRESS[ingress],
         deletion_protection=bool(desired.settings.get("deletion-protection", False)),
     )

@@ -21,7 +21,7 @@ from shipyard.targets.base import Release
 from shipyard.targets.gcp.config import GcpConfig, GithubRepo, gcp_config, github_repo
 from shipyard.targets.gcp.errors import UnsupportedComponentError
 
-__all__ = ["GcpPlan", "check_tag", "gcp_plan", "image_for"]
+__all__ = ["GcpPlan", "check_build_file", "check_tag", "gcp_plan", "image_for", "manual_steps"]
 
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -92,8 +92,8 @@ def _source(desired: DesiredState, config: GcpConfig) -> tuple[str, GithubRepo |
     if config.connection is None and github is None:
         raise UnsupportedComponentError(
             f"{_where(desired)}: source {url!r} is not on github.com, so the "
-            "Cloud Build GitHub app cannot watch it: set shipyard.dev/gcp-connection to a "
-            "Cloud Build 2nd-gen connection that reaches it"
+            "1st-gen Cloud Build GitHub app (gcp-connection: 1st-gen) cannot watch it: set "
+            "shipyard.dev/gcp-connection to a Cloud Build 2nd-gen connection that reaches it"
         )
     return url, None if config.connection else github
 
@@ -124,6 +124,24 @@ def _ingress(containers: tuple[Container, ...]) -> Container:
 
 _LOGGING_FOR_USER_ACCOUNTS = frozenset({"CLOUD_LOGGING_ONLY", "NONE"})
 _MAX_BUILD_FILE = 1024 * 1024
+
+
+def manual_steps(desired: DesiredState) -> list[str]:
+    """What a person must do in the Google Cloud console before this component's first
+    deploy to its gcp environment can work (``shipyard validate`` shows these)."""
+    config = gcp_config(desired)
+    source = desired.source
+    url = None if source is None else source.url or source.remote
+    github = github_repo(url) if url else None
+    if config.connection is not None or github is None:
+        return []
+    return [
+        f"gcp-connection is 1st-gen: connect {github.owner}/{github.name} to Cloud Build in "
+        f"project {config.registry_project} by hand (console: Cloud Build > Repositories "
+        "(1st gen) > Connect repository, GitHub (Cloud Build GitHub App)), or its first "
+        "deploy fails with 'Repository mapping does not exist'; a 2nd-gen connection "
+        "(the default, gcp-connection unset) needs no step per repository"
+    ]
 
 
 def check_build_file(desired: DesiredState, config: GcpConfig) -> None:

@@ -46,6 +46,7 @@ def desired(tmp_path: Path) -> Resolver:
 def cloud(tmp_path: Path) -> Iterator[Cloud]:
     """Two new projects, no API enabled: what the program enables is what works."""
     google = FakeGoogle("acme-dev", "acme-prod")
+    google.connect("acme-dev", "europe-west1")  # the platform team's 2nd-gen connection
     with serve(google):
         engine = FakeEngine(google)
         credentials = AnonymousCredentials()

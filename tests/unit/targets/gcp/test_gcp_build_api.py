@@ -29,6 +29,7 @@ REMOTE = "https://github.com/acme/orders-api.git"
 @pytest.fixture
 def google() -> Iterator[FakeGoogle]:
     with serve(FakeGoogle("acme-staging", "acme-prod")) as fake:
+        fake.connect("acme-staging", "europe-west4")
         yield fake
 
 

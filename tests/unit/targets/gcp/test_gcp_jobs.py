@@ -101,6 +101,7 @@ def world(
     staging, prod = desired("orders-api", "staging", SLUG), desired("orders-api", "prod", SLUG)
     catalog, platform = write_component("orders-api", SLUG)
     google = FakeGoogle("acme-staging", "acme-prod")
+    google.connect("acme-staging", "europe-west4")  # the platform team's 2nd-gen connection
     engine = FakeEngine(google)
 
     class _Engines:

@@ -15,6 +15,7 @@ import pytest
 from shipyard.catalog import CatalogError, DesiredState
 from shipyard.targets.base import Release
 from shipyard.targets.gcp import UnsupportedComponentError, gcp_config, gcp_plan, gcp_program
+from shipyard.targets.gcp.plan import manual_steps
 from shipyard.targets.gcp.program import build_program
 from shipyard.targets.render import RenderedResource, render, render_program
 
@@ -66,11 +67,16 @@ def test_build_once_resources_live_in_the_build_project(desired: Resolver) -> No
     assert (trigger["project"], trigger["location"]) == ("acme-staging", "europe-west4")
     assert trigger["name"] == "orders-api-0bb9-tags"
     assert trigger["serviceAccount"] == f"projects/acme-staging/serviceAccounts/{BUILD_ACCOUNT}"
-    assert trigger["github"] == {
-        "name": "orders-api",
-        "owner": "acme",
+    # the default: the 2nd-gen connection `github` of the build project
+    assert "github" not in trigger
+    assert trigger["repositoryEventConfig"] == {
         "push": {"tag": r"^v\d+\.\d+\.\d+$"},
+        "repository": "source-id",
     }
+    assert r["source"]["parentConnection"] == (
+        "projects/acme-staging/locations/europe-west4/connections/github"
+    )
+    assert r["source"]["remoteUri"] == "https://github.com/acme/orders-api.git"
     assert trigger["substitutions"] == {
         "_SHIPYARD_IMAGE": f"{REGISTRY}/orders-api",
         "_SHIPYARD_REGION": "europe-west1",
@@ -236,9 +242,8 @@ def test_public_site_template(desired: Resolver) -> None:
     assert invoker["type"] == "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
     assert (invoker["role"], invoker["member"]) == ("roles/run.invoker", "allUsers")
     assert invoker["name"] == r["service"]["name"]
-    assert built(desired, "staging", annotations)["trigger"]["github"]["push"]["tag"] == (
-        r"^release-\d+$"
-    )
+    trigger = built(desired, "staging", annotations)["trigger"]
+    assert trigger["repositoryEventConfig"]["push"]["tag"] == r"^release-\d+$"
     container = r["service"]["template"]["containers"][0]
     assert container["ports"] == {"containerPort": 3000}
     assert container["resources"]["limits"] == {"cpu": "2", "memory": "1Gi"}
@@ -304,8 +309,8 @@ def test_a_local_source_with_a_github_slug_builds_from_the_slug(desired: Resolve
     annotations = {**SLUG, "shipyard.dev/source": "."}
     state = desired("orders-api", "staging", annotations)
     assert state.source is not None and state.source.kind == "local"
-    trigger = built(desired, "staging", annotations)["trigger"]
-    assert (trigger["github"]["owner"], trigger["github"]["name"]) == ("acme", "orders-api")
+    source = built(desired, "staging", annotations)["source"]
+    assert source["remoteUri"] == "https://github.com/acme/orders-api.git"
     no_slug = desired("orders-api", "staging", {"shipyard.dev/source": "."})
     with pytest.raises(UnsupportedComponentError, match=r"path on this machine.*project-slug"):
         gcp_plan(no_slug, None)
@@ -330,7 +335,10 @@ def test_policy_violations_stop_before_any_pulumi_run(
     with pytest.raises(CatalogError) as caught:
         desired("orders-api", "prod", {**SLUG, "shipyard.dev/min-instances": "0"})
     assert "min-instances" in str(caught.value) and "catalog-info.yaml" in str(caught.value)
-    not_github = {"shipyard.dev/source": "https://gitlab.example.com/acme/x.git"}
+    not_github = {
+        "shipyard.dev/source": "https://gitlab.example.com/acme/x.git",
+        "shipyard.dev/gcp-connection": "1st-gen",
+    }
     with pytest.raises(UnsupportedComponentError, match="gcp-connection"):
         render(desired("orders-api", "staging", not_github))
 
@@ -349,3 +357,20 @@ def test_a_repository_build_file_must_say_where_its_logs_go(desired: Resolver) -
         "options: {logging: CLOUD_LOGGING_ONLY}\n"
     )
     assert gcp_plan(state, None).config.cloudbuild_file == "cb.yaml"
+
+
+def test_the_1st_gen_github_app_stays_possible_and_validate_names_its_manual_step(
+    desired: Resolver,
+) -> None:
+    annotations = {**SLUG, "shipyard.dev/gcp-connection": "1st-gen"}
+    r = built(desired, "prod", annotations)
+    assert "source" not in r and "repositoryEventConfig" not in r["trigger"]
+    assert r["trigger"]["github"] == {
+        "name": "orders-api",
+        "owner": "acme",
+        "push": {"tag": r"^v\d+\.\d+\.\d+$"},
+    }
+    (step,) = manual_steps(desired("orders-api", "prod", annotations))
+    assert "connect acme/orders-api to Cloud Build in project acme-staging by hand" in step
+    assert "Repository mapping does not exist" in step
+    assert manual_steps(desired("orders-api", "prod", SLUG)) == []
