@@ -7,7 +7,7 @@ dev -> promote to prod -> rollback."""
 from __future__ import annotations
 
 import pytest
-from gcp_cloud import REMOTE, Cloud, Resolver
+from gcp_cloud import REMOTE, SLUG, Cloud, Resolver
 
 from shipyard.engine import StackRef
 from shipyard.targets.gcp import (
@@ -143,3 +143,22 @@ def test_two_namespaces_same_name_do_not_collide(cloud: Cloud, desired: Resolver
     cloud.target.provision(ours)
     cloud.target.provision(theirs)
     assert len(cloud.google.triggers) == 2 and len(cloud.google.repositories) == 2
+
+
+def test_per_environment_builds_the_tag_in_each_environment(
+    cloud: Cloud, desired: Resolver
+) -> None:
+    google, target = cloud.google, cloud.target
+    google.connect("acme-prod", "europe-west4")  # each environment's project connects
+    annotations = {**SLUG, "shipyard.dev/build": "per-environment"}
+    dev, prod = desired("dev", annotations), desired("prod", annotations)
+    ours = target.deploy(dev, "v1.0.0").release
+    assert ours is not None
+    assert target.release_of(prod, "v1.0.0", ours) is None  # a promote builds prod's own
+    theirs = target.deploy(prod, "v1.0.0").release
+    assert theirs is not None and theirs.digest != ours.digest
+    builds = google.started_builds("v1.0.0")
+    assert sorted(b["substitutions"]["_SHIPYARD_ENVIRONMENT"] for b in builds) == ["dev", "prod"]
+    assert theirs.image.startswith("europe-west4-docker.pkg.dev/acme-prod/")
+    assert google.running_digest(gcp_config(prod).service_resource) == theirs.digest
+    assert StackRef.of(dev.component, BUILD_STACK) not in cloud.engine.stacks
