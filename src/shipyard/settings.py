@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field
+from pydantic import Field, IPvAnyNetwork
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
+    "DELIVERY_RETRY_DELAYS",
     "LogFormat",
     "Settings",
     "default_cache_dir",
@@ -18,6 +19,10 @@ __all__ = [
 ]
 
 LogFormat = Literal["console", "json"]
+
+DELIVERY_RETRY_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+"""Seconds before each retry of a webhook delivery (Standard Webhooks' usual schedule):
+the last of 8 tries comes 27.6 hours after the first."""
 
 
 def default_data_dir() -> Path:
@@ -165,6 +170,21 @@ class Settings(BaseSettings):
 
     oidc_client_secret: str | None = None
     """The Web UI client's secret, for a confidential client; never logged or shown."""
+
+    delivery_allowed_networks: list[IPvAnyNetwork] = Field(default_factory=list)
+    """Networks a subscription's URL may point into besides the public internet (loopback,
+    private, link-local addresses such as the 169.254.169.254 metadata service are refused
+    otherwise), as a JSON list of CIDRs, e.g. ``'["10.20.0.0/16", "127.0.0.1/32"]'``."""
+
+    delivery_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a webhook delivery waits for its receiver's answer (connect and read)."""
+
+    delivery_retry_delays: list[Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: list(DELIVERY_RETRY_DELAYS)
+    )
+    """Seconds before each retry of a webhook delivery that was not answered 2xx (a JSON
+    list; its length is the number of retries); default: 5 s, 5 min, 30 min, 2 h, 5 h,
+    10 h, 10 h (8 tries over 27.6 hours)."""
 
     log_format: LogFormat = "console"
     """``console`` (coloured, for people) or ``json`` (one object a line, for collectors)."""

@@ -24,6 +24,7 @@ from shipyard.api.routes import (
     history,
     hooks,
     operations,
+    subscriptions,
     system,
     tokens,
 )
@@ -42,6 +43,7 @@ def _api_router() -> APIRouter:
     api.include_router(operations.router)
     api.include_router(history.router)
     api.include_router(tokens.router)
+    api.include_router(subscriptions.router)
     api.include_router(audit.router)
     return api
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["BuildStatus", "DeploymentStatus", "JobKind", "JobState", "Role"]
+__all__ = ["BuildStatus", "DeliveryStatus", "DeploymentStatus", "JobKind", "JobState", "Role"]
 
 
 class JobKind(enum.StrEnum):
@@ -14,6 +14,8 @@ class JobKind(enum.StrEnum):
     preview = "preview"
     refresh = "refresh"
     destroy = "destroy"
+    deliver = "deliver"
+    """Webhooks out: fan an event out to its subscriptions, or send one delivery."""
 
 
 class JobState(enum.StrEnum):
@@ -38,6 +40,16 @@ class DeploymentStatus(enum.StrEnum):
     failed = "failed"
     cancelled = "cancelled"
     unchanged = "unchanged"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """A webhook delivery: ``pending`` until its receiver answers 2xx (``succeeded``), its
+    retries run out (``failed``) or its subscription is deleted (``cancelled``)."""
+
+    pending = "pending"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
 
 
 class BuildStatus(enum.StrEnum):

@@ -23,7 +23,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shipyard.clock import utc_now
 from shipyard.store._types import JSONDocument, UTCDateTime, enum_type
-from shipyard.store.enums import BuildStatus, DeploymentStatus, JobKind, JobState, Role
+from shipyard.store.enums import (
+    BuildStatus,
+    DeliveryStatus,
+    DeploymentStatus,
+    JobKind,
+    JobState,
+    Role,
+)
 
 __all__ = [
     "ApiToken",
@@ -31,12 +38,16 @@ __all__ = [
     "Base",
     "Build",
     "Component",
+    "Delivery",
+    "DeliveryAttempt",
     "Deployment",
     "Environment",
     "Event",
     "Job",
+    "OutboxEvent",
     "Release",
     "Stack",
+    "Subscription",
     "Team",
     "TeamMembership",
     "User",
@@ -357,6 +368,7 @@ class AuditRecord(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = _created_at()
 
+
 # --- webhooks in ---------------------------------------------------------------------------
 
 
@@ -385,3 +397,84 @@ class WebhookDelivery(Base):
     delivery_id: Mapped[str]
     received_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
 
+
+# --- webhooks out --------------------------------------------------------------------------
+
+
+class Subscription(Base):
+    """A URL told of deployment and build events, signed with its own secret (Standard
+    Webhooks); deleting one sets ``deleted_at`` (its deliveries keep their record)."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSONDocument)
+    component: Mapped[str | None]
+    """Only events of this component (``namespace/name``); ``None``: every component."""
+    environment: Mapped[str | None] = mapped_column(String(63))
+    """Only events in this environment; ``None``: every environment."""
+    secret: Mapped[str] = mapped_column(Text)
+    """``whsec_<base64>``: the receiver verifies signatures with it, so it is kept."""
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = _created_at()
+    deleted_at: Mapped[datetime | None]
+
+
+class OutboxEvent(Base):
+    """An event for the subscriptions, written in the transaction of the change it tells
+    of (a deployment's status, a failed build); fanned out to deliveries by a job."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    component: Mapped[str | None]
+    environment: Mapped[str | None] = mapped_column(String(63))
+    deployment_id: Mapped[int | None] = mapped_column(ForeignKey("deployments.id"))
+    build_id: Mapped[int | None] = mapped_column(ForeignKey("builds.id"))
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = _created_at()
+    dispatched_at: Mapped[datetime | None]
+    """When its deliveries were created (``None``: not yet)."""
+
+
+class Delivery(Base):
+    """One event sent to one subscription, retried until it is answered 2xx or its
+    schedule runs out; ``message_id`` is its ``webhook-id``, the same on every attempt."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id"),
+        Index(None, "subscription_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id"))
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[DeliveryStatus] = mapped_column(
+        enum_type(DeliveryStatus, "delivery_status"), default=DeliveryStatus.pending
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created_at()
+    finished_at: Mapped[datetime | None]
+
+
+class DeliveryAttempt(Base):
+    """One try of a delivery: the receiver's status code, or why there was none."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (UniqueConstraint("delivery_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"))
+    number: Mapped[int]
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
+    status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int]
+    started_at: Mapped[datetime]

@@ -53,6 +53,11 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/tokens"): ADMIN,
     ("DELETE", "/api/v1/tokens/{token_id}"): ADMIN,
     ("GET", "/api/v1/audit"): ADMIN,
+    ("POST", "/api/v1/subscriptions"): ADMIN,
+    ("GET", "/api/v1/subscriptions"): ADMIN,
+    ("GET", "/api/v1/subscriptions/{subscription_id}"): ADMIN,
+    ("DELETE", "/api/v1/subscriptions/{subscription_id}"): ADMIN,
+    ("GET", "/api/v1/subscriptions/{subscription_id}/deliveries"): ADMIN,
     ("PUT", "/api/v1/components/{namespace}/{name}/webhook-secret"): OWNER,
     ("POST", "/api/v1/hooks/github"): SIGNED,
     ("POST", "/api/v1/hooks/gitlab"): SIGNED,
@@ -77,6 +82,10 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/components/{namespace}/{name}/destroy"): {"environment": "dev"},
     ("POST", "/api/v1/components/sync"): {"backstage_url": "http://127.0.0.1:9"},
     ("POST", "/api/v1/tokens"): {"role": "viewer"},
+    ("POST", "/api/v1/subscriptions"): {
+        "url": "https://hooks.example.com/shipyard",
+        "events": ["deployment.failed"],
+    },
 }
 QUERIES = {("GET", "/api/v1/deployments/{deployment_id}/events"): {"follow": "false"}}
 
