@@ -7,6 +7,13 @@ A ``file://`` backend keeps a lock per running update at
 directly: a check before every operation costs a few file reads, not a CLI start.
 Other backends keep their locks server-side (``pulumi cancel`` is theirs); their
 pending operations are found through ``pulumi stack export``.
+
+A lock's pid and hostname are only a same-host check (:func:`is_stale`). Across hosts
+the job queue decides: the worker that claims a stack after its previous job's lease
+expired takes the stack over (:func:`take_over_locks`): it removes every lock of the
+stack, whichever host wrote it, the files of a ``file://`` backend directly, through
+``pulumi cancel`` on any other backend. The queue runs one job per stack, so no live job
+of Shipyard's holds such a lock.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,20 +31,27 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from shipyard.engine import _procfs
+from shipyard.engine._environment import base_environment, pulumi_variables
 from shipyard.engine.names import StackRef
+from shipyard.engine.toolchain import PulumiCli
+from shipyard.settings import Settings
 
 __all__ = [
     "LockFile",
+    "LockTakeover",
     "PendingOperation",
     "file_backend_root",
     "find_locks",
     "is_stale",
     "pending_in_deployment",
     "read_pending",
+    "take_over_locks",
     "without_pending",
 ]
 
 _CLOCK_SLACK_S = 2.0
+_CANCEL_TIMEOUT_S = 120.0
+_NO_STACK = "no stack named"
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,3 +177,86 @@ def pending_in_deployment(deployment: Mapping[str, Any]) -> list[PendingOperatio
 def without_pending(deployment: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a deployment with its pending operations dropped."""
     return {k: v for k, v in deployment.items() if k != "pending_operations"}
+
+
+@dataclass(frozen=True, slots=True)
+class LockTakeover:
+    """What :func:`take_over_locks` did."""
+
+    method: str
+    """``lock files`` (``file://``) or ``pulumi cancel``."""
+    removed: tuple[str, ...]
+    """The removed locks as their writers described them (``file://`` only: another
+    backend's ``pulumi cancel`` does not say what it removed)."""
+    error: str | None = None
+    """Why the locks could not be removed (the operation then meets them as
+    ``StackLockedError``, a transient failure)."""
+
+    def describe(self) -> str:
+        if self.error is not None:
+            return (
+                f"could not remove the locks of the interrupted job ({self.method}): {self.error}"
+            )
+        if self.method == "pulumi cancel":
+            return "removed any lock the interrupted job left (pulumi cancel)"
+        if not self.removed:
+            return "no lock was left by the interrupted job"
+        return "removed the lock of the interrupted job: " + "; ".join(self.removed)
+
+
+def take_over_locks(settings: Settings, cli: PulumiCli, ref: StackRef) -> LockTakeover:
+    """Remove every lock of ``ref``, whichever host or process wrote it.
+
+    Only for the job that took the stack over from one whose lease expired (the queue
+    guarantees no other job of the stack runs): a lock held by a live process is never
+    broken by the engine's own recovery, which runs before every operation.
+    """
+    root = file_backend_root(settings.state_backend_url)
+    if root is not None:
+        removed = []
+        for lock in find_locks(root, ref):
+            lock.path.unlink(missing_ok=True)
+            removed.append(lock.describe())
+        return LockTakeover("lock files", tuple(removed))
+    return _pulumi_cancel(settings, cli, ref)
+
+
+def _pulumi_cancel(settings: Settings, cli: PulumiCli, ref: StackRef) -> LockTakeover:
+    backend = settings.state_backend_url
+    with tempfile.TemporaryDirectory(prefix="shipyard-cancel-") as tmp:
+        home = Path(tmp) / "pulumi-home"
+        home.mkdir()
+        env = {
+            **base_environment(backend, settings.secrets_provider),
+            **pulumi_variables(
+                pulumi_home=home,
+                backend_url=backend,
+                path_dirs=(cli.bin_dir,),
+                passphrase_file=None,
+            ),
+        }
+        command = [
+            str(cli.path),
+            "cancel",
+            "--yes",
+            "--non-interactive",
+            "--stack",
+            f"organization/{ref.project}/{ref.stack}",
+        ]
+        try:
+            done = subprocess.run(
+                command,
+                cwd=tmp,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=_CANCEL_TIMEOUT_S,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return LockTakeover("pulumi cancel", (), str(exc))
+    if done.returncode == 0 or _NO_STACK in done.stderr:
+        return LockTakeover("pulumi cancel", ())
+    return LockTakeover(
+        "pulumi cancel", (), done.stderr.strip()[-500:] or f"exit {done.returncode}"
+    )
