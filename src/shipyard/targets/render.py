@@ -107,7 +107,9 @@ def _ensure_event_loop() -> None:
 def _program(desired: DesiredState, release: Release) -> Program:
     if desired.target == "gcp":
         image = f"{gcp_plan(desired, None).image}:{release.tag}"
-        return gcp_program(gcp_plan(desired, Release(release.tag, image, release.digest)))
+        # a deploy pins the digest of the tag's build, unknown offline: shown as such
+        digest = release.digest or f"sha256:<digest of the {release.tag} build>"
+        return gcp_program(gcp_plan(desired, Release(release.tag, image, digest)))
     if desired.target == "local":
         image = image_reference(desired.component, release.tag)
         spec = service_spec(

@@ -32,11 +32,16 @@ def test_render_json_for_a_gcp_environment(
     assert list(payload) == ["resources"]
     types = {r["name"]: r["type"] for r in payload["resources"]}
     assert types["service"] == "gcp:cloudrunv2/service:Service"
-    assert types["trigger"] == "gcp:cloudbuild/trigger:Trigger"
     assert all(set(r) == {"type", "name", "inputs"} for r in payload["resources"])
     service = next(r for r in payload["resources"] if r["name"] == "service")
     assert service["inputs"]["template"]["scaling"]["minInstanceCount"] == 1
-    assert service["inputs"]["template"]["containers"][0]["image"].endswith("/orders-api:v2.0.0")
+    # a deploy pins the build's digest, never the tag: render says so
+    assert service["inputs"]["template"]["containers"][0]["image"] == (
+        "europe-west4-docker.pkg.dev/acme-staging/orders-api-0bb9/orders-api"
+        "@sha256:<digest of the v2.0.0 build>"
+    )
+    assert types["trigger"] == "gcp:cloudbuild/trigger:Trigger"  # the build stack, too
+    assert {"registry", "build-account", "run-account", "source"} <= set(types)
 
 
 def test_render_json_for_a_local_environment(
