@@ -22,7 +22,16 @@ from shipyard.api import ADMIN_TOKEN_FILE, EventStreamOptions, create_app
 from shipyard.settings import Settings
 from shipyard.testing.server import running_server
 
-__all__ = ["Api", "assert_problem", "serve_api", "serve_process", "settings_environment"]
+__all__ = [
+    "Api",
+    "assert_problem",
+    "one_json_object",
+    "run_cli",
+    "serve_api",
+    "serve_process",
+    "serve_sqlite_api",
+    "settings_environment",
+]
 
 FAST_EVENTS = EventStreamOptions(poll_interval=0.02, keepalive=0.2)
 
@@ -33,7 +42,7 @@ class Api:
     token: str
     settings: Settings
     database: Engine
-    """The test's own engine on the server's database, to arrange and inspect rows."""
+    """The test's own connection pool on the server's database, to arrange and inspect rows."""
     client: httpx.Client
     """Authenticated as the admin."""
 
@@ -49,6 +58,45 @@ def serve_api(settings: Settings, database: Engine) -> Iterator[Api]:
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
             yield Api(url, token, settings, database, client)
+
+
+@contextmanager
+def serve_sqlite_api(folder: Path, **options: Any) -> Iterator[Api]:
+    """The API on a SQLite file in ``folder`` with the sample platform (``write_platform``)
+    and its data and cache dirs there; ``options`` are further settings."""
+    from shipyard.store import open_database
+    from shipyard.testing.samples import write_platform
+
+    url = f"sqlite:///{folder / 'shipyard.db'}"
+    settings = Settings(
+        data_dir=folder / "data",
+        cache_dir=folder / "cache",
+        database_url=url,
+        platform=write_platform(folder / "platform.yaml"),
+        **options,
+    )
+    database = open_database(url)
+    try:
+        with serve_api(settings, database) as api:
+            yield api
+    finally:
+        database.dispose()
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``shipyard ARGS`` (the venv's console script) in a process of its own, with ``env``."""
+    shipyard = Path(sys.executable).with_name("shipyard")
+    return subprocess.run(
+        [str(shipyard), *args], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+
+
+def one_json_object(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The command succeeded and its whole output is one JSON object."""
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert isinstance(body, dict)
+    return body
 
 
 _LISTENING = re.compile(r"Shipyard is listening on (http://\S+)")

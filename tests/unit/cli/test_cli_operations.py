@@ -4,26 +4,23 @@ request, still queued). A subprocess, since the in-process server logs to stdout
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from shipyard.settings import Settings
-from shipyard.store import models, open_database, transaction
+from shipyard.store import models, transaction
 from shipyard.store.components import get_component_by_ref
 from shipyard.store.deployments import create_deployment, set_deployment_status
 from shipyard.store.enums import DeploymentStatus
 from shipyard.store.environments import get_environment
 from shipyard.store.releases import ensure_release
 from shipyard.store.stacks import ensure_stack
-from shipyard.testing.api import Api, serve_api
-from shipyard.testing.samples import write_component, write_platform
+from shipyard.testing.api import Api, one_json_object, run_cli, serve_sqlite_api
+from shipyard.testing.samples import write_component
 
 SHIPYARD = Path(sys.executable).with_name("shipyard")
 Result = subprocess.CompletedProcess[str]
@@ -31,25 +28,13 @@ Result = subprocess.CompletedProcess[str]
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    url = f"sqlite:///{tmp_path / 'shipyard.db'}"
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        cache_dir=tmp_path / "cache",
-        database_url=url,
-        platform=write_platform(tmp_path / "platform.yaml"),
-        source_roots=[tmp_path],
-    )
-    database = open_database(url)
-    try:
-        with serve_api(settings, database) as served:
-            write_component(tmp_path / "orders", "orders-api")
-            registered = served.client.post(
-                "/api/v1/components", json={"path": str(tmp_path / "orders")}
-            )
-            assert registered.status_code == 201, registered.text
-            yield served
-    finally:
-        database.dispose()
+    with serve_sqlite_api(tmp_path, source_roots=[tmp_path]) as served:
+        write_component(tmp_path / "orders", "orders-api")
+        registered = served.client.post(
+            "/api/v1/components", json={"path": str(tmp_path / "orders")}
+        )
+        assert registered.status_code == 201, registered.text
+        yield served
 
 
 def shipyard(api: Api, *args: str) -> Result:
@@ -59,16 +44,7 @@ def shipyard(api: Api, *args: str) -> Result:
         "SHIPYARD_TOKEN": api.token,
         "SHIPYARD_DATA_DIR": str(api.settings.data_dir / "client"),
     }
-    return subprocess.run(
-        [str(SHIPYARD), *args], capture_output=True, text=True, env=env, timeout=60
-    )
-
-
-def one_json_object(result: Result) -> dict[str, Any]:
-    assert result.returncode == 0, result.stderr
-    body = json.loads(result.stdout)  # the whole output is one JSON document
-    assert isinstance(body, dict)
-    return body
+    return run_cli(env, *args)
 
 
 def message(result: Result) -> str:

@@ -9,15 +9,17 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from shipyard.settings import Settings
-from shipyard.store import open_database
-from shipyard.testing.api import Api, serve_api, settings_environment
-from shipyard.testing.samples import write_platform
+from shipyard.testing.api import (
+    Api,
+    one_json_object,
+    run_cli,
+    serve_sqlite_api,
+    settings_environment,
+)
 
 SHIPYARD = Path(sys.executable).with_name("shipyard")
 Result = subprocess.CompletedProcess[str]
@@ -25,19 +27,8 @@ Result = subprocess.CompletedProcess[str]
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    url = f"sqlite:///{tmp_path / 'shipyard.db'}"
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        cache_dir=tmp_path / "cache",
-        database_url=url,
-        platform=write_platform(tmp_path / "platform.yaml"),
-    )
-    database = open_database(url)
-    try:
-        with serve_api(settings, database) as served:
-            yield served
-    finally:
-        database.dispose()
+    with serve_sqlite_api(tmp_path) as served:
+        yield served
 
 
 def shipyard(api: Api, *args: str, token: str | None = None) -> Result:
@@ -47,16 +38,7 @@ def shipyard(api: Api, *args: str, token: str | None = None) -> Result:
         "SHIPYARD_SERVER": api.url,
         "SHIPYARD_TOKEN": token or api.token,
     }
-    return subprocess.run(
-        [str(SHIPYARD), *args], capture_output=True, text=True, env=env, timeout=60
-    )
-
-
-def one_json_object(result: Result) -> dict[str, Any]:
-    assert result.returncode == 0, result.stderr
-    body = json.loads(result.stdout)  # the whole output is one JSON document
-    assert isinstance(body, dict)
-    return body
+    return run_cli(env, *args)
 
 
 def test_create_prints_the_secret_once_and_ls_never(api: Api) -> None:

@@ -10,10 +10,7 @@ from typing import Any
 
 import pytest
 
-from shipyard.settings import Settings
-from shipyard.store import open_database
-from shipyard.testing.api import Api, serve_api
-from shipyard.testing.samples import write_platform
+from shipyard.testing.api import Api, serve_sqlite_api
 
 ServeWeb = Callable[..., AbstractContextManager[Api]]
 
@@ -24,20 +21,8 @@ def serve_web(tmp_path: Path) -> ServeWeb:
 
     @contextmanager
     def serve(**options: Any) -> Iterator[Api]:
-        url = f"sqlite:///{tmp_path / 'shipyard.db'}"
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            cache_dir=tmp_path / "cache",
-            database_url=url,
-            platform=write_platform(tmp_path / "platform.yaml"),
-            **options,
-        )
-        database = open_database(url)
-        try:
-            with serve_api(settings, database) as api:
-                yield api
-        finally:
-            database.dispose()
+        with serve_sqlite_api(tmp_path, **options) as api:
+            yield api
 
     return serve
 
