@@ -20,7 +20,7 @@ from shipyard.catalog.state import DesiredState
 from shipyard.engine import Program, StackRef
 from shipyard.errors import ShipyardError
 from shipyard.targets.base import Release
-from shipyard.targets.gcp.config import gcp_config
+from shipyard.targets.gcp.config import BUILD_STACK, gcp_config
 from shipyard.targets.gcp.plan import gcp_plan
 from shipyard.targets.gcp.program import build_program, gcp_program
 from shipyard.targets.local.builds import image_reference, image_repository
@@ -145,7 +145,7 @@ def render(desired: DesiredState, *, tag: str = "latest") -> list[RenderedResour
     if desired.target == "gcp" and not gcp_config(desired).per_environment:
         # what a deploy provisions first: the component's build stack (build once)
         plan = gcp_plan(desired, None)
-        build = render_program(build_program(plan), project=ref.project, stack="gcp-build")
+        build = render_program(build_program(plan), project=ref.project, stack=BUILD_STACK)
         resources = sorted([*build, *resources], key=lambda r: (r.type, r.name))
     return resources
 

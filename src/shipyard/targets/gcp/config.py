@@ -15,6 +15,7 @@ from shipyard.catalog.state import DesiredState
 from shipyard.targets.gcp.errors import NotGcpError, UnsupportedComponentError
 
 __all__ = [
+    "BUILD_STACK",
     "DEFAULT_CONNECTION",
     "DEFAULT_KEEP_VERSIONS",
     "FIRST_GEN",
@@ -27,6 +28,8 @@ __all__ = [
 ]
 
 DEFAULT_KEEP_VERSIONS = 10
+BUILD_STACK = "gcp-build"
+"""The Pulumi stack (per component) of what build once declares in the build project."""
 INGRESS = {
     "all": "INGRESS_TRAFFIC_ALL",
     "internal": "INGRESS_TRAFFIC_INTERNAL_ONLY",
@@ -214,6 +217,11 @@ def gcp_config(desired: DesiredState) -> GcpConfig:
             "gcp: hand it to that target"
         )
     _refuse_files(desired)
+    if desired.environment == BUILD_STACK:
+        raise UnsupportedComponentError(
+            f"{desired.component}: environment name {BUILD_STACK!r} is the name of the gcp "
+            "target's build stack: rename the environment in platform.yaml"
+        )
     keep = desired.settings.get("keep-versions", DEFAULT_KEEP_VERSIONS)
     ingress = str(desired.settings.get("ingress", "all"))
     if ingress not in INGRESS:

@@ -23,7 +23,7 @@ from shipyard.engine import (
 from shipyard.settings import Settings
 from shipyard.targets.base import OnLine, Release, Target
 from shipyard.targets.gcp.build_api import BuildUpdate, CloudBuild
-from shipyard.targets.gcp.config import gcp_config
+from shipyard.targets.gcp.config import BUILD_STACK, gcp_config
 from shipyard.targets.gcp.errors import (
     GcpPluginMissingError,
     NotServingError,
@@ -55,8 +55,6 @@ def _line(update: BuildUpdate) -> str:
     return f"build {update.build_id}: {update.status}{detail} {update.log_url}"
 
 
-BUILD_STACK = "gcp-build"
-"""The Pulumi stack (per component) of what build once declares in the build project."""
 _IMAGE = re.compile(r"^([a-z0-9-]+)-docker\.pkg\.dev/([^/]+)/([^/]+)/([^@:]+)")
 
 

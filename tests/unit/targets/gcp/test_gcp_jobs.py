@@ -38,6 +38,8 @@ from shipyard.targets.base import Release
 from shipyard.targets.gcp import GcpCredentialsError, gcp_config
 from shipyard.testing.google_fake import FakeEngine, FakeGoogle, serve, write_adc
 
+pytestmark = pytest.mark.integration  # a REST server, real ADC and a job per test (~3 s)
+
 SLUG = {"github.com/project-slug": "acme/orders-api"}
 REMOTE = "https://github.com/acme/orders-api.git"
 TAG = "v1.2.3"

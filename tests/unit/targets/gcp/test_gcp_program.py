@@ -374,3 +374,10 @@ def test_the_1st_gen_github_app_stays_possible_and_validate_names_its_manual_ste
     assert "connect acme/orders-api to Cloud Build in project acme-staging by hand" in step
     assert "Repository mapping does not exist" in step
     assert manual_steps(desired("orders-api", "prod", SLUG)) == []
+
+
+def test_an_environment_named_like_the_build_stack_is_refused(desired: Resolver) -> None:
+    state = desired("orders-api", "staging", SLUG)
+    clash = state.model_copy(update={"environment": "gcp-build"})
+    with pytest.raises(UnsupportedComponentError, match=r"'gcp-build' is the name"):
+        gcp_config(clash)
