@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import CollectorRegistry
 
 from shipyard.api._events import EventStreamOptions
@@ -50,13 +50,13 @@ def _api_router() -> APIRouter:
 
 def _check_access_rules(app: FastAPI) -> None:
     """Every API route declares who may call it (:func:`shipyard.api.access.access`)."""
-    missing = [
-        f"{sorted(route.methods or ())} {route.path}"
-        for route in app.routes
-        if isinstance(route, APIRoute)
-        and route.path.startswith(API_PREFIX)
-        and route_rule(route) is None
-    ]
+    missing = sorted(
+        f"{sorted(context.methods or ())} {context.path_format}"
+        for context in iter_route_contexts(app.routes)  # included routers' routes too
+        if isinstance(context.original_route, APIRoute)
+        and (context.path_format or "").startswith(API_PREFIX)
+        and route_rule(context.original_route) is None
+    )
     if missing:
         raise RuntimeError(f"API routes without an access rule: {', '.join(missing)}")
 

@@ -439,3 +439,20 @@ def test_rotating_the_admin_token_stops_the_old_one(world: World) -> None:
         ("local:test", str(rotated.token_id))
     ]
     assert new not in str(audit) and old not in str(audit)
+
+
+def test_an_included_route_without_an_access_rule_stops_the_app() -> None:
+    from fastapi import APIRouter, FastAPI
+
+    from shipyard.api.access import access
+    from shipyard.api.app import _check_access_rules
+
+    router = APIRouter(prefix="/api/v1/things")
+    router.add_api_route("/ruled", lambda: None, methods=["GET"], **access("thing.read", None))
+    router.add_api_route("/forgotten", lambda: None, methods=["POST"])
+    app = FastAPI()
+    app.include_router(router)
+    with pytest.raises(
+        RuntimeError, match=r"without an access rule: \['POST'\] /api/v1/things/forgotten$"
+    ):
+        _check_access_rules(app)
