@@ -1,0 +1,7 @@
+/**
+ * Shipyard's Backstage permissions and helpers shared by the frontend and backend plugins.
+ *
+ * @packageDocumentation
+ */
+export * from './permissions';
+export * from './annotations';
