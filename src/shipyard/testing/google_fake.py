@@ -273,6 +273,24 @@ class FakeGoogle:
         self.connections.add(name)
         return name
 
+    def remove(self, typ: str, resource_id: str) -> None:
+        """Delete what a resource of Pulumi type ``typ`` created (a destroy, or an up that
+        no longer declares it). Enabled APIs stay enabled (disableOnDestroy is false)."""
+        with self.lock:
+            if typ.endswith(("IamMember", "IAMMember")):
+                self.bindings = {b for b in self.bindings if "/".join(b) != resource_id}
+            elif typ == "gcp:serviceaccount/account:Account":
+                self.accounts.pop(resource_id.rpartition("/")[2], None)
+            elif typ == "gcp:artifactregistry/repository:Repository":
+                self.repositories.pop(resource_id, None)
+                self.images.pop(resource_id, None)
+            elif typ == "gcp:cloudbuild/trigger:Trigger":
+                self.triggers = {n: t for n, t in self.triggers.items() if t["id"] != resource_id}
+            elif typ == "gcp:cloudrunv2/service:Service":
+                self.services.pop(resource_id, None)
+            elif typ == "gcp:cloudbuildv2/repository:Repository":
+                self.v2_repositories.pop(resource_id, None)
+
     # -- projects and APIs ---------------------------------------------------------------
 
     def project(self, project_id: str) -> Project:
@@ -902,6 +920,8 @@ class FakeEngine:
         self.google = google
         self.pulumi_home = pulumi_home
         self.stacks: dict[StackRef, dict[str, StackOutput]] = {}
+        self.resources: dict[StackRef, set[tuple[str, str]]] = {}
+        """What each stack's last ``up`` declared: (type, id)."""
         self.ups: list[StackRef] = []
 
     def up(
@@ -930,9 +950,15 @@ class FakeEngine:
         run: Callable[[], None] = pulumi.runtime.test(with_outputs)  # type: ignore[no-untyped-call]
         run()
         outputs = {key: StackOutput(_camel(value)) for key, value in exported.items()}
+        declared = {(typ, resource_id) for typ, _, resource_id in mocks.created}
+        gone = self.resources.get(ref, set()) - declared
+        for typ, resource_id in sorted(gone):  # no longer declared: deleted, as an up does
+            self.google.remove(typ, resource_id)
+        self.resources[ref] = declared
         self.stacks[ref] = outputs
         self.ups.append(ref)
-        return OperationResult(ref, OperationKind.UP, {"create": len(mocks.created)}, outputs, 0.0)
+        changes = {"create": len(mocks.created), "delete": len(gone)}
+        return OperationResult(ref, OperationKind.UP, changes, outputs, 0.0)
 
     def outputs(self, ref: StackRef) -> dict[str, StackOutput]:
         if ref not in self.stacks:
@@ -942,7 +968,10 @@ class FakeEngine:
     def destroy(self, ref: StackRef, **_: Any) -> OperationResult | None:
         if self.stacks.pop(ref, None) is None:
             raise StackNotFoundError(ref, "the fake engine")
-        return OperationResult(ref, OperationKind.DESTROY, {}, {}, 0.0)
+        gone = self.resources.pop(ref, set())
+        for typ, resource_id in sorted(gone):
+            self.google.remove(typ, resource_id)
+        return OperationResult(ref, OperationKind.DESTROY, {"delete": len(gone)}, {}, 0.0)
 
 
 # -- the REST surface --------------------------------------------------------------------

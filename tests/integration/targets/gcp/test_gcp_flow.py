@@ -162,3 +162,21 @@ def test_per_environment_builds_the_tag_in_each_environment(
     assert theirs.image.startswith("europe-west4-docker.pkg.dev/acme-prod/")
     assert google.running_digest(gcp_config(prod).service_resource) == theirs.digest
     assert StackRef.of(dev.component, BUILD_STACK) not in cloud.engine.stacks
+
+
+def test_destroy_removes_the_environment_and_keeps_the_builds(
+    cloud: Cloud, desired: Resolver
+) -> None:
+    google, target = cloud.google, cloud.target
+    public = desired("dev", {**SLUG, "shipyard.dev/public": "true"})
+    target.deploy(public, "v1.0.0")
+    name = gcp_config(public).service_resource
+    assert google.has_role(name, "roles/run.invoker", "allUsers")
+    # public no more: the next up deletes the invoker it no longer declares
+    private = desired("dev")
+    target.deploy(private, "v1.0.0")
+    assert not google.has_role(name, "roles/run.invoker", "allUsers")
+    target.destroy(private)
+    assert name not in google.services
+    assert len(google.triggers) == 1 and google.images  # the build stack and its images stay
+    assert "run.googleapis.com" in google.projects["acme-dev"].services  # never disabled
