@@ -35,7 +35,7 @@ from shipyard.store.environments import get_environment
 from shipyard.store.releases import ensure_release
 from shipyard.store.stacks import ensure_stack
 from shipyard.targets.base import Release
-from shipyard.targets.gcp import GcpCredentialsError, gcp_config
+from shipyard.targets.gcp import GcpCredentialsError, ReleaseImageGoneError, gcp_config
 from shipyard.testing.google_fake import FakeEngine, FakeGoogle, serve, write_adc
 
 pytestmark = pytest.mark.integration  # a REST server, real ADC and a job per test (~3 s)
@@ -272,3 +272,23 @@ def test_release_of_is_a_build_in_the_build_project_s_registry(world: World) -> 
         assert target.release_of(world.prod, TAG, None) is None
         assert target.release_of(world.prod, "v9.9.9", ours) is None
         assert target.current_release(world.prod) is None  # no stack yet
+
+
+def test_a_rollback_to_an_image_no_longer_in_the_registry_fails_before_the_up(
+    world: World,
+) -> None:
+    assert world.run(_deploy(world, "prod")).status.value == "succeeded"
+    assert world.run(_deploy(world, "prod", "v1.3.0")).status.value == "succeeded"
+    (first,) = world.google.started_builds(TAG)
+    digest = first["results"]["images"][0]["digest"]
+    world.google.delete_image(gcp_config(world.prod).repository_resource, digest)
+    ups = list(world.engine.ups)
+    with transaction(world.database) as session:
+        rollback_id = request_rollback(session, "default", "orders-api", "prod").id
+    with pytest.raises(ReleaseImageGoneError, match=r"deploy the tag v1\.2\.3 again"):
+        world.run(rollback_id)
+    failed = world.deployment(rollback_id)
+    assert failed.status.value == "failed"
+    assert failed.error is not None and failed.error.startswith("ReleaseImageGoneError: ")
+    assert world.engine.ups == ups  # nothing was changed
+    assert world.running(world.prod) != digest
