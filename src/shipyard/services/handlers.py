@@ -46,6 +46,7 @@ SERVICE_HANDLERS: Mapping[JobKind, str] = {
     JobKind.preview: f"{__name__}:preview",
     JobKind.refresh: f"{__name__}:refresh",
     JobKind.destroy: f"{__name__}:destroy",
+    JobKind.deliver: "shipyard.services.deliveries:deliver",
 }
 
 Outcome = tuple[DeploymentStatus, dict[str, Any]]

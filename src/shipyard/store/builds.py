@@ -11,6 +11,7 @@ from shipyard.clock import utc_now
 from shipyard.store._queries import get_or_raise
 from shipyard.store.enums import BuildStatus
 from shipyard.store.models import Build, Component
+from shipyard.store.subscriptions import record_build_failed
 
 __all__ = ["create_build", "finish_build", "get_build", "latest_image_build"]
 
@@ -46,6 +47,8 @@ def finish_build(
     build.error = error
     build.finished_at = at or utc_now()
     session.flush()
+    if status is BuildStatus.failed:
+        record_build_failed(session, build)  # webhooks out (outbox), in this transaction
     return build
 
 

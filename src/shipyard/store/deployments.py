@@ -13,6 +13,7 @@ from shipyard.store._queries import get_or_raise, page
 from shipyard.store.enums import DeploymentStatus
 from shipyard.store.errors import NotFoundError
 from shipyard.store.models import Component, Deployment, Environment, Release, Stack
+from shipyard.store.subscriptions import record_deployment_event
 
 __all__ = [
     "create_deployment",
@@ -61,6 +62,8 @@ def create_deployment(
         deployment.finished_at = utc_now()
     session.add(deployment)
     session.flush()
+    if status in _FINISHED:
+        record_deployment_event(session, deployment.id, status)  # webhooks out (outbox)
     return deployment
 
 
@@ -118,8 +121,10 @@ def set_deployment_status(
     url: str | None = None,
     at: datetime | None = None,
 ) -> Deployment:
-    """Record progress; a success also makes its release the stack's current one."""
+    """Record progress; a success also makes its release the stack's current one. A
+    change of status is an event for the webhook subscriptions (in this transaction)."""
     now = at or utc_now()
+    previous = deployment.status
     deployment.status = status
     if status is DeploymentStatus.running:
         deployment.started_at = now
@@ -134,6 +139,8 @@ def set_deployment_status(
         stack.current_release_id = deployment.release_id
         stack.url = url or stack.url
     session.flush()
+    if status is not previous:
+        record_deployment_event(session, deployment.id, status)
     return deployment
 
 
@@ -150,6 +157,7 @@ def start_deployment(
     )
     if updated.rowcount != 1:
         raise NotFoundError("deployment", deployment_id)
+    record_deployment_event(connection, deployment_id, DeploymentStatus.running)
 
 
 def previous_release(session: Session, stack: Stack) -> Release | None:

@@ -213,8 +213,19 @@ def record_deployment_event(
     live = _live(connection)
     if not live:
         return None
+    # Plain columns: on a Connection (a job's first write) there are no ORM objects.
     row = connection.execute(
-        select(Deployment, Component.namespace, Component.name, Environment.name)
+        select(
+            Component.namespace,
+            Component.name,
+            Environment.name.label("environment"),
+            Deployment.reason,
+            Deployment.tag,
+            Deployment.release_id,
+            Deployment.url,
+            Deployment.error,
+            Deployment.job_id,
+        )
         .join(Stack, Deployment.stack_id == Stack.id)
         .join(Component, Stack.component_id == Component.id)
         .join(Environment, Stack.environment_id == Environment.id)
@@ -222,21 +233,20 @@ def record_deployment_event(
     ).one_or_none()
     if row is None:
         return None
-    deployment, namespace, name, environment = row
-    component = f"{namespace}/{name}"
-    if not any(_wants(sub, event_type, component, environment) for sub in live):
+    component = f"{row.namespace}/{row.name}"
+    if not any(_wants(sub, event_type, component, row.environment) for sub in live):
         return None
     data = {
         "deployment": deployment_id,
         "component": component,
-        "environment": environment,
+        "environment": row.environment,
         "status": status.value,
-        "reason": deployment.reason,
-        "tag": deployment.tag,
-        "release": deployment.release_id,
-        "url": deployment.url,
-        "error": deployment.error,
-        "job": deployment.job_id,
+        "reason": row.reason,
+        "tag": row.tag,
+        "release": row.release_id,
+        "url": row.url,
+        "error": row.error,
+        "job": row.job_id,
     }
     return _record(connection, event_type, data, deployment_id=deployment_id)
 
