@@ -541,6 +541,30 @@ class FakeGoogle:
         check_body("artifactregistry.v1", "DockerImage", body, response=True)
         return body
 
+    def tag(self, name: str) -> dict[str, Any]:
+        """``projects/P/locations/L/repositories/R/packages/<image>/tags/<tag>``."""
+        repository, _, rest = name.partition("/packages/")
+        package, _, tag = rest.partition("/tags/")
+        project = _parts(repository, "repositories")[0]
+        self.require(project, "artifactregistry")
+        image, tag = unquote(package), unquote(tag)
+        found = next(
+            (
+                i
+                for i in self.images.get(repository, {}).values()
+                if i["_image"] == image and tag in i["tags"]
+            ),
+            None,
+        )
+        if repository not in self.repositories or found is None:
+            raise _not_found(name)
+        body = {
+            "name": name,
+            "version": f"{repository}/packages/{package}/versions/{found['_digest']}",
+        }
+        check_body("artifactregistry.v1", "Tag", body, response=True)
+        return body
+
     def delete_image(self, repository: str, digest: str) -> None:
         """As a cleanup policy (or a person) would."""
         del self.images[repository][digest]
@@ -987,6 +1011,13 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         "image",
     ),
     ("GET", re.compile(r"^/v2/(projects/[^/]+/locations/[^/]+/services/[^/]+)$"), "service"),
+    (
+        "GET",
+        re.compile(
+            r"^/v1/(projects/[^/]+/locations/[^/]+/repositories/[^/]+/packages/[^/]+/tags/[^/]+)$"
+        ),
+        "tag",
+    ),
 ]
 
 
@@ -1008,6 +1039,8 @@ def _answer(google: FakeGoogle, method: str, url: str, body: dict[str, Any]) -> 
                 return google.list_builds(match.group(1), "global", query.get("filter", ""))
             if action == "image":
                 return google.docker_image(match.group(1))
+            if action == "tag":
+                return google.tag(match.group(1))
             return google.service(match.group(1))
     raise GoogleError(404, "NOT_FOUND", f"no route {method} {split.path}")
 

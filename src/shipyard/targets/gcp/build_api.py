@@ -9,6 +9,7 @@ the pushed image (``results.images[].digest``).
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Callable
@@ -32,6 +33,9 @@ from shipyard.targets.gcp.errors import (
 __all__ = ["BuildUpdate", "BuiltImage", "CloudBuild", "OnUpdate"]
 
 _TRIGGER = re.compile(r"^projects/([^/]+)/locations/([^/]+)/triggers/([^/]+)$")
+_NEWEST = 100
+"""Builds of a trigger looked through for a tag's (its newest ones); an older tag's image
+is found in Artifact Registry first."""
 _SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 _DONE = frozenset({"SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"})
 
@@ -167,7 +171,8 @@ class CloudBuild:
             page_size=100,
         )
         try:
-            for build in self.client.list_builds(request=request):
+            newest = itertools.islice(self.client.list_builds(request=request), _NEWEST)
+            for build in newest:
                 if build.substitutions.get("TAG_NAME") != tag:
                     continue
                 if _status(build) in _DONE and _status(build) != "SUCCESS":

@@ -122,7 +122,7 @@ class GcpTarget:
     ) -> Release:
         """The image of ``tag``: the build the trigger ran for it (a tag push), waited for
         while it runs, else a run of the trigger. Provisions the trigger first if missing."""
-        gcp_plan(desired, None)  # an unsupported component fails before any API call
+        plan = gcp_plan(desired, None)  # an unsupported component fails before any call
         check_tag(desired, tag)
         config = gcp_config(desired)
         trigger_id = self.ensure_build(desired, on_line=on_line)
@@ -133,6 +133,12 @@ class GcpTarget:
             if on_line is not None:
                 on_line(_line(update))
 
+        if self.reads is not None:  # the tag's image already pushed (tags are immutable)
+            digest = self.reads.tagged_digest(config.repository_resource, desired.name, tag)
+            if digest is not None:
+                if on_line is not None:
+                    on_line(f"image {plan.image}:{tag} ({digest}) is in Artifact Registry")
+                return Release(tag, f"{plan.image}:{tag}", digest)
         built, started = self.cloud_build.build_tag(trigger, trigger_id, tag, on_update=report)
         if on_line is not None:
             how = "ran the trigger for it" if started else "the build the trigger ran for it"

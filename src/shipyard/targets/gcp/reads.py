@@ -6,7 +6,7 @@ Build client uses; ``endpoint`` replaces Google's hosts (a fake in tests)."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from google.auth import exceptions as auth_errors
 from google.auth.credentials import Credentials
@@ -54,6 +54,17 @@ class GoogleReads:
         """``repository``'s (``projects/P/locations/L/repositories/R``) image by digest."""
         name = quote(f"{image}@{digest}", safe="")
         return self._get(_ARTIFACT_REGISTRY, f"v1/{repository}/dockerImages/{name}")
+
+    def tagged_digest(self, repository: str, image: str, tag: str) -> str | None:
+        """The digest ``tag`` of ``image`` names in ``repository`` (None: no such tag)."""
+        package = quote(image, safe="")
+        found = self._get(
+            _ARTIFACT_REGISTRY, f"v1/{repository}/packages/{package}/tags/{quote(tag, safe='')}"
+        )
+        if found is None:
+            return None
+        version = unquote(str(found.get("version", ""))).rpartition("/versions/")[2]
+        return version if version.startswith("sha256:") else None
 
     def service(self, name: str) -> dict[str, Any] | None:
         """A Cloud Run service (``projects/P/locations/L/services/S``)."""

@@ -180,3 +180,15 @@ def test_destroy_removes_the_environment_and_keeps_the_builds(
     assert name not in google.services
     assert len(google.triggers) == 1 and google.images  # the build stack and its images stay
     assert "run.googleapis.com" in google.projects["acme-dev"].services  # never disabled
+
+
+def test_a_tag_already_in_the_registry_is_never_built_again(
+    cloud: Cloud, desired: Resolver
+) -> None:
+    google, target, dev = cloud.google, cloud.target, desired("dev")
+    first = target.deploy(dev, "v1.0.0").release
+    google.builds.clear()  # the build is past the newest ones Shipyard looks through
+    lines: list[str] = []
+    again = target.run_trigger(dev, "v1.0.0", on_line=lines.append)
+    assert again == first and google.builds == {}  # a run would fail: the tag is immutable
+    assert any("is in Artifact Registry" in line for line in lines)
