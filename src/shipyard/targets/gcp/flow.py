@@ -230,6 +230,8 @@ class GcpTarget:
         """``up`` the service on an image already built (by digest): a deploy whose build
         ran earlier, a promote or a rollback. Runs no build. Refused before the ``up`` when
         the image is gone from the registry; done when the new revision serves."""
+        if release.tag:
+            check_tag(desired, release.tag)  # a promote, too: the environment's own pattern
         self._check_image(desired, release)
         deployed = self._up(desired, release, on_event, cancel)
         self._check_serving(desired, release)

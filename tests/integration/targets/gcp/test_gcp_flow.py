@@ -192,3 +192,16 @@ def test_a_tag_already_in_the_registry_is_never_built_again(
     again = target.run_trigger(dev, "v1.0.0", on_line=lines.append)
     assert again == first and google.builds == {}  # a run would fail: the tag is immutable
     assert any("is in Artifact Registry" in line for line in lines)
+
+
+def test_a_promote_is_held_to_the_target_environment_s_tag_pattern(
+    cloud: Cloud, desired: Resolver
+) -> None:
+    annotations = {**SLUG, "shipyard.dev/dev.tag-pattern": r"^(v\d+\.\d+\.\d+|rc-\d+)$"}
+    dev, prod = desired("dev", annotations), desired("prod", annotations)
+    candidate = cloud.target.deploy(dev, "rc-1").release
+    assert candidate is not None
+    ups = list(cloud.engine.ups)
+    with pytest.raises(UnsupportedComponentError, match=r"'rc-1' does not match"):
+        cloud.target.deploy_release(prod, candidate)
+    assert cloud.engine.ups == ups
