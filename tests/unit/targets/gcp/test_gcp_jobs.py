@@ -95,15 +95,20 @@ class World:
 
 @pytest.fixture
 def world(
+    request: pytest.FixtureRequest,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     write_component: Callable[..., tuple[Path, Path]],
     desired: Callable[..., DesiredState],
 ) -> Iterator[World]:
-    staging, prod = desired("orders-api", "staging", SLUG), desired("orders-api", "prod", SLUG)
-    catalog, platform = write_component("orders-api", SLUG)
+    """The component's annotations: SLUG, or the test's (indirect parametrization)."""
+    annotations = getattr(request, "param", SLUG)
+    staging = desired("orders-api", "staging", annotations)
+    prod = desired("orders-api", "prod", annotations)
+    catalog, platform = write_component("orders-api", annotations)
     google = FakeGoogle("acme-staging", "acme-prod")
     google.connect("acme-staging", "europe-west4")  # the platform team's 2nd-gen connection
+    google.connect("acme-prod", "europe-west1")  # (used by build: per-environment)
     engine = FakeEngine(google)
 
     class _Engines:
@@ -292,3 +297,24 @@ def test_a_rollback_to_an_image_no_longer_in_the_registry_fails_before_the_up(
     assert failed.error is not None and failed.error.startswith("ReleaseImageGoneError: ")
     assert world.engine.ups == ups  # nothing was changed
     assert world.running(world.prod) != digest
+
+
+@pytest.mark.parametrize(
+    "world", [{**SLUG, "shipyard.dev/build": "per-environment"}], indirect=True
+)
+def test_per_environment_promote_rebuilds_the_tag_and_says_so(world: World) -> None:
+    staged = world.run(_deploy(world, "staging"))
+    assert staged.status.value == "succeeded", staged.error
+    with transaction(world.database) as session:
+        promote_id = request_promote(session, "default", "orders-api", "staging", "prod").id
+    promoted = world.run(promote_id)
+    assert promoted.status.value == "succeeded", promoted.error
+    (rebuild,) = [e for e in world.events if e[0] == "release.rebuild"]
+    assert rebuild[2] == "warning"
+    assert "no image in prod's registry" in rebuild[1] and "a new digest" in rebuild[1]
+    builds = world.google.started_builds(TAG)
+    assert sorted(b["substitutions"]["_SHIPYARD_ENVIRONMENT"] for b in builds) == [
+        "prod",
+        "staging",
+    ]
+    assert world.running(world.prod) != world.running(world.staging)
