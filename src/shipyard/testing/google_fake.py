@@ -273,6 +273,15 @@ class FakeGoogle:
         self.connections.add(name)
         return name
 
+    def create(self, typ: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Create a resource of Pulumi type ``typ`` from its inputs (camelCase), as the gcp
+        provider would: its id and outputs. Raises :class:`GoogleError` as Google would."""
+        handler = _HANDLERS.get(typ)
+        if handler is None:
+            raise _invalid(f"the fake Google has no model of {typ}")
+        with self.lock:
+            return handler(self, inputs)
+
     def remove(self, typ: str, resource_id: str) -> None:
         """Delete what a resource of Pulumi type ``typ`` created (a destroy, or an up that
         no longer declares it). Enabled APIs stay enabled (disableOnDestroy is false)."""
@@ -318,7 +327,7 @@ class FakeGoogle:
             )
         return project
 
-    def _member_exists(self, member: str) -> None:
+    def member_exists(self, member: str) -> None:
         kind, _, who = member.partition(":")
         if kind == "serviceAccount" and who.endswith(".iam.gserviceaccount.com"):
             if who not in self.accounts:
@@ -685,11 +694,7 @@ class GoogleMocks(pulumi.runtime.Mocks):
         inputs = _camel({k: v for k, v in args.inputs.items() if not k.startswith("__")})
         if args.typ == "pulumi:pulumi:Stack":
             return f"{args.name}-stack", {}
-        handler = _HANDLERS.get(args.typ)
-        if handler is None:
-            raise _invalid(f"the fake Google has no model of {args.typ}")
-        with self.google.lock:
-            resource_id, outputs = handler(self.google, inputs)
+        resource_id, outputs = self.google.create(args.typ, inputs)
         self.created.append((args.typ, args.name, resource_id))
         return resource_id, {**inputs, **outputs}
 
@@ -748,14 +753,14 @@ def _repository_member(google: FakeGoogle, inputs: dict[str, Any]) -> tuple[str,
     name = f"projects/{project}/locations/{inputs['location']}/repositories/{inputs['repository']}"
     if name not in google.repositories:
         raise _not_found(name)
-    google._member_exists(inputs["member"])
+    google.member_exists(inputs["member"])
     google.bindings.add((name, inputs["role"], inputs["member"]))
     return f"{name}/{inputs['role']}/{inputs['member']}", {}
 
 
 def _project_member(google: FakeGoogle, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     project = google.project(inputs["project"]).project_id
-    google._member_exists(inputs["member"])
+    google.member_exists(inputs["member"])
     resource = f"projects/{project}"
     google.bindings.add((resource, inputs["role"], inputs["member"]))
     return f"{resource}/{inputs['role']}/{inputs['member']}", {}
@@ -768,7 +773,7 @@ def _account_member(google: FakeGoogle, inputs: dict[str, Any]) -> tuple[str, di
         google.accounts
     ):
         raise _not_found(account)
-    google._member_exists(inputs["member"])
+    google.member_exists(inputs["member"])
     google.bindings.add((account, inputs["role"], inputs["member"]))
     return f"{account}/{inputs['role']}/{inputs['member']}", {}
 
@@ -911,7 +916,7 @@ def _service_member(google: FakeGoogle, inputs: dict[str, Any]) -> tuple[str, di
     name = f"projects/{project}/locations/{inputs['location']}/services/{inputs['name']}"
     if name not in google.services:
         raise _not_found(name)
-    google._member_exists(inputs["member"])
+    google.member_exists(inputs["member"])
     google.bindings.add((name, inputs["role"], inputs["member"]))
     return f"{name}/{inputs['role']}/{inputs['member']}", {}
 

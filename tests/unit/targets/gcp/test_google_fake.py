@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from functools import partial
 from typing import Any
 
 import pytest
@@ -60,21 +61,19 @@ def test_rest_errors_have_google_s_shape() -> None:
 
 
 def test_the_model_refuses_what_google_refuses() -> None:
-    from shipyard.testing.google_fake import _HANDLERS
-
     google = FakeGoogle("acme-dev")
-    trigger = _HANDLERS["gcp:cloudbuild/trigger:Trigger"]
-    enable = _HANDLERS["gcp:projects/service:Service"]
-    account = _HANDLERS["gcp:serviceaccount/account:Account"]
-    v2 = _HANDLERS["gcp:cloudbuildv2/repository:Repository"]
+
+    trigger = partial(google.create, "gcp:cloudbuild/trigger:Trigger")
+    enable = partial(google.create, "gcp:projects/service:Service")
+    account = partial(google.create, "gcp:serviceaccount/account:Account")
+    v2 = partial(google.create, "gcp:cloudbuildv2/repository:Repository")
     with pytest.raises(GoogleError, match=r"disableOnDestroy"):
-        enable(google, {"project": "acme-dev", "service": "iam.googleapis.com"})
+        enable({"project": "acme-dev", "service": "iam.googleapis.com"})
     for api in ("cloudbuild", "iam"):
         enable(
-            google,
             {"project": "acme-dev", "service": f"{api}.googleapis.com", "disableOnDestroy": False},
         )
-    account(google, {"project": "acme-dev", "accountId": "builder-1"})
+    account({"project": "acme-dev", "accountId": "builder-1"})
     base = {
         "project": "acme-dev",
         "location": "europe-west1",
@@ -82,10 +81,9 @@ def test_the_model_refuses_what_google_refuses() -> None:
         "github": {"owner": "a", "name": "b", "push": {"tag": "^v"}},
     }
     with pytest.raises(GoogleError, match=r"projects/\{PROJECT_ID\}/serviceAccounts/"):
-        trigger(google, {**base, "serviceAccount": "builder-1@acme-dev.iam.gserviceaccount.com"})
+        trigger({**base, "serviceAccount": "builder-1@acme-dev.iam.gserviceaccount.com"})
     with pytest.raises(GoogleError, match=r"does not exist"):
         trigger(
-            google,
             {
                 **base,
                 "serviceAccount": "projects/acme-dev/serviceAccounts/"
@@ -93,7 +91,6 @@ def test_the_model_refuses_what_google_refuses() -> None:
             },
         )
     trigger_id, _ = trigger(
-        google,
         {
             **base,
             "serviceAccount": "projects/acme-dev/serviceAccounts/"
@@ -103,7 +100,6 @@ def test_the_model_refuses_what_google_refuses() -> None:
     assert google.triggers[f"projects/acme-dev/locations/europe-west1/triggers/{trigger_id}"]
     with pytest.raises(GoogleError) as caught:
         v2(
-            google,
             {
                 "project": "acme-dev",
                 "parentConnection": "projects/acme-dev/locations/europe-west1/connections/gh",
@@ -115,17 +111,15 @@ def test_the_model_refuses_what_google_refuses() -> None:
 
 
 def test_a_user_service_account_build_needs_its_logging_option() -> None:
-    from shipyard.testing.google_fake import _HANDLERS
-
     google = FakeGoogle("acme-dev", enabled=("cloudbuild.googleapis.com", "iam.googleapis.com"))
-    _HANDLERS["gcp:serviceaccount/account:Account"](
-        google, {"project": "acme-dev", "accountId": "builder-1"}
+    google.create(
+        "gcp:serviceaccount/account:Account", {"project": "acme-dev", "accountId": "builder-1"}
     )
     google.repository_files[("https://github.com/a/b.git", "cloudbuild.yaml")] = (
         "steps: [{name: gcr.io/cloud-builders/docker, args: [build, .]}]\n"
     )
-    _HANDLERS["gcp:cloudbuild/trigger:Trigger"](
-        google,
+    google.create(
+        "gcp:cloudbuild/trigger:Trigger",
         {
             "project": "acme-dev",
             "location": "europe-west1",
