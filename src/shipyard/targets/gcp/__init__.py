@@ -1,7 +1,8 @@
 """The GCP target: Cloud Build triggers on tags, Artifact Registry, Cloud Run v2.
 
-Its program is declared with ``pulumi_gcp``; deploys run the trigger through the Cloud
-Build API and ``up`` the built digest. See docs/gcp-target.md for running it for real.
+Its programs are declared with ``pulumi_gcp``: build once (one repository and trigger per
+component, in the build project) or per environment; deploys find or run the tag's build
+and ``up`` its digest. See docs/gcp-target.md.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ The one place Shipyard talks to the Cloud Build API (``google-cloud-build``'s
 ``CloudBuildClient``). :meth:`CloudBuild.run_trigger` runs a regional trigger
 (``projects/P/locations/R/triggers/T``) at a tag, polls the build, reports each status
 change (with the log URL) to a callback, and returns the digest Cloud Build recorded for
-the pushed image (``results.images[].digest``).
+the pushed image (``results.images[].digest``); :meth:`CloudBuild.build_tag` first looks
+for the trigger's build of the tag (a tag push's) and follows it instead.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""The GCP target's flows: provision, deploy (run the trigger, then ``up`` the digest) and
-destroy. The Control plane calls these from its jobs."""
+"""The GCP target's flows: provision, deploy (the tag's image: found in Artifact Registry,
+or the trigger's build of it, or a run of the trigger; then ``up`` its digest and check the
+new revision serves), deploy of a known release (promote, rollback) and destroy. The
+Control plane calls these from its jobs."""
 
 from __future__ import annotations
 
