@@ -1,4 +1,4 @@
-"""webhooks in: per-component secrets, deliveries seen (replays), catalog sync state (filled by the #18 webhooks-in work)
+"""webhooks in: per-component secrets, deliveries seen (replays), orphaned components
 
 Revision ID: 0003
 Revises: 0002
