@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     container_engine: str | None = None
     """``docker`` or ``podman`` (or a path to either); default: whichever works."""
 
+    container_host: str | None = None
+    """The local target's container engine on another machine (a container host): its
+    API's URL, given to docker as ``DOCKER_HOST`` and to podman as ``CONTAINER_HOST``
+    (e.g. ``ssh://core@10.0.0.5/run/podman/podman.sock`` for ``podman system service``,
+    ``tcp://10.0.0.5:2375``); default: the engine of this machine. Set
+    ``container_engine`` with it (detection asks the local engine)."""
+
     registry: str | None = None
     """Image registry (``host[:port]``) the local target pushes builds to; default: none,
     images stay in the container engine as
@@ -170,6 +177,19 @@ class Settings(BaseSettings):
 
     oidc_client_secret: str | None = None
     """The Web UI client's secret, for a confidential client; never logged or shown."""
+
+    on_behalf_secret: str | None = Field(default=None, min_length=32)
+    """The HS256 key of on-behalf-of assertions (``X-Shipyard-On-Behalf-Of``): a service
+    holding it and an API token acts for the person an assertion names (the Backstage
+    backend plugin, ``shipyard.onBehalfSecret``); unset: no assertion is accepted. At least
+    32 characters (``openssl rand -base64 48``); never logged or shown."""
+
+    on_behalf_issuer: str = "backstage"
+    """The ``iss`` on-behalf-of assertions carry; people they name are ``<iss>#<ref>``."""
+
+    on_behalf_services: list[str] = Field(default_factory=list)
+    """Users whose API tokens act only for people (a JSON list, e.g. ``'["backstage"]'``):
+    their requests must carry an on-behalf-of assertion, and no other token's may."""
 
     delivery_allowed_networks: list[IPvAnyNetwork] = Field(default_factory=list)
     """Networks a subscription's URL may point into besides the public internet (loopback,

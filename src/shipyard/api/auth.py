@@ -7,7 +7,9 @@ may then do is decided in one place, :mod:`shipyard.api.access`.
 Credentials: a bearer that is a Shipyard API token (``shp_...``), looked up by the sha256
 of the presented secret; or, when ``SHIPYARD_OIDC_ISSUER`` is set, a JWT of that issuer (an
 OIDC access token, a Backstage user token), checked by :mod:`shipyard.api.oidc`.
-:func:`_principal_from_bearer` tells them apart. The Web UI's cookie session is
+:func:`_principal_from_bearer` tells them apart. An API token sending an on-behalf-of
+assertion acts for the person it names, within the token's own role and teams
+(:mod:`shipyard.api.on_behalf`). The Web UI's cookie session is
 :mod:`shipyard.web.session`'s.
 """
 
@@ -20,10 +22,12 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine, select
 
-from shipyard.api.dependencies import DatabaseDep
+from shipyard.api.dependencies import DatabaseDep, SettingsDep
 from shipyard.api.oidc import OidcError, OidcTokenError, OidcVerifier, app_verifier, looks_like_jwt
+from shipyard.api.on_behalf import ON_BEHALF_HEADER, OnBehalfError, capped, verify_assertion
 from shipyard.catalog.ownership import owner_ref
 from shipyard.clock import utc_now
+from shipyard.settings import Settings
 from shipyard.store import transaction
 from shipyard.store.audit import current_audit
 from shipyard.store.auth import ensure_person, find_live_token, record_use, use_is_stale
@@ -48,7 +52,8 @@ class Principal:
 
     ``teams`` are canonical ownership refs (``group:default/payments``, see
     :func:`shipyard.catalog.ownership.owner_ref`); ``method`` says how the caller proved
-    who it is: ``token`` (a Shipyard API token), ``oidc`` (a JWT bearer) or ``session``
+    who it is: ``token`` (a Shipyard API token), ``oidc`` (a JWT bearer), ``on-behalf``
+    (a person through a service's token and assertion) or ``session``
     (the Web UI's cookie).
     """
 
@@ -59,7 +64,10 @@ class Principal:
     teams: frozenset[str] = field(default_factory=frozenset)
     method: str = "token"
     subject: str | None = None
-    """``<issuer>#<sub>`` for a person known through OIDC; ``None`` for a token."""
+    """``<issuer>#<sub>`` for a person known through OIDC or an on-behalf-of assertion;
+    ``None`` for a token."""
+    via: str | None = None
+    """The service (its token's user) a person acts through (``method`` ``on-behalf``)."""
 
     @property
     def is_admin(self) -> bool:
@@ -67,8 +75,10 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """Who, as the audit log shows it: the OIDC subject, else the user's name."""
-        return self.subject or self.user_name
+        """Who, as the audit log shows it: the OIDC subject, else the user's name; and
+        ``via <service>`` for a person acting through a service."""
+        who = self.subject or self.user_name
+        return f"{who} via {self.via}" if self.via else who
 
 
 def unauthorized(detail: str) -> HTTPException:
@@ -144,6 +154,40 @@ def _principal_from_jwt(database: Engine, verifier: OidcVerifier, bearer: str) -
     )
 
 
+def _acting_for(
+    database: Engine, settings: Settings, service: Principal, assertion: str | None
+) -> Principal:
+    """The person an on-behalf-of assertion names, acting through ``service``'s token."""
+    if service.method != "token" or service.user_name not in settings.on_behalf_services:
+        raise unauthorized(
+            f"only the API tokens of a service SHIPYARD_ON_BEHALF_SERVICES lists may send "
+            f"{ON_BEHALF_HEADER}; this bearer is not one"
+        )
+    if assertion is None:
+        raise unauthorized(
+            f"this token is the service {service.user_name!r}'s (SHIPYARD_ON_BEHALF_SERVICES): "
+            f"it acts only for a person, named by a {ON_BEHALF_HEADER} assertion"
+        )
+    try:
+        person = verify_assertion(assertion, settings)
+    except OnBehalfError as error:
+        raise unauthorized(str(error)) from error
+    name = person.entity_ref.removeprefix("user:").removeprefix("default/")
+    with transaction(database) as session:
+        user_id = ensure_person(session, person.subject, name).id
+    role, teams = capped(person, service.role, service.teams)
+    return Principal(
+        user_id=user_id,
+        user_name=name,
+        token_id=service.token_id,
+        role=role,
+        teams=teams,
+        method="on-behalf",
+        subject=person.subject,
+        via=service.user_name,
+    )
+
+
 def bind_principal(request: Request, principal: Principal) -> Principal:
     """Record ``principal`` as the request's caller: on ``request.state`` (the access
     checks, the audit middleware) and in the audit context (records written by services
@@ -160,6 +204,7 @@ def bind_principal(request: Request, principal: Principal) -> Principal:
 def require_principal(
     request: Request,
     database: DatabaseDep,
+    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The single entry of authentication: every protected route depends on it."""
@@ -171,6 +216,10 @@ def require_principal(
     principal = _principal_from_bearer(request, database, credentials.credentials)
     if principal is None:
         raise unauthorized("the bearer token is unknown, revoked or expired")
+    assertion = request.headers.get(ON_BEHALF_HEADER)
+    service = principal.method == "token" and principal.user_name in settings.on_behalf_services
+    if assertion is not None or service:
+        principal = _acting_for(database, settings, principal, assertion)
     return bind_principal(request, principal)
 
 
