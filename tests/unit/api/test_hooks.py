@@ -477,3 +477,27 @@ def test_a_tag_from_a_webhook_and_from_the_poller_is_deployed_once(world: World)
     assert response.json()["components"][0]["status"] == "already-requested"
     assert [d["tag"] for d in world.deployments()] == ["v1.0.0"]
     assert requested == ["v1.1.0"]
+
+
+def test_the_hooks_are_the_only_routes_authenticated_by_signature(world: World) -> None:
+    document = world.api.client.get("/openapi.json").json()
+    by_authentication: dict[str, set[str]] = {}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            rule = operation["x-shipyard-access"]
+            by_authentication.setdefault(rule["authentication"], set()).add(
+                f"{method.upper()} {path}"
+            )
+    assert by_authentication["signature"] == {
+        "POST /api/v1/hooks/github",
+        "POST /api/v1/hooks/gitlab",
+        "POST /api/v1/hooks/generic",
+        "POST /api/v1/hooks/backstage",
+    }
+    assert by_authentication["none"] == {"GET /healthz"}
+    assert not [route for route in by_authentication["bearer"] if "/api/v1/hooks/" in route]
+    assert "PUT /api/v1/components/{namespace}/{name}/webhook-secret" in by_authentication["bearer"]
+    # and a bearer opens none of them, not even the admin's
+    for route in ("github", "gitlab", "generic", "backstage"):
+        response = world.api.client.post(f"/api/v1/hooks/{route}", json={})
+        assert_problem(response, 401)
