@@ -32,6 +32,7 @@ from shipyard.store.deployments import (
 from shipyard.store.enums import DeploymentStatus
 from shipyard.store.events import NewEvent, append_events
 from shipyard.store.releases import find_release
+from shipyard.store.subscriptions import live_subscriptions
 
 __all__ = ["JobRun", "Operation", "prepare_job_process", "run_job"]
 
@@ -119,6 +120,9 @@ def prepare_job_process(settings: Settings, database: Engine) -> None:
                 session.get(model, key)
             latest_image_build(session, component, deployment.tag or "")
             find_release(session, component, environment, "")
+            # The webhooks' check beside a status write (start: a connection; end: ORM).
+            live_subscriptions(session.connection())
+            live_subscriptions(session)
     except ShipyardError as exc:
         _log.debug("job process warm-up stopped early", error=str(exc))
 

@@ -48,6 +48,7 @@ __all__ = [
     "list_attempts",
     "list_deliveries",
     "list_subscriptions",
+    "live_subscriptions",
     "new_secret",
     "record_attempt",
     "record_build_failed",
@@ -160,7 +161,8 @@ def _wants(subscription: Any, event_type: str, component: str | None, env: str |
     )
 
 
-def _live(connection: Session | Connection) -> Sequence[Any]:
+def live_subscriptions(connection: Session | Connection) -> Sequence[Any]:
+    """What the live subscriptions want (``events``, ``component``, ``environment``)."""
     columns = (Subscription.events, Subscription.component, Subscription.environment)
     return connection.execute(select(*columns).where(Subscription.deleted_at.is_(None))).all()
 
@@ -210,7 +212,7 @@ def record_deployment_event(
     event_type = DEPLOYMENT_EVENTS.get(status)
     if event_type is None:
         return None
-    live = _live(connection)
+    live = live_subscriptions(connection)
     if not live:
         return None
     # Plain columns: on a Connection (a job's first write) there are no ORM objects.
@@ -254,7 +256,7 @@ def record_deployment_event(
 def record_build_failed(session: Session, build: Build) -> int | None:
     """A ``build.failed`` event in the caller's transaction (its environment is that of
     the deployment whose job ran the build); None when no live subscription wants it."""
-    live = _live(session)
+    live = live_subscriptions(session)
     if not live:
         return None
     component = session.get_one(Component, build.component_id)

@@ -328,3 +328,39 @@ def _run_one(database: Engine, settings: Settings, job: models.Job) -> None:
         database=database,
     )
     complete(database, job.id, "w", deliver(ctx))
+
+
+def test_a_host_name_is_resolved_checked_and_connected_to_as_checked(
+    database: Engine, receiver: Receiver
+) -> None:
+    """``localhost`` resolves to loopback: refused, unless loopback is allowed; then the
+    try connects to the checked address and still names the URL's host."""
+    port = receiver.url.split(":")[2].split("/")[0]
+    with transaction(database) as session:
+        deployment_id = _deployment(session)
+        subscription = create_subscription(
+            session,
+            url=f"http://localhost:{port}/named",
+            events=["deployment.failed"],
+        )
+        receiver.secret = subscription.secret
+        deployment = session.get_one(models.Deployment, deployment_id)
+        set_deployment_status(session, deployment, DeploymentStatus.failed)
+
+    _run_jobs(database, Settings(delivery_retry_delays=[0.01]))
+    [refused] = _deliveries(database)
+    assert refused.status is DeliveryStatus.failed and receiver.received == []
+    assert "refused: host localhost's address is 127.0.0.1" in (refused.last_error or "")
+
+    with transaction(database) as session:
+        subscription = session.get_one(models.Subscription, subscription.id)
+        subscription.events = ["deployment.cancelled"]
+        session.flush()
+        deployment = session.get_one(models.Deployment, deployment_id)
+        set_deployment_status(session, deployment, DeploymentStatus.cancelled)
+    _run_jobs(database, _loopback([0.01]))
+
+    [accepted] = receiver.accepted()
+    assert accepted.headers["host"] == f"localhost:{port}"
+    assert accepted.path == "/named"
+    assert accepted.verified["type"] == "deployment.cancelled"
