@@ -18,6 +18,7 @@ of Shipyard's holds such a lock.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import socket
@@ -43,6 +44,7 @@ __all__ = [
     "file_backend_root",
     "find_locks",
     "is_stale",
+    "lock_from_blob",
     "pending_in_deployment",
     "read_pending",
     "take_over_locks",
@@ -102,11 +104,36 @@ def _read_lock(path: Path) -> LockFile | None:
         return None  # gone meanwhile, or half-written by a live process
     return LockFile(
         path=path,
-        pid=int(data.get("pid", 0)),
+        pid=_as_int(data.get("pid", 0)),
         hostname=str(data.get("hostname", "")),
         username=str(data.get("username", "")),
         timestamp=_parse_time(data.get("timestamp")),
     )
+
+
+def lock_from_blob(key: str, data: Mapping[str, Any]) -> LockFile | None:
+    """A lock as the ``postgres://`` backend stores it: a row whose ``data`` is
+    ``{"data": <base64 of the lock's JSON>}``; None if unreadable."""
+    try:
+        content = json.loads(base64.b64decode(str(data["data"])))
+    except (KeyError, ValueError, TypeError):
+        return None
+    if not isinstance(content, dict):
+        return None
+    return LockFile(
+        path=Path(key),
+        pid=_as_int(content.get("pid")),
+        hostname=str(content.get("hostname", "")),
+        username=str(content.get("username", "")),
+        timestamp=_parse_time(content.get("timestamp")),
+    )
+
+
+def _as_int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -186,8 +213,8 @@ class LockTakeover:
     method: str
     """``lock files`` (``file://``) or ``pulumi cancel``."""
     removed: tuple[str, ...]
-    """The removed locks as their writers described them (``file://`` only: another
-    backend's ``pulumi cancel`` does not say what it removed)."""
+    """The removed locks as their writers described them (``pulumi cancel`` does not say
+    what it removed: the caller may fill them in from what it read before)."""
     error: str | None = None
     """Why the locks could not be removed (the operation then meets them as
     ``StackLockedError``, a transient failure)."""
@@ -197,11 +224,12 @@ class LockTakeover:
             return (
                 f"could not remove the locks of the interrupted job ({self.method}): {self.error}"
             )
+        if self.removed:
+            listed = "; ".join(self.removed)
+            return f"removed the lock of the interrupted job ({self.method}): {listed}"
         if self.method == "pulumi cancel":
             return "removed any lock the interrupted job left (pulumi cancel)"
-        if not self.removed:
-            return "no lock was left by the interrupted job"
-        return "removed the lock of the interrupted job: " + "; ".join(self.removed)
+        return "no lock was left by the interrupted job"
 
 
 def take_over_locks(settings: Settings, cli: PulumiCli, ref: StackRef) -> LockTakeover:

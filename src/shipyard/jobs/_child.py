@@ -5,11 +5,19 @@ It gets ready, waits for its job's spec, imports the job's handler, runs it with
 ``CancelToken`` (the engine then cancels Pulumi gracefully); so does the end of the
 worker's pipe, which means the worker died: an orphan gets ``orphan_grace_s`` to stop,
 then exits anyway.
+
+Fencing: every write of the job checks the claim's lease token before it commits (a
+``before_commit`` hook on every session of the process, and the event writer's own
+transactions): a job whose lease was taken over writes nothing more. Recovery by lease:
+a job claimed with ``needs_recovery`` takes its stack's Pulumi locks over before its
+handler runs (:func:`shipyard.engine._recovery.take_over_locks`), with a ``recovery``
+event saying what was removed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import json
 import os
@@ -20,10 +28,10 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, configure_mappers
 
@@ -31,16 +39,24 @@ from shipyard.engine.cancel import CancelToken
 from shipyard.jobs._protocol import ChildSetup, ChildSpec, Outcome, OutcomeKind, write_outcome
 from shipyard.jobs.errors import EventsNotStoredError, JobCancelledError
 from shipyard.jobs.handlers import PREPARE_PROCESS, Emit, JobContext, load_handler
+from shipyard.jobs.queue import check_lease
 from shipyard.logs import configure_logging
 from shipyard.settings import Settings
 from shipyard.store import READ_ONLY, open_database
 from shipyard.store.enums import JobKind
 from shipyard.store.events import NewEvent, append_events
 
+if TYPE_CHECKING:
+    from shipyard.engine.names import StackRef
+
 __all__ = ["ready", "serve"]
 
 _log = structlog.get_logger(__name__)
 _ORPHAN_EXIT = 70
+_PULUMI_KINDS = frozenset(
+    {JobKind.provision, JobKind.deploy, JobKind.preview, JobKind.refresh, JobKind.destroy}
+)
+"""The kinds whose stack lane is a Pulumi stack (``namespace/name/environment``)."""
 
 # The ORM configures its mappers on first use. The fork server imports this module, so
 # doing it here spares every job's process that work (10 ms here).
@@ -79,6 +95,8 @@ def serve(setup: ChildSetup, jobs: Connection, worker: Connection, commits: Conn
         with structlog.contextvars.bound_contextvars(
             job_id=spec.job_id, job_kind=spec.kind, stack_key=spec.stack_key, pid=os.getpid()
         ):
+            if spec.lease_token is not None:
+                _fence_sessions(spec.job_id, spec.lease_token)
             outcome = _run(spec, settings, token, database, report_commit)
             write_outcome(Path(spec.outcome_path), outcome)
     finally:
@@ -106,7 +124,7 @@ def _run(
     database: Engine,
     report_commit: Callable[[], None],
 ) -> Outcome:
-    events = _EventWriter(database, spec.job_id, report_commit)
+    events = _EventWriter(database, spec.job_id, report_commit, spec.lease_token)
     context = JobContext(
         job_id=spec.job_id,
         kind=JobKind(spec.kind),
@@ -120,6 +138,8 @@ def _run(
         database=database,
     )
     try:
+        if spec.needs_recovery and JobKind(spec.kind) in _PULUMI_KINDS:
+            _take_over_stack(spec, settings, database, events)
         result = load_handler(spec.handler)(context)
         json.dumps(result)
         events.close()
@@ -139,6 +159,75 @@ def _run(
     return Outcome(OutcomeKind.succeeded, result=result)
 
 
+def _take_over_stack(
+    spec: ChildSpec, settings: Settings, database: Engine, events: _EventWriter
+) -> None:
+    """The stack's previous attempt or job was interrupted (its lease expired, its process
+    died): remove the Pulumi locks it left, on whatever host it ran, with a ``recovery``
+    event (none when there was nothing to remove). Its pending operations are the
+    engine's (its recovery before every operation)."""
+    # Imported only when recovering: keeps light jobs light.
+    from shipyard.engine import StackRef, _recovery
+    from shipyard.engine.toolchain import ensure_pulumi
+
+    component, _, environment = spec.stack_key.rpartition("/")
+    ref = StackRef.of(component, environment)
+    found = _shared_state_locks(settings, database, ref)
+    if found == []:
+        return  # the state is in the store's server, and the stack has no lock there
+    takeover = _recovery.take_over_locks(settings, ensure_pulumi(settings), ref)
+    if found and not takeover.removed and takeover.error is None:
+        takeover = dataclasses.replace(takeover, removed=tuple(found))
+    if takeover.method == "lock files" and not takeover.removed:
+        return
+    message = f"recovery: {takeover.describe()}"
+    events.append(
+        "recovery",
+        message,
+        "warning",
+        {"method": takeover.method, "removed": list(takeover.removed), "error": takeover.error},
+    )
+    _log.warning(message, stack=str(ref))
+
+
+def _shared_state_locks(settings: Settings, database: Engine, ref: StackRef) -> list[str] | None:
+    """The stack's locks, described, when its state is the store's own ``pulumi_state``
+    table (one query instead of a CLI start); None for any other backend."""
+    from shipyard.engine import _recovery
+    from shipyard.settings import shared_state_url
+
+    url = settings.database_url
+    shared = shared_state_url(url) if url else None
+    if shared is None or settings.state_backend_url != shared:
+        return None
+    pattern = f"%/.pulumi/locks/organization/{ref.project}/{ref.stack}/%".replace("_", r"\_")
+    try:
+        with database.connect() as connection:
+            if connection.scalar(text("SELECT to_regclass('pulumi_state')")) is None:
+                return []
+            rows = connection.execute(
+                text("SELECT key, data FROM pulumi_state WHERE key LIKE :pattern"),
+                {"pattern": pattern},
+            ).all()
+    except SQLAlchemyError:
+        return None  # pulumi cancel still removes them
+    described = []
+    for row in rows:
+        lock = _recovery.lock_from_blob(str(row.key), row.data)
+        described.append(lock.describe() if lock is not None else f"an unreadable lock {row.key}")
+    return described
+
+
+def _fence_sessions(job_id: int, lease_token: int) -> None:
+    """Before any session of this process commits, check the job still holds its lease."""
+
+    def fence(session: Session) -> None:
+        if not session.get_bind().get_execution_options().get(READ_ONLY):
+            check_lease(session, job_id, lease_token)
+
+    event.listen(Session, "before_commit", fence)
+
+
 class _EventWriter:
     """Stores the job's events, in the order given, from a thread of its own: the one who
     gives an event (an engine event, a build's log line) never waits for the database,
@@ -148,10 +237,15 @@ class _EventWriter:
     """
 
     def __init__(
-        self, database: Engine, job_id: int, on_commit: Callable[[], None] = lambda: None
+        self,
+        database: Engine,
+        job_id: int,
+        on_commit: Callable[[], None] = lambda: None,
+        lease_token: int | None = None,
     ) -> None:
         self._database = database
         self._job_id = job_id
+        self._lease_token = lease_token
         self._on_commit = on_commit
         self._changed = threading.Condition()
         self._pending: list[NewEvent] = []
@@ -204,6 +298,8 @@ class _EventWriter:
                 self._writing = True
             try:
                 with self._database.begin() as connection:
+                    if self._lease_token is not None:
+                        check_lease(connection, self._job_id, self._lease_token)
                     append_events(connection, self._job_id, batch)
                 self._on_commit()
             except BaseException as exc:  # noqa: BLE001  handed to the next append or flush

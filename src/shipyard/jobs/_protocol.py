@@ -45,6 +45,8 @@ class ChildSpec:
     handler: str
     """``module:function``."""
     outcome_path: str
+    lease_token: int | None = None
+    """The claim's lease token: each write of the job checks it still holds the lease."""
 
 
 class OutcomeKind(enum.StrEnum):

@@ -9,6 +9,16 @@ on SQLite every write transaction begins ``IMMEDIATE``, so claims run one after 
 ``enqueue`` and ``cancel`` take the caller's session (the job belongs to its use case's
 transaction); the worker's calls take the engine and commit at once, since a claim or a
 heartbeat that is not committed means nothing to the other workers.
+
+Fencing: every claim bumps the job's ``lease_token``. The worker passes the token it got
+to each of its writes (heartbeat, complete, fail, ...), and the job's process checks it
+before each commit (:func:`check_lease`), so an attempt whose lease was taken over (its
+worker was cut off from the database, or hung) writes nothing once another attempt runs.
+
+Recovery by lease: an attempt that ended without cleaning up (its lease expired, its
+process died or was killed) leaves ``needs_recovery`` set; the next claim of its stack,
+the same job's or the lane's next, then starts with ``needs_recovery`` and takes the
+stack's Pulumi locks over before its operation (``jobs._child``).
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, or_, select, update
+from sqlalchemy import Connection, Engine, and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, object_session
 
@@ -38,6 +48,7 @@ from shipyard.store.models import Deployment, Job
 __all__ = [
     "Lease",
     "cancel",
+    "check_lease",
     "claim",
     "complete",
     "enqueue",
@@ -50,6 +61,7 @@ __all__ = [
 ]
 
 _CLAIM_TRIES = 3
+_ENDED = (JobState.succeeded, JobState.failed, JobState.cancelled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +69,8 @@ class Lease:
     expires_at: datetime
     cancel_requested: bool
     """The job was cancelled while running: stop it, then :func:`mark_cancelled`."""
+    token: int | None = None
+    """The claim's ``lease_token`` the lease was renewed for."""
 
 
 def enqueue(
@@ -142,9 +156,12 @@ def _claim(session: Session, worker_id: str, lease: timedelta, clock: Clock) -> 
     # Read the clock again now that the lane is ours (SQLite's write lock is held, and
     # PostgreSQL's snapshot saw the previous job finish): the start is after that finish.
     now = clock.now()
+    if not job.needs_recovery and _previous_interrupted(session, job):
+        job.needs_recovery = True
     job.state = JobState.running
     job.worker_id = worker_id
     job.attempts += 1
+    job.lease_token += 1
     job.lease_expires_at = now + lease
     job.heartbeat_at = now
     job.started_at = now
@@ -155,9 +172,53 @@ def _claim(session: Session, worker_id: str, lease: timedelta, clock: Clock) -> 
         job.id,
         "started",
         f"attempt {job.attempts} of {job.max_attempts} started by worker {worker_id}",
-        data={"worker_id": worker_id, "attempt": job.attempts, "recovery": job.needs_recovery},
+        data={
+            "worker_id": worker_id,
+            "attempt": job.attempts,
+            "recovery": job.needs_recovery,
+            "lease_token": job.lease_token,
+        },
     )
     return job
+
+
+def _previous_interrupted(session: Session, job: Job) -> bool:
+    """The stack's last ended job was interrupted (its lease expired, its process died):
+    its Pulumi lock may still be there, whichever host it ran on."""
+    query = (
+        select(Job.needs_recovery)
+        .where(
+            Job.stack_key == job.stack_key,
+            Job.state.in_(_ENDED),
+            Job.started_at.is_not(None),
+            Job.id != job.id,
+        )
+        .order_by(Job.finished_at.desc(), Job.id.desc())
+        .limit(1)
+    )
+    return bool(session.scalar(query))
+
+
+def check_lease(
+    connection: Session | Connection,
+    job_id: int,
+    token: int,
+    *,
+    worker_id: str = "job process",
+) -> None:
+    """Raise :class:`LeaseLostError` unless the job still runs under the lease ``token``.
+
+    Called in the transaction of a write, before its commit: on PostgreSQL the job's row
+    is then share-locked, so a reap or a claim of the job waits for the write's commit
+    (or the write sees the reap); SQLite's write transactions run one at a time anyway.
+    """
+    held = connection.execute(
+        select(Job.id)
+        .where(Job.id == job_id, Job.lease_token == token, Job.state == JobState.running)
+        .with_for_update(read=True)
+    ).first()
+    if held is None:
+        raise LeaseLostError(job_id, worker_id)
 
 
 def heartbeat(
@@ -166,11 +227,14 @@ def heartbeat(
     worker_id: str,
     lease_seconds: float,
     *,
+    token: int | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Lease:
-    """Extend the lease; raises :class:`LeaseLostError` if it already expired or moved on."""
+    """Extend the lease; raises :class:`LeaseLostError` if it already expired or moved on
+    (with ``token``: if the job was claimed again since)."""
     now = clock.now()
     expires_at = now + timedelta(seconds=lease_seconds)
+    fence = [Job.lease_token == token] if token is not None else []
     with transaction(database) as session:
         cancel_requested = session.execute(
             update(Job)
@@ -179,13 +243,14 @@ def heartbeat(
                 Job.worker_id == worker_id,
                 Job.state == JobState.running,
                 Job.lease_expires_at > now,
+                *fence,
             )
             .values(lease_expires_at=expires_at, heartbeat_at=now)
             .returning(Job.cancel_requested)
         ).scalar_one_or_none()
     if cancel_requested is None:
         raise LeaseLostError(job_id, worker_id)
-    return Lease(expires_at=expires_at, cancel_requested=cancel_requested)
+    return Lease(expires_at=expires_at, cancel_requested=cancel_requested, token=token)
 
 
 def complete(
@@ -194,11 +259,12 @@ def complete(
     worker_id: str,
     result: dict[str, Any] | None = None,
     *,
+    token: int | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Job:
     """The job succeeded. A late report is accepted while nobody else took the job over."""
     with _ending(database) as session:
-        job = _owned(session, job_id, worker_id)
+        job = _owned(session, job_id, worker_id, token)
         _finish(job, JobState.succeeded, clock.now())
         job.result = result
         job.needs_recovery = False
@@ -213,14 +279,20 @@ def fail(
     error: str,
     *,
     transient: bool = False,
+    interrupted: bool = False,
+    token: int | None = None,
     backoff: Backoff = DEFAULT_BACKOFF,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Job:
-    """The attempt failed. A transient failure is retried after a backoff while attempts last."""
+    """The attempt failed. A transient failure is retried after a backoff while attempts last.
+
+    ``interrupted``: the attempt's process died or was killed (it may have left a Pulumi
+    lock); the stack's next claim recovers it."""
     now = clock.now()
     with _ending(database) as session:
-        job = _owned(session, job_id, worker_id)
+        job = _owned(session, job_id, worker_id, token)
         job.error = error
+        job.needs_recovery = interrupted
         retry = transient and job.attempts < job.max_attempts and not job.cancel_requested
         if retry:
             delay = backoff.delay(job.attempts)
@@ -243,23 +315,37 @@ def fail(
 
 
 def mark_cancelled(
-    database: Engine, job_id: int, worker_id: str, *, clock: Clock = SYSTEM_CLOCK
+    database: Engine,
+    job_id: int,
+    worker_id: str,
+    *,
+    interrupted: bool = False,
+    token: int | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Job:
-    """The worker stopped a job whose cancel was requested."""
+    """The worker stopped a job whose cancel was requested (``interrupted``: by a kill)."""
     with _ending(database) as session:
-        job = _owned(session, job_id, worker_id)
+        job = _owned(session, job_id, worker_id, token)
+        job.needs_recovery = interrupted
         _finish(job, JobState.cancelled, clock.now())
         append_event(session, job.id, "cancelled", f"cancelled by request, worker {worker_id}")
         return job
 
 
 def release(
-    database: Engine, job_id: int, worker_id: str, reason: str, *, clock: Clock = SYSTEM_CLOCK
+    database: Engine,
+    job_id: int,
+    worker_id: str,
+    reason: str,
+    *,
+    token: int | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Job:
     """Give a running job back unfinished (its worker is shutting down): it runs again,
     flagged ``needs_recovery``; cancelled instead if a cancel was requested meanwhile."""
     with _ending(database) as session:
-        job = _owned(session, job_id, worker_id)
+        job = _owned(session, job_id, worker_id, token)
+        job.needs_recovery = True
         if job.cancel_requested:
             _finish(job, JobState.cancelled, clock.now())
             append_event(session, job.id, "cancelled", f"cancelled by request: {reason}")
@@ -322,12 +408,12 @@ def _reap(session: Session, job: Job, now: datetime) -> None:
     expired_at = job.lease_expires_at.isoformat() if job.lease_expires_at else "?"
     lost = f"worker {worker} stopped renewing its lease (it expired at {expired_at})"
     data = {"worker_id": worker, "attempt": job.attempts, "max_attempts": job.max_attempts}
+    job.needs_recovery = True  # whatever its end, its stack's next claim recovers the stack
     if job.cancel_requested:
         _finish(job, JobState.cancelled, now)
         outcome = "cancelled, as requested"
     elif job.attempts < job.max_attempts:
         _requeue(job, not_before=None)
-        job.needs_recovery = True
         outcome = f"queued again for attempt {job.attempts + 1} of {job.max_attempts}"
     else:
         job.error = f"{lost}; all {job.max_attempts} attempts used"
@@ -346,9 +432,11 @@ def _ending(database: Engine) -> Iterator[Session]:
         yield session
 
 
-def _owned(session: Session, job_id: int, worker_id: str) -> Job:
+def _owned(session: Session, job_id: int, worker_id: str, token: int | None) -> Job:
     job = session.get(Job, job_id, with_for_update=True)
     if job is None or job.state is not JobState.running or job.worker_id != worker_id:
+        raise LeaseLostError(job_id, worker_id)
+    if token is not None and job.lease_token != token:
         raise LeaseLostError(job_id, worker_id)
     return job
 

@@ -4,6 +4,15 @@ A :class:`Worker` loops: take back expired leases, claim a job, run it in a chil
 process (:mod:`shipyard.jobs._child`) while heartbeating its lease and watching its
 ``cancel_requested`` flag, then record what the child reported. A crash or a cancel takes
 down the child only. :func:`run_workers` runs several workers in threads of one process.
+
+The lease is renewed, and the cancel flag read, by a thread of the job's own
+(:class:`_LeaseKeeper`): a database that stops answering (a network partition) never
+stalls the supervision. Unrenewed for half a lease, the job is cancelled gracefully
+(SIGTERM: the engine stops Pulumi with SIGINT); unrenewed for a whole lease, measured
+from before the last renewal was sent, so before the database's expiry, the child and
+every process below it are killed: by the time another worker may take the stack
+over, nothing of this attempt runs. Every write of the worker about the job carries
+the claim's lease token (fencing, see :mod:`shipyard.jobs.queue`).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from shipyard.jobs.backoff import DEFAULT_BACKOFF, Backoff
 from shipyard.jobs.doorbell import DOORBELL, JOB_COMMITS
 from shipyard.jobs.errors import HandlerNotFoundError, LeaseLostError
 from shipyard.jobs.handlers import HandlerRegistry, default_registry
+from shipyard.jobs.queue import check_lease
 from shipyard.settings import Settings
 from shipyard.store import open_database, transaction
 from shipyard.store.events import append_event
@@ -42,6 +52,7 @@ _STOP_CHECK_S = 0.2
 """How soon an idle worker notices ``stop``."""
 _USER_CANCEL = "cancel requested"
 _SHUTDOWN = "worker shutting down"
+_DATABASE_LOST = "the database stopped answering"
 
 
 @dataclass(slots=True)
@@ -95,6 +106,19 @@ class Worker:
         self._claimed_for: int | None = None
         """The ready process the last claim recorded as its job's (``process_started``),
         when its job has a handler."""
+        self._claim_sent: float | None = None
+        """When the last claim was sent (``time.monotonic``): its lease runs from then."""
+        self._warn_unshared_secrets()
+
+    def _warn_unshared_secrets(self) -> None:
+        backend = self.settings.state_backend_url
+        if not backend.startswith("file:") and self.settings.secrets_provider is None:
+            self._log.warning(
+                "the Pulumi state is shared but its passphrase is this host's own file: "
+                "secrets will not decrypt on other hosts; set SHIPYARD_SECRETS_PROVIDER="
+                "passphrase and PULUMI_CONFIG_PASSPHRASE on every host (or a KMS URL)",
+                backend=backend.split("?")[0],
+            )
 
     def run(self, stop: threading.Event) -> None:
         """Serve jobs until ``stop`` is set; a job running then gets ``shutdown_grace``."""
@@ -141,6 +165,7 @@ class Worker:
             def started(session: Session, job: Job) -> None:
                 self._record_start(session, job, process)
 
+            self._claim_sent = time.monotonic()
             job = queue.claim(self.database, self.worker_id, self.lease_seconds, then=started)
             self._claimed_for = process.pid if job is not None else None
             return job
@@ -202,6 +227,7 @@ class Worker:
             needs_recovery=job.needs_recovery,
             handler=handler,
             outcome_path=str(outcome_path),
+            lease_token=job.lease_token,
         )
 
     def _ready_process(self) -> JobProcess:
@@ -238,7 +264,8 @@ class Worker:
                 job.id,
                 "recovery",
                 f"attempt {job.attempts} resumes a job whose previous attempt was interrupted; "
-                "the engine recovers the stack (stale lock, pending operations) first",
+                "the stack is taken over first (the locks it left, on any host; then the "
+                "engine's pending operations)",
                 level="warning",
             )
         _record_process(session, job, process, handler)
@@ -262,57 +289,60 @@ class Worker:
         return self._begin(job, JobProcess(self._setup()), spec, recorded=False, retry=False)
 
     def _watch(self, job: Job, process: JobProcess, stop: threading.Event) -> _Watch:
-        """Heartbeat and watch for a cancel until the child exits."""
+        """Watch the child until it exits: its lease (kept by a thread), a cancel, ``stop``."""
         watch = _Watch()
-        renewed = next_heartbeat = time.monotonic()
+        keeper = _LeaseKeeper(self, job)
+        keeper.start()
         stopping_since: float | None = None
 
         def committed() -> None:
             JOB_COMMITS.ring(job.id)
 
-        while process.wait(self.poll_interval, on_commit=committed) is None:
-            now = time.monotonic()
-            if now >= next_heartbeat:
-                renewed = self._heartbeat(job, process, watch, renewed)
-                next_heartbeat = now + self.heartbeat_every
-            elif watch.cancel_reason is None and self._cancel_requested(job):
-                watch.cancel_reason = _USER_CANCEL
-            if stop.is_set() and stopping_since is None:
-                stopping_since = now
-                self._log.info("stopping: the running job may finish", grace=self.shutdown_grace)
-            if (
-                watch.cancel_reason is None
-                and stopping_since is not None
-                and now - stopping_since >= self.shutdown_grace
-            ):
-                watch.cancel_reason = _SHUTDOWN
-            self._escalate(job, process, watch, now)
+        try:
+            while process.wait(self.poll_interval, on_commit=committed) is None:
+                now = time.monotonic()
+                self._check_lease(job, process, watch, keeper, now)
+                if watch.cancel_reason is None and keeper.cancel_requested:
+                    watch.cancel_reason = _USER_CANCEL
+                if stop.is_set() and stopping_since is None:
+                    stopping_since = now
+                    self._log.info(
+                        "stopping: the running job may finish", grace=self.shutdown_grace
+                    )
+                if (
+                    watch.cancel_reason is None
+                    and stopping_since is not None
+                    and now - stopping_since >= self.shutdown_grace
+                ):
+                    watch.cancel_reason = _SHUTDOWN
+                self._escalate(job, process, watch, now)
+        finally:
+            keeper.stop.set()
         return watch
 
-    def _heartbeat(self, job: Job, process: JobProcess, watch: _Watch, renewed: float) -> float:
-        try:
-            lease = queue.heartbeat(self.database, job.id, self.worker_id, self.lease_seconds)
-        except LeaseLostError:
+    def _check_lease(
+        self, job: Job, process: JobProcess, watch: _Watch, keeper: _LeaseKeeper, now: float
+    ) -> None:
+        if keeper.lost:
             self._log.warning("lease lost: killing the job process", pid=process.pid)
             process.kill()
-            raise
-        except SQLAlchemyError as exc:
-            if time.monotonic() - renewed >= self.lease_seconds:
-                process.kill()
-                raise LeaseLostError(job.id, self.worker_id) from exc
-            self._log.warning("heartbeat failed; retrying", error=str(exc))
-            return renewed
-        if lease.cancel_requested and watch.cancel_reason is None:
-            watch.cancel_reason = _USER_CANCEL
-        return time.monotonic()
-
-    def _cancel_requested(self, job: Job) -> bool:
-        try:
-            with transaction(self.database, read_only=True) as session:
-                return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job.id)))
-        except SQLAlchemyError as exc:
-            self._log.warning("cannot read the cancel flag", error=str(exc))
-            return False
+            raise LeaseLostError(job.id, self.worker_id)
+        unrenewed = now - keeper.renewed
+        if unrenewed >= self.lease_seconds:
+            self._log.warning(
+                "the lease ran out unrenewed: killing the job process before another "
+                "worker may take the job over",
+                pid=process.pid,
+                unrenewed_s=round(unrenewed, 1),
+            )
+            process.kill()
+            raise LeaseLostError(job.id, self.worker_id)
+        if unrenewed >= self.lease_seconds / 2 and watch.cancel_reason is None:
+            self._log.warning(
+                "the database has not renewed the lease for half of it: cancelling the job",
+                unrenewed_s=round(unrenewed, 1),
+            )
+            watch.cancel_reason = _DATABASE_LOST
 
     def _escalate(self, job: Job, process: JobProcess, watch: _Watch, now: float) -> None:
         if watch.cancel_reason is None:
@@ -320,6 +350,8 @@ class Worker:
         if watch.signalled_at is None:
             watch.signalled_at = now
             process.interrupt()
+            if watch.cancel_reason == _DATABASE_LOST:
+                return  # nothing to record it in; the next claim's recovery says it
             self._event(
                 job,
                 "cancel",
@@ -331,6 +363,8 @@ class Worker:
         elif not watch.killed and now - watch.signalled_at >= self.cancel_grace:
             watch.killed = True
             others = process.kill()
+            if watch.cancel_reason == _DATABASE_LOST:
+                return
             self._event(
                 job,
                 "cancel",
@@ -346,21 +380,24 @@ class Worker:
     def _record(
         self, job: Job, process: JobProcess, outcome: Outcome | None, watch: _Watch
     ) -> None:
+        token = job.lease_token
         if outcome is not None and outcome.kind is OutcomeKind.succeeded:
-            queue.complete(self.database, job.id, self.worker_id, outcome.result)
+            queue.complete(self.database, job.id, self.worker_id, outcome.result, token=token)
             self._log.info("job succeeded")
-        elif watch.cancel_reason == _SHUTDOWN:
-            queue.release(self.database, job.id, self.worker_id, _SHUTDOWN)
-            self._log.info("job given back: the worker is shutting down")
+        elif watch.cancel_reason in (_SHUTDOWN, _DATABASE_LOST):
+            queue.release(self.database, job.id, self.worker_id, watch.cancel_reason, token=token)
+            self._log.info("job given back", reason=watch.cancel_reason)
         elif watch.cancel_reason == _USER_CANCEL:
             if outcome is None:
                 self._died(job, process)
             elif outcome.kind is OutcomeKind.failed:
                 self._event(job, "cancel", f"the cancelled job ended with: {outcome.error}")
-            queue.mark_cancelled(self.database, job.id, self.worker_id)
+            queue.mark_cancelled(
+                self.database, job.id, self.worker_id, interrupted=outcome is None, token=token
+            )
             self._log.info("job cancelled")
         elif outcome is None:
-            self._fail(job, self._died(job, process))
+            self._fail(job, self._died(job, process), interrupted=True)
         else:
             error = outcome.error or "no error message"
             self._fail(job, error, transient=outcome.transient)
@@ -381,9 +418,18 @@ class Worker:
         )
         return message
 
-    def _fail(self, job: Job, error: str, *, transient: bool = False) -> None:
+    def _fail(
+        self, job: Job, error: str, *, transient: bool = False, interrupted: bool = False
+    ) -> None:
         done = queue.fail(
-            self.database, job.id, self.worker_id, error, transient=transient, backoff=self.backoff
+            self.database,
+            job.id,
+            self.worker_id,
+            error,
+            transient=transient,
+            interrupted=interrupted,
+            token=job.lease_token,
+            backoff=self.backoff,
         )
         self._log.warning("job failed", error=error, transient=transient, state=done.state.value)
 
@@ -399,8 +445,9 @@ class Worker:
     ) -> None:
         try:
             with transaction(self.database) as session:
+                check_lease(session, job.id, job.lease_token, worker_id=self.worker_id)
                 append_event(session, job.id, kind, message, level=level, data=data or None)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, LeaseLostError) as exc:
             self._log.warning("could not record an event", event=message, error=str(exc))
 
 
@@ -457,3 +504,56 @@ def _record_process(session: Session, job: Job, process: JobProcess, handler: st
         f"job process {process.pid} started (attempt {job.attempts})",
         data={"pid": process.pid, "handler": handler},
     )
+
+
+class _LeaseKeeper(threading.Thread):
+    """Renews a running job's lease every ``heartbeat_every`` and reads its cancel flag
+    every ``poll_interval``, in a thread of its own: a database that hangs (a dropped
+    link) stalls this thread, never the supervision, which reads what it found."""
+
+    def __init__(self, worker: Worker, job: Job) -> None:
+        super().__init__(name=f"shipyard-lease-{job.id}", daemon=True)
+        self._worker = worker
+        self._job = job
+        self.stop = threading.Event()
+        claimed = worker._claim_sent
+        self.renewed = time.monotonic() if claimed is None else claimed
+        """When the last renewal that succeeded was sent (the claim's time at first)."""
+        self.lost = False
+        """The queue said the lease is gone (expired, reaped, claimed again)."""
+        self.cancel_requested = False
+
+    def run(self) -> None:
+        worker, job = self._worker, self._job
+        next_heartbeat = time.monotonic() + worker.heartbeat_every
+        while not self.stop.wait(worker.poll_interval):
+            sent = time.monotonic()
+            if sent < next_heartbeat:
+                self.cancel_requested |= self._read_cancel_flag()
+                continue
+            try:
+                lease = queue.heartbeat(
+                    worker.database,
+                    job.id,
+                    worker.worker_id,
+                    worker.lease_seconds,
+                    token=job.lease_token,
+                )
+            except LeaseLostError:
+                self.lost = True
+                return
+            except SQLAlchemyError as exc:
+                worker._log.warning("heartbeat failed; retrying", error=str(exc))
+                continue  # again at the next poll
+            self.renewed = sent
+            self.cancel_requested |= lease.cancel_requested
+            next_heartbeat = sent + worker.heartbeat_every
+
+    def _read_cancel_flag(self) -> bool:
+        worker, job = self._worker, self._job
+        try:
+            with transaction(worker.database, read_only=True) as session:
+                return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job.id)))
+        except SQLAlchemyError as exc:
+            worker._log.warning("cannot read the cancel flag", error=str(exc))
+            return False

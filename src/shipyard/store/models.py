@@ -325,6 +325,9 @@ class Job(Base):
     created_at: Mapped[datetime] = _created_at()
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    lease_token: Mapped[int] = mapped_column(Integer, default=0)
+    """Bumped by every claim: each write of an attempt checks it still holds this lease
+    (fencing: a worker that lost its lease writes nothing)."""
 
 
 class Event(Base):

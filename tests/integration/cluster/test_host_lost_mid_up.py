@@ -1,0 +1,175 @@
+"""The issue's failure, end to end: a worker host dies mid-``up`` (its whole process tree
+SIGKILLed) with the store, the queue and the Pulumi state in one PostgreSQL, its lock
+now "of another host"; the next worker takes the stack over and the deploy succeeds."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from shipyard.engine import _procfs
+from shipyard.engine.toolchain import PulumiCli
+from shipyard.jobs import HandlerRegistry, JobKind, enqueue, get_job
+from shipyard.jobs.worker import Worker
+from shipyard.settings import Settings
+from shipyard.store import open_database, transaction, upgrade
+from shipyard.store.events import list_events
+
+pytestmark = pytest.mark.integration
+
+WaitFor = Callable[..., None]
+SHIPYARD = Path(sys.executable).with_name("shipyard")
+LEASE = 3.0
+LOCKS = "%/.pulumi/locks/organization/%"
+
+
+@pytest.fixture
+def database(shared_url: str) -> Iterator[Engine]:
+    database = open_database(shared_url)
+    upgrade(database)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+def _locks(database: Engine) -> dict[str, dict[str, object]]:
+    with database.connect() as connection:
+        if connection.scalar(sa.text("SELECT to_regclass('pulumi_state')")) is None:
+            return {}
+        rows = connection.execute(
+            sa.text("SELECT key, data FROM pulumi_state WHERE key LIKE :locks"), {"locks": LOCKS}
+        )
+        return {row.key: json.loads(base64.b64decode(row.data["data"])) for row in rows}
+
+
+def _as_written_by(database: Engine, hostname: str) -> None:
+    with database.begin() as connection:
+        for key, lock in _locks(database).items():
+            lock["hostname"] = hostname
+            blob = base64.b64encode(json.dumps(lock).encode()).decode()
+            connection.execute(
+                sa.text("UPDATE pulumi_state SET data = :data WHERE key = :key"),
+                {"data": json.dumps({"data": blob}), "key": key},
+            )
+
+
+def _kill_tree(root: int) -> None:
+    """SIGKILL ``root`` and every process below it, process groups included (Pulumi runs
+    its CLI and plugins in groups of their own), as when the host is lost."""
+    family = _procfs.descendants(root)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(root, signal.SIGKILL)
+    for process in family:
+        _procfs.kill_group(process)
+
+
+def test_the_next_worker_takes_over_a_stack_whose_host_died_mid_up(
+    database: Engine,
+    shared_url: str,
+    shared_passphrase: str,
+    pulumi_cli: PulumiCli,
+    tmp_path: Path,
+    wait_for: WaitFor,
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    payload = {
+        "path": str(work / "out.txt"),
+        "content": "v1",
+        "gate": str(work / "gate"),
+        "started": str(work / "started"),
+    }
+    with transaction(database) as session:
+        job_id = enqueue(session, JobKind.deploy, "default/web/prod", payload).id
+    (tmp_path / "host-a").mkdir()
+    host_a = subprocess.Popen(
+        [
+            str(SHIPYARD),
+            "worker",
+            "--handler",
+            "deploy=shipyard.jobs.testing:engine_up",
+            "--lease-seconds",
+            str(LEASE),
+            "--poll-interval",
+            "0.05",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={
+            **os.environ,
+            "SHIPYARD_DATA_DIR": str(tmp_path / "host-a"),
+            "SHIPYARD_DATABASE_URL": shared_url,
+            "SHIPYARD_SECRETS_PROVIDER": "passphrase",
+            "SHIPYARD_PULUMI": str(pulumi_cli.path),
+        },
+        start_new_session=True,
+    )
+    try:
+        wait_for((work / "started").exists, "host A's up to start its create", timeout=180)
+        assert _locks(database), "a running up holds a lock row"
+        _kill_tree(host_a.pid)
+        host_a.wait(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            host_a.kill()
+        host_a.wait(timeout=30)
+    [lock] = _locks(database).values()
+    _as_written_by(database, "worker-3.dead")
+
+    (tmp_path / "host-b").mkdir()
+    host_b = Settings(
+        data_dir=tmp_path / "host-b",
+        database_url=shared_url,
+        secrets_provider="passphrase",
+        pulumi=pulumi_cli.path,
+    )
+    worker = Worker(
+        host_b,
+        HandlerRegistry({JobKind.deploy: "shipyard.jobs.testing:engine_up"}),
+        worker_id="host-b:1:0",
+        lease_seconds=30.0,
+        poll_interval=0.1,
+        database=database,
+    )
+    (work / "gate").touch()
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: _finished(database, job_id), "host B to finish the job", timeout=180)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+
+    with transaction(database, read_only=True) as session:
+        job = get_job(session, job_id)
+        events = list(list_events(session, job_id))
+    assert job.state.value == "succeeded", job.error
+    assert (job.worker_id, job.attempts) == ("host-b:1:0", 2)
+    takeover = [
+        e.message for e in events if e.kind == "recovery" and "(pulumi cancel)" in e.message
+    ]
+    assert len(takeover) == 1, [e.message for e in events]
+    assert f"@worker-3.dead (pid {lock['pid']})" in takeover[0]
+    engine_recovery = [e.message for e in events if e.kind == "engine.recovery"]
+    assert any("pending operation" in m for m in engine_recovery), engine_recovery
+    assert (work / "out.txt").read_text() == "v1"
+    assert _locks(database) == {}
+
+
+def _finished(database: Engine, job_id: int) -> bool:
+    with transaction(database, read_only=True) as session:
+        return get_job(session, job_id).state.finished
