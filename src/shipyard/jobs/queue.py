@@ -23,7 +23,7 @@ stack's Pulumi locks over before its operation (``jobs._child``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -108,18 +108,21 @@ def claim(
     *,
     clock: Clock = SYSTEM_CLOCK,
     then: Callable[[Session, Job], None] | None = None,
+    skip_environments: Sequence[str] = (),
 ) -> Job | None:
     """Start the oldest job that may run now, leased to ``worker_id``; ``None`` if none may.
 
     A job may run when it is the oldest queued job of its stack, its stack has no running
     job, and its retry time (``not_before``) has come. ``then`` adds the claimer's own
     records of the start (its events) to the claim's transaction: one commit, and no
-    claim without them.
+    claim without them. Jobs of stacks in ``skip_environments`` (the lane's last part)
+    are left queued: the claimer cannot reach their target.
     """
     for _ in range(_CLAIM_TRIES):
         try:
             with transaction(database) as session:
-                job = _claim(session, worker_id, timedelta(seconds=lease_seconds), clock)
+                lease = timedelta(seconds=lease_seconds)
+                job = _claim(session, worker_id, lease, clock, skip_environments)
                 if job is not None and then is not None:
                     then(session, job)
                 return job
@@ -129,7 +132,9 @@ def claim(
     return None
 
 
-def _claim(session: Session, worker_id: str, lease: timedelta, clock: Clock) -> Job | None:
+def _claim(
+    session: Session, worker_id: str, lease: timedelta, clock: Clock, skip: Sequence[str]
+) -> Job | None:
     now = clock.now()
     other = aliased(Job)
     blocked = exists().where(
@@ -145,6 +150,7 @@ def _claim(session: Session, worker_id: str, lease: timedelta, clock: Clock) -> 
             Job.state == JobState.queued,
             or_(Job.not_before.is_(None), Job.not_before <= now),
             ~blocked,
+            *(~Job.stack_key.endswith(f"/{name}", autoescape=True) for name in skip),
         )
         .order_by(Job.id)
         .limit(1)

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from shipyard.jobs import queue
 from shipyard.jobs._process import JobProcess, describe_exit, start_fork_server
 from shipyard.jobs._protocol import ChildSetup, ChildSpec, Outcome, OutcomeKind
+from shipyard.jobs._reach import TargetReach
 from shipyard.jobs.backoff import DEFAULT_BACKOFF, Backoff
 from shipyard.jobs.doorbell import DOORBELL, JOB_COMMITS
 from shipyard.jobs.errors import HandlerNotFoundError, LeaseLostError
@@ -106,6 +107,8 @@ class Worker:
         self._claimed_for: int | None = None
         """The ready process the last claim recorded as its job's (``process_started``),
         when its job has a handler."""
+        self._reach = TargetReach(settings, self.database)
+        """The environments whose target this worker cannot reach: left queued."""
         self._claim_sent: float | None = None
         """When the last claim was sent (``time.monotonic``): its lease runs from then."""
         self._warn_unshared_secrets()
@@ -165,8 +168,15 @@ class Worker:
             def started(session: Session, job: Job) -> None:
                 self._record_start(session, job, process)
 
+            skip = self._reach.unreachable()
             self._claim_sent = time.monotonic()
-            job = queue.claim(self.database, self.worker_id, self.lease_seconds, then=started)
+            job = queue.claim(
+                self.database,
+                self.worker_id,
+                self.lease_seconds,
+                then=started,
+                skip_environments=skip,
+            )
             self._claimed_for = process.pid if job is not None else None
             return job
         except SQLAlchemyError as exc:

@@ -5,6 +5,7 @@ The only code that runs docker or podman; every call goes through the one runner
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from shipyard.targets.local.errors import (
     ContainerExistsError,
     ContainerNotFoundError,
     ImageNotFoundError,
+    LocalTargetError,
     ToolMissingError,
 )
 
@@ -44,6 +46,7 @@ INSTALL_HINT = (
 )
 
 _log = structlog.get_logger(__name__)
+_HOST_VARIABLE: dict[EngineKind, str] = {"docker": "DOCKER_HOST", "podman": "CONTAINER_HOST"}
 
 
 def _has_labels(found: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
@@ -58,14 +61,32 @@ class CliContainerEngine:
     binary: Path
     kind: EngineKind
     timeout_s: float = 600.0
+    host: str | None = None
+    """The engine's API on another machine (``SHIPYARD_CONTAINER_HOST``), passed as
+    ``DOCKER_HOST`` or ``CONTAINER_HOST``; None: this machine's engine."""
 
     def _run(self, args: Sequence[str], *, on_line: OnLine | None = None) -> Completed:
+        env = None if self.host is None else {_HOST_VARIABLE[self.kind]: self.host}
         try:
-            return run_command([str(self.binary), *args], timeout=self.timeout_s, on_line=on_line)
+            return run_command(
+                [str(self.binary), *args], env=env, timeout=self.timeout_s, on_line=on_line
+            )
         except ToolMissingError as exc:
             raise ContainerEngineMissingError(
                 f"the container engine {self.binary} is not installed: {INSTALL_HINT}"
             ) from exc
+
+    def problem(self, timeout_s: float = 10.0) -> str | None:
+        """Why the engine does not answer (``info``, within ``timeout_s``); None if it does."""
+        probe = dataclasses.replace(self, timeout_s=timeout_s)
+        try:
+            done = probe._run(["info"])
+        except LocalTargetError as exc:
+            return str(exc)
+        if done.ok:
+            return None
+        where = f" at {self.host}" if self.host else ""
+        return f"{self.kind}{where} does not answer: {done.output.strip()[-300:]}"
 
     def _checked(self, args: Sequence[str], subject: str) -> Completed:
         done = self._run(args)

@@ -3,6 +3,7 @@ else podman."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import shutil
@@ -53,7 +54,8 @@ def detect_container_engine(settings: Settings) -> CliContainerEngine:
     Detection asks ``docker info`` (tens of ms), so its answer is kept for the process:
     the engine a machine has does not change under a running server.
     """
-    return _detect(settings.container_engine, os.environ.get("PATH", ""))
+    found = _detect(settings.container_engine, os.environ.get("PATH", ""))
+    return dataclasses.replace(found, host=settings.container_host)
 
 
 @functools.lru_cache(maxsize=16)

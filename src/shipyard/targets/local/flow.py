@@ -180,6 +180,7 @@ class LocalTarget:
             state_dir=str(self.proxy.state_dir.resolve()),
             proxy_admin_url=self.proxy.admin_url,
             health_timeout_s=self.health_timeout_s,
+            engine_host=self.containers.host,
         )
 
     # the Target port

@@ -31,21 +31,28 @@ class Runtime:
     """Admin API of the Caddy in front of the services (running before any ``up``)."""
     health_timeout_s: float = 60.0
     """How long a new revision may take to answer its health check."""
+    engine_host: str | None = None
+    """The container engine's API on a container host (``SHIPYARD_CONTAINER_HOST``)."""
 
     def containers(self) -> CliContainerEngine:
-        return CliContainerEngine(Path(self.engine_binary), engine_kind(self.engine_binary))
+        return CliContainerEngine(
+            Path(self.engine_binary), engine_kind(self.engine_binary), host=self.engine_host
+        )
 
     def proxy(self) -> Proxy:
         """The running Caddy, through its admin API (never started from a provider)."""
         return Proxy(Path(self.state_dir), admin_url=self.proxy_admin_url)
 
     def inputs(self) -> dict[str, Any]:
-        return {
+        inputs: dict[str, Any] = {
             "engine_binary": self.engine_binary,
             "state_dir": self.state_dir,
             "proxy_admin_url": self.proxy_admin_url,
             "health_timeout_s": self.health_timeout_s,
         }
+        if self.engine_host is not None:  # absent otherwise: no stack sees a changed input
+            inputs["engine_host"] = self.engine_host
+        return inputs
 
     @classmethod
     def from_inputs(cls, props: Mapping[str, Any]) -> Runtime:
@@ -55,4 +62,5 @@ class Runtime:
             state_dir=str(raw["state_dir"]),
             proxy_admin_url=str(raw["proxy_admin_url"]),
             health_timeout_s=float(raw["health_timeout_s"]),
+            engine_host=str(raw["engine_host"]) if raw.get("engine_host") else None,
         )
