@@ -1,0 +1,119 @@
+import { useEffect, useRef } from 'react';
+import {
+  Box,
+  Link,
+  Table,
+  TableBody,
+  TableCell,
+  TableHead,
+  TableRow,
+  Typography,
+} from '@material-ui/core';
+import { useApi } from '@backstage/core-plugin-api';
+import { shipyardApiRef } from '../api/ShipyardApi';
+import { ErrorMessage } from './Messages';
+import { DeploymentStatusLabel } from './StatusChips';
+import { LogTiming, useDeploymentLog } from './hooks';
+
+export interface DeploymentLogProps extends LogTiming {
+  deploymentId: number;
+  /** Called once the log is done (the deployment finished, or following it failed). */
+  onDone?: () => void;
+}
+
+/** A deployment's log, live: streamed while it runs, polled if the stream stalls. */
+export function DeploymentLog(props: DeploymentLogProps) {
+  const api = useApi(shipyardApiRef);
+  const { deploymentId, stallMs, pollMs } = props;
+  const log = useDeploymentLog(api, deploymentId, { stallMs, pollMs });
+  const deployment = log.deployment;
+  const onDone = useRef(props.onDone);
+  onDone.current = props.onDone;
+  useEffect(() => {
+    if (log.mode === 'done') onDone.current?.();
+  }, [log.mode]);
+
+  return (
+    <Box aria-label={`Log of deployment ${deploymentId}`} role="region">
+      <Box display="flex" alignItems="center" style={{ gap: 8 }}>
+        <Typography variant="subtitle2">Deployment {deploymentId}</Typography>
+        {deployment && <DeploymentStatusLabel status={deployment.status} />}
+        {log.mode === 'streaming' && <Typography variant="caption">live</Typography>}
+        {log.mode === 'polling' && (
+          <Typography variant="caption" role="status">
+            {log.fallback === 'stalled'
+              ? 'The live stream stalled (a proxy may buffer it): following by polling.'
+              : 'The live stream was cut: following by polling.'}
+          </Typography>
+        )}
+      </Box>
+      {log.retrying && (
+        <Typography variant="caption" color="error" role="status">
+          {log.retrying}; retrying.
+        </Typography>
+      )}
+      <Box
+        component="pre"
+        data-testid="shipyard-log"
+        fontSize="0.75rem"
+        maxHeight={320}
+        overflow="auto"
+        padding={1}
+        bgcolor="action.hover"
+        margin={0}
+        style={{ whiteSpace: 'pre-wrap' }}
+      >
+        {log.events.length === 0 && log.mode !== 'done' ? 'Waiting for the first event…' : null}
+        {log.events.map(event => (
+          <div key={event.seq} data-level={event.level}>
+            {event.level === 'info' ? '' : `[${event.level}] `}
+            {event.message}
+          </div>
+        ))}
+      </Box>
+      {log.error && <ErrorMessage error={log.error} />}
+      {deployment?.status === 'failed' && deployment.error && (
+        <Typography variant="body2" color="error" role="alert">
+          Failed: {deployment.error}
+        </Typography>
+      )}
+      {deployment?.status === 'succeeded' && deployment.url && (
+        <Typography variant="body2">
+          Running at{' '}
+          <Link href={deployment.url} target="_blank" rel="noopener">
+            {deployment.url}
+          </Link>
+        </Typography>
+      )}
+      {deployment?.diff && (
+        <Box marginTop={1}>
+          <Typography variant="subtitle2">
+            {deployment.diff.length === 0
+              ? 'The preview found no change.'
+              : `The preview would change ${deployment.diff.length} resource(s):`}
+          </Typography>
+          {deployment.diff.length > 0 && (
+            <Table size="small" aria-label="Preview diff">
+              <TableHead>
+                <TableRow>
+                  <TableCell>Resource</TableCell>
+                  <TableCell>Change</TableCell>
+                  <TableCell>Changed inputs</TableCell>
+                </TableRow>
+              </TableHead>
+              <TableBody>
+                {deployment.diff.map(change => (
+                  <TableRow key={change.urn}>
+                    <TableCell title={change.type ?? undefined}>{change.resource}</TableCell>
+                    <TableCell>{change.operation}</TableCell>
+                    <TableCell>{change.changed_inputs.join(', ')}</TableCell>
+                  </TableRow>
+                ))}
+              </TableBody>
+            </Table>
+          )}
+        </Box>
+      )}
+    </Box>
+  );
+}
