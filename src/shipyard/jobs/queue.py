@@ -190,16 +190,18 @@ def _claim(
 
 def _previous_interrupted(session: Session, job: Job) -> bool:
     """The stack's last ended job was interrupted (its lease expired, its process died):
-    its Pulumi lock may still be there, whichever host it ran on."""
+    its Pulumi lock may still be there, whichever host it ran on. A lane runs its jobs in
+    id order, so the last one that ran before ``job`` is the highest id below it (one
+    step down the ``(state, stack_key, id)`` index per state)."""
     query = (
         select(Job.needs_recovery)
         .where(
             Job.stack_key == job.stack_key,
             Job.state.in_(_ENDED),
             Job.started_at.is_not(None),
-            Job.id != job.id,
+            Job.id < job.id,
         )
-        .order_by(Job.finished_at.desc(), Job.id.desc())
+        .order_by(Job.id.desc())
         .limit(1)
     )
     return bool(session.scalar(query))
