@@ -37,6 +37,7 @@ __all__ = [
     "AuditRecord",
     "Base",
     "Build",
+    "CloudBuildNotification",
     "Component",
     "Delivery",
     "DeliveryAttempt",
@@ -399,6 +400,24 @@ class WebhookDelivery(Base):
     """``github``, ``gitlab``, ``generic``, ``backstage``."""
     delivery_id: Mapped[str]
     received_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+
+class CloudBuildNotification(Base):
+    """A Cloud Build status a Pub/Sub push told (``cloud-builds`` topic): the gcp
+    target's build follower can learn a build's end from here at once."""
+
+    __tablename__ = "cloud_build_notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(unique=True)
+    """Pub/Sub's ``messageId``: a redelivery is recorded once."""
+    build_id: Mapped[str] = mapped_column(String(128), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    """Cloud Build's: ``QUEUED``, ``WORKING``, ``SUCCESS``, ``FAILURE``, ``TIMEOUT``, ..."""
+    trigger_id: Mapped[str | None] = mapped_column(String(128))
+    tag: Mapped[str | None]
+    log_url: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None]
+    received_at: Mapped[datetime] = _created_at()
 
 
 # --- webhooks out --------------------------------------------------------------------------

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shipyard.clock import utc_now
-from shipyard.store.models import WebhookDelivery, WebhookSecret
+from shipyard.store.models import CloudBuildNotification, WebhookDelivery, WebhookSecret
 
 __all__ = [
     "DELIVERY_ID_MAX",
+    "cloud_build_status",
     "forget_delivery",
+    "record_cloud_build_notification",
     "record_delivery",
     "sealed_secret_of",
     "set_sealed_secret",
@@ -65,3 +69,48 @@ def forget_delivery(session: Session, source: str, delivery_id: str) -> None:
             WebhookDelivery.source == source, WebhookDelivery.delivery_id == delivery_id
         )
     )
+
+
+def record_cloud_build_notification(
+    session: Session,
+    *,
+    message_id: str,
+    build_id: str,
+    status: str,
+    trigger_id: str | None = None,
+    tag: str | None = None,
+    log_url: str | None = None,
+    finished_at: datetime | None = None,
+) -> bool:
+    """Record a Cloud Build notification; False if its message was recorded before (Pub/Sub
+    delivers at least once)."""
+    try:
+        with session.begin_nested():
+            session.execute(
+                insert(CloudBuildNotification).values(
+                    message_id=message_id,
+                    build_id=build_id,
+                    status=status,
+                    trigger_id=trigger_id,
+                    tag=tag,
+                    log_url=log_url,
+                    finished_at=finished_at,
+                    received_at=utc_now(),
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def cloud_build_status(session: Session, build_id: str) -> CloudBuildNotification | None:
+    """The build's latest notification (a finished status wins over a later-delivered
+    earlier one: Pub/Sub does not keep order)."""
+    rows = session.scalars(
+        select(CloudBuildNotification)
+        .where(CloudBuildNotification.build_id == build_id)
+        .order_by(CloudBuildNotification.id)
+    ).all()
+    finished = [row for row in rows if row.finished_at is not None]
+    chosen = finished or list(rows)
+    return chosen[-1] if chosen else None

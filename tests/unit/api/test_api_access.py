@@ -63,6 +63,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/hooks/gitlab"): SIGNED,
     ("POST", "/api/v1/hooks/generic"): SIGNED,
     ("POST", "/api/v1/hooks/backstage"): SIGNED,
+    ("POST", "/api/v1/hooks/cloudbuild"): SIGNED,
 }
 """Each route of the OpenAPI document: who may call it."""
 

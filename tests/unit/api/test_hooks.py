@@ -493,11 +493,12 @@ def test_the_hooks_are_the_only_routes_authenticated_by_signature(world: World) 
         "POST /api/v1/hooks/gitlab",
         "POST /api/v1/hooks/generic",
         "POST /api/v1/hooks/backstage",
+        "POST /api/v1/hooks/cloudbuild",
     }
     assert by_authentication["none"] == {"GET /healthz"}
     assert not [route for route in by_authentication["bearer"] if "/api/v1/hooks/" in route]
     assert "PUT /api/v1/components/{namespace}/{name}/webhook-secret" in by_authentication["bearer"]
     # and a bearer opens none of them, not even the admin's
-    for route in ("github", "gitlab", "generic", "backstage"):
+    for route in ("github", "gitlab", "generic", "backstage", "cloudbuild"):
         response = world.api.client.post(f"/api/v1/hooks/{route}", json={})
         assert_problem(response, 401)

@@ -16,7 +16,7 @@ from shipyard.api.access import access
 from shipyard.api.auth import CurrentPrincipal
 from shipyard.api.dependencies import DatabaseDep, SettingsDep
 from shipyard.api.problems import problem_response
-from shipyard.services import catalog_sync
+from shipyard.services import catalog_sync, cloud_build
 from shipyard.services import hooks as service
 from shipyard.services.hooks import MAX_BODY_BYTES, HookEvent, HookRefusedError, PayloadError
 from shipyard.settings import Settings
@@ -235,6 +235,42 @@ async def backstage_hook(
     except HookRefusedError as exc:
         return _refused(request, exc)
     return JSONResponse(outcome, status_code=200)
+
+
+@router.post(
+    "/api/v1/hooks/cloudbuild",
+    responses={**_REFUSED, 200: {"description": "recorded (or a redelivery, recorded before)"}},
+    **access("webhook.cloudbuild", None, signed=True),
+)
+async def cloud_build_hook(
+    request: Request, settings: SettingsDep, database: DatabaseDep
+) -> Response:
+    """A Pub/Sub push of the ``cloud-builds`` topic (the gcp target's builds), to
+    ``/api/v1/hooks/cloudbuild?token=<SHIPYARD_WEBHOOK_SECRET>``: the build's status is
+    recorded, and a deploy following that build learns of its end at once. Pub/Sub signs
+    nothing in the body: the token in the URL is the shared secret (a redelivered message
+    is answered 200 and recorded once)."""
+    try:
+        given = request.query_params.get("token")
+        expected = settings.webhook_secret
+        if not given or not expected or not service.verify_gitlab(given, [expected]):
+            raise service.SignatureError(
+                "the push's token is missing or wrong: the push subscription's endpoint is "
+                "/api/v1/hooks/cloudbuild?token=<SHIPYARD_WEBHOOK_SECRET>"
+            )
+        _as("cloudbuild")
+        push = cloud_build.parse_push(_json(await _body(request)))
+        fresh = await anyio.to_thread.run_sync(cloud_build.record_push, database, push)
+    except HookRefusedError as exc:
+        return _refused(request, exc)
+    return JSONResponse(
+        {
+            "build": push.build_id,
+            "status": push.status,
+            "finished": push.finished,
+            "recorded": "new" if fresh else "before",
+        }
+    )
 
 
 class WebhookSecretRead(BaseModel):

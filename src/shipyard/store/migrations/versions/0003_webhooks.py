@@ -1,4 +1,4 @@
-"""webhooks in: per-component secrets, deliveries seen (replays), orphaned components
+"""webhooks in: per-component secrets, deliveries seen, orphans, Cloud Build notifications
 
 Revision ID: 0003
 Revises: 0002
@@ -56,9 +56,33 @@ def upgrade() -> None:
         ["received_at"],
         unique=False,
     )
+    op.create_table(
+        "cloud_build_notifications",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("message_id", sa.String(length=255), nullable=False),
+        sa.Column("build_id", sa.String(length=128), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("trigger_id", sa.String(length=128), nullable=True),
+        sa.Column("tag", sa.String(length=255), nullable=True),
+        sa.Column("log_url", sa.Text(), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_cloud_build_notifications")),
+        sa.UniqueConstraint("message_id", name=op.f("uq_cloud_build_notifications_message_id")),
+    )
+    op.create_index(
+        op.f("ix_cloud_build_notifications_build_id"),
+        "cloud_build_notifications",
+        ["build_id"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(
+        op.f("ix_cloud_build_notifications_build_id"), table_name="cloud_build_notifications"
+    )
+    op.drop_table("cloud_build_notifications")
     op.drop_index(op.f("ix_webhook_deliveries_received_at"), table_name="webhook_deliveries")
     op.drop_table("webhook_deliveries")
     op.drop_table("webhook_secrets")
