@@ -401,6 +401,7 @@ class WebhookDelivery(Base):
     delivery_id: Mapped[str]
     received_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
 
+
 class CloudBuildNotification(Base):
     """A Cloud Build status a Pub/Sub push told (``cloud-builds`` topic): the gcp
     target's build follower can learn a build's end from here at once."""
