@@ -193,6 +193,13 @@ def _environment(session: Session, environment: str) -> str:
         ) from exc
 
 
+def _origin(url: str) -> str:
+    """The URL's scheme, host and port only, for the audit log: a receiver's path or
+    query may hold its own secret (chat webhooks do)."""
+    split = urlsplit(url)
+    return f"{split.scheme}://{split.netloc}"
+
+
 def subscribe(
     session: Session,
     *,
@@ -225,7 +232,7 @@ def subscribe(
         subscription.id,
         component=subscription.component,
         data={
-            "url": subscription.url,
+            "url": _origin(subscription.url),
             "events": subscription.events,
             "component": subscription.component,
             "environment": subscription.environment,
@@ -243,6 +250,6 @@ def remove_subscription(session: Session, subscription_id: int) -> models.Subscr
         "subscription",
         subscription.id,
         component=subscription.component,
-        data={"url": subscription.url},
+        data={"url": _origin(subscription.url)},
     )
     return subscription
