@@ -51,6 +51,7 @@ bench: setup ## Benchmarks; JSON results in benchmarks/results/
 	$(UV) run --frozen python benchmarks/control_plane.py --output benchmarks/results/control_plane.json
 	$(UV) run --frozen python benchmarks/web_pages.py --output benchmarks/results/web_pages.json
 	$(UV) run --frozen python benchmarks/webhooks.py --output benchmarks/results/webhooks.json
+	$(UV) run --frozen python benchmarks/cluster.py --output benchmarks/results/cluster.json
 
 clean: ## Remove the virtualenv and caches (not ~/.cache/shipyard)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
