@@ -95,8 +95,10 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def webhook_receiver(path: str = "/hooks/shipyard") -> Iterator[Receiver]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(Receiver(url="")))
+def webhook_receiver(path: str = "/hooks/shipyard", *, port: int = 0) -> Iterator[Receiver]:
+    """A receiver listening on 127.0.0.1 (``port``: a given one, e.g. one a delivery
+    already failed to reach; default: a free one)."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(Receiver(url="")))
     host, port = server.server_address[:2]
     receiver = Receiver(url=f"http://{host!s}:{port}{path}")
     server.RequestHandlerClass = _handler(receiver)

@@ -4,6 +4,7 @@ receiver on 127.0.0.1 that checks the signature; the retry schedule and its reco
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -364,3 +365,37 @@ def test_a_host_name_is_resolved_checked_and_connected_to_as_checked(
     assert accepted.headers["host"] == f"localhost:{port}"
     assert accepted.path == "/named"
     assert accepted.verified["type"] == "deployment.cancelled"
+
+
+def test_a_receiver_that_is_down_gets_the_event_once_it_is_back(database: Engine) -> None:
+    with socket.socket() as probe:  # a port nobody listens on, for now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with transaction(database) as session:
+        deployment_id = _deployment(session)
+        subscription = create_subscription(
+            session, url=f"http://127.0.0.1:{port}/hooks/shipyard", events=["deployment.failed"]
+        )
+        secret = subscription.secret
+        deployment = session.get_one(models.Deployment, deployment_id)
+        set_deployment_status(session, deployment, DeploymentStatus.failed)
+    settings = _loopback([0.2, 0.2, 0.2])
+    for _ in range(2):  # the fan-out, then the first try: connection refused
+        job = claim(database, "w", 30)
+        assert job is not None
+        _run_one(database, settings, job)
+    [down] = _deliveries(database)
+    assert (down.status, down.attempts, down.last_status_code) == (DeliveryStatus.pending, 1, None)
+    assert "ConnectError" in (down.last_error or "")
+
+    with webhook_receiver(port=port) as receiver:
+        receiver.secret = secret
+        _run_jobs(database, settings)
+        [back] = _deliveries(database)
+        assert (back.status, back.attempts, back.last_status_code) == (
+            DeliveryStatus.succeeded,
+            2,
+            204,
+        )
+        [accepted] = receiver.received
+        assert accepted.headers["webhook-id"] == back.message_id and accepted.error is None
