@@ -86,6 +86,10 @@ def test_create_ls_rm(served: Api) -> None:
         "dev",
     ]
 
+    deliveries = shipyard(served, "deliveries", str(item["id"]), "--output", "json")
+    assert deliveries.returncode == 0, deliveries.stderr
+    assert json.loads(deliveries.stdout)["items"] == []  # nothing happened yet
+
     removed = shipyard(served, "rm", str(item["id"]))
     assert removed.returncode == 0, removed.stderr
     assert removed.stdout.startswith(f"deleted {item['id']}")
