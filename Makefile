@@ -26,7 +26,7 @@ lint: setup ## ruff and mypy (strict on src/)
 	$(UV) run --frozen mypy
 
 test: lint check-clone ## Lint, check a plain clone collects, then every test, as CI runs it
-	$(PYTEST) -m "not fuzz" tests
+	$(PYTEST) -m "not fuzz and not cluster" tests
 
 check-clone: setup ## Collect the suite in a plain clone of HEAD with no ../shared beside it
 	@scripts/check-clone.sh
@@ -43,6 +43,7 @@ fuzz: setup ## Long property-based runs (>= 10,000 examples each)
 e2e: setup ## The end-to-end suites alone: make run, the control plane, the local flow
 	$(PYTEST) -m "not fuzz" tests/integration/e2e tests/integration/services \
 		tests/integration/targets/local/test_local_flow.py
+	$(PYTEST) -m cluster tests/integration/cluster
 
 bench: setup ## Benchmarks; JSON results in benchmarks/results/
 	@mkdir -p benchmarks/results
