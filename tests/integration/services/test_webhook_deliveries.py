@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,12 @@ from plane_world import open_control_plane
 from sqlalchemy import select
 
 from shipyard.store import models, transaction
+from shipyard.testing.fixtures import BACKENDS, postgres_cluster
+from shipyard.testing.postgres import PostgresCluster
 from shipyard.testing.webhook_receiver import webhook_receiver
 
 pytestmark = pytest.mark.integration
+__all__ = ["postgres_cluster"]  # the fixture, for this module
 
 EVENTS = [
     "deployment.started",
@@ -41,13 +45,26 @@ def _deploy(plane: Any, tag: str, wait_for: Any) -> dict[str, Any]:
     return body
 
 
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None: the data dir's SQLite; else a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield None
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    with cluster.database() as url:
+        yield url
+
+
 def test_a_receiver_that_fails_three_times_gets_every_event_once(
-    tmp_path: Path, wait_for: Any
+    tmp_path: Path, wait_for: Any, database_url: str | None
 ) -> None:
-    overrides = {
+    overrides: dict[str, Any] = {
         "delivery_allowed_networks": [ipaddress.ip_network("127.0.0.0/8")],
         "delivery_retry_delays": [0.3] * 7,  # the schedule's shape, in seconds
     }
+    if database_url is not None:
+        overrides["database_url"] = database_url
     with (
         webhook_receiver() as receiver,
         open_control_plane(tmp_path, workers=2, settings_overrides=overrides) as plane,
