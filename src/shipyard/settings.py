@@ -206,6 +206,10 @@ class Settings(BaseSettings):
     delivery_timeout: float = Field(default=10.0, gt=0)
     """Seconds a webhook delivery waits for its receiver's answer (connect and read)."""
 
+    delivery_ca_bundle: Path | None = None
+    """A PEM file of the certificate authorities an https receiver's certificate may come
+    from (an internal CA); default: the public ones (certifi)."""
+
     delivery_retry_delays: list[Annotated[float, Field(gt=0)]] = Field(
         default_factory=lambda: list(DELIVERY_RETRY_DELAYS)
     )

@@ -14,6 +14,7 @@ deployment's transaction or job: a delivery's failure is the delivery's alone.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -150,10 +151,16 @@ def send(message: Message, settings: Settings) -> Attempt:
         extensions["sni_hostname"] = receiver.host
     pinned = url.copy_with(host=str(receiver.address))
     headers = {**signed_headers(message, started), "host": url.netloc.decode("ascii")}
+    verify: ssl.SSLContext | bool = True
+    if settings.delivery_ca_bundle is not None:
+        verify = ssl.create_default_context(cafile=str(settings.delivery_ca_bundle))
     try:
         with (
             httpx.Client(
-                timeout=settings.delivery_timeout, follow_redirects=False, trust_env=False
+                timeout=settings.delivery_timeout,
+                follow_redirects=False,
+                trust_env=False,
+                verify=verify,
             ) as client,
             client.stream(
                 "POST", pinned, content=message.body, headers=headers, extensions=extensions

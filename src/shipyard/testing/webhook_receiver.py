@@ -4,12 +4,14 @@ status codes it is told to (then 204)."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -95,12 +97,21 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def webhook_receiver(path: str = "/hooks/shipyard", *, port: int = 0) -> Iterator[Receiver]:
+def webhook_receiver(
+    path: str = "/hooks/shipyard", *, port: int = 0, tls: tuple[Path, Path] | None = None
+) -> Iterator[Receiver]:
     """A receiver listening on 127.0.0.1 (``port``: a given one, e.g. one a delivery
-    already failed to reach; default: a free one)."""
+    already failed to reach; default: a free one). ``tls``: a certificate and its key
+    (PEM) to serve https with, as ``https://localhost:<port>``."""
     server = ThreadingHTTPServer(("127.0.0.1", port), _handler(Receiver(url="")))
     host, port = server.server_address[:2]
-    receiver = Receiver(url=f"http://{host!s}:{port}{path}")
+    scheme = "http"
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certfile=str(tls[0]), keyfile=str(tls[1]))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme, host = "https", "localhost"
+    receiver = Receiver(url=f"{scheme}://{host!s}:{port}{path}")
     server.RequestHandlerClass = _handler(receiver)
     thread = threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True)
     thread.start()

@@ -5,9 +5,11 @@ receiver on 127.0.0.1 that checks the signature; the retry schedule and its reco
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -399,3 +401,57 @@ def test_a_receiver_that_is_down_gets_the_event_once_it_is_back(database: Engine
         )
         [accepted] = receiver.received
         assert accepted.headers["webhook-id"] == back.message_id and accepted.error is None
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA, and a certificate it signed for the name ``localhost`` (no IP address)."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
+             "-subj", "/CN=Shipyard test CA", cwd=directory)  # fmt: skip
+    _openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost",
+             cwd=directory)  # fmt: skip
+    (directory / "ext.cnf").write_text(
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n"
+        "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n"
+    )
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "server.pem", "-days", "1", "-extfile", "ext.cnf",
+             cwd=directory)  # fmt: skip
+    return directory / "ca.pem", directory / "server.pem", directory / "server.key"
+
+
+def test_https_connects_to_the_checked_address_and_verifies_the_urls_host(
+    database: Engine, tmp_path: Path
+) -> None:
+    """The try connects to 127.0.0.1 (the address checked) while TLS names and verifies
+    ``localhost`` (the URL's host); the same receiver by address fails verification: its
+    certificate names no address."""
+    ca, certificate, key = _certificates(tmp_path)
+    settings = Settings(
+        delivery_allowed_networks=["127.0.0.0/8"],
+        delivery_retry_delays=[0.01],
+        delivery_ca_bundle=ca,
+    )
+    with webhook_receiver(tls=(certificate, key)) as receiver:
+        assert receiver.url.startswith("https://localhost:")
+        by_address = receiver.url.replace("localhost", "127.0.0.1")
+        with transaction(database) as session:
+            deployment_id = _deployment(session)
+            named = create_subscription(session, url=receiver.url, events=["deployment.failed"])
+            create_subscription(session, url=by_address, events=["deployment.failed"])
+            receiver.secret = named.secret
+            deployment = session.get_one(models.Deployment, deployment_id)
+            set_deployment_status(session, deployment, DeploymentStatus.failed)
+
+        _run_jobs(database, settings)
+
+        accepted, mismatched = _deliveries(database)
+        assert (accepted.status, accepted.last_status_code) == (DeliveryStatus.succeeded, 204)
+        [received] = receiver.received
+        assert received.error is None and received.headers["host"] == receiver.url.split("/")[2]
+        assert mismatched.status is DeliveryStatus.failed and mismatched.attempts == 2
+        assert "CERTIFICATE_VERIFY_FAILED" in (mismatched.last_error or "")
