@@ -39,7 +39,7 @@ export function DeploymentLog(props: DeploymentLogProps) {
         <Typography variant="subtitle2">Deployment {deploymentId}</Typography>
         {deployment && <DeploymentStatusLabel status={deployment.status} />}
         {log.mode === 'streaming' && <Typography variant="caption">live</Typography>}
-        {log.mode === 'polling' && (
+        {log.fallback && (
           <Typography variant="caption" role="status">
             {log.fallback === 'stalled'
               ? 'The live stream stalled (a proxy may buffer it): following by polling.'

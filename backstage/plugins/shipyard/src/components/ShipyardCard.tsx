@@ -1,5 +1,5 @@
 import { useCallback, useMemo, useState } from 'react';
-import { Box, CircularProgress, Typography } from '@material-ui/core';
+import { Box, Button, CircularProgress, Typography } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import { InfoCard } from '@backstage/core-components';
 import { configApiRef, useApi } from '@backstage/core-plugin-api';
@@ -16,6 +16,7 @@ import {
   shipyardComponentRollbackPermission,
 } from '../permissions';
 import { ActionDialog, ActionKind } from './ActionDialog';
+import { DeploymentLog } from './DeploymentLog';
 import { Allowed, EnvironmentsTable } from './EnvironmentsTable';
 import { History } from './History';
 import { ErrorMessage, NotOnboarded } from './Messages';
@@ -62,6 +63,7 @@ function Body(props: ShipyardCardProps) {
   const [environment, setEnvironment] = useState('');
   const [offset, setOffset] = useState(0);
   const [openId, setOpenId] = useState<number | undefined>();
+  const [active, setActive] = useState<Deployment | undefined>();
   const [action, setAction] = useState<
     { kind: ActionKind; environment: string; destination?: string } | undefined
   >();
@@ -103,7 +105,8 @@ function Body(props: ShipyardCardProps) {
   const started = (deployment: Deployment) => {
     setAction(undefined);
     setOffset(0);
-    setOpenId(deployment.id);
+    setOpenId(undefined);
+    setActive(deployment);
     refresh();
   };
 
@@ -135,6 +138,26 @@ function Body(props: ShipyardCardProps) {
             setAction({ kind, environment: env, destination })
           }
         />
+      )}
+      {active && (
+        <Box marginTop={2} padding={1} border={1} borderColor="divider" borderRadius={4}>
+          <Box display="flex" justifyContent="space-between" alignItems="center">
+            <Typography variant="subtitle1" component="h3">
+              {active.reason} in {active.environment}
+              {active.tag ? `: ${active.tag}` : ''}
+            </Typography>
+            <Button size="small" onClick={() => setActive(undefined)}>
+              Close
+            </Button>
+          </Box>
+          <DeploymentLog
+            key={active.id}
+            deploymentId={active.id}
+            stallMs={props.stallMs}
+            pollMs={props.pollMs}
+            onDone={refresh}
+          />
+        </Box>
       )}
       {history.error && <ErrorMessage error={history.error} onRetry={history.retry} />}
       {history.value && (

@@ -1,0 +1,533 @@
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { SWRConfig } from 'swr';
+import { Entity } from '@backstage/catalog-model';
+import { configApiRef } from '@backstage/core-plugin-api';
+import { EntityProvider } from '@backstage/plugin-catalog-react';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import { permissionApiRef } from '@backstage/plugin-permission-react';
+import { mockApis, renderInTestApp, TestApiProvider } from '@backstage/test-utils';
+import { shipyardApiRef } from '../api/ShipyardApi';
+import { ShipyardClient } from '../api/ShipyardClient';
+import { BASE_URL, Answer, Handler, StreamBody, fakeShipyard, sseEnd, sseEvent } from '../testing/fakeShipyard';
+import { component, deployment, nothingDeployed, orders, tags } from '../testing/fixtures';
+import { ShipyardCard, ShipyardContent } from './ShipyardCard';
+
+const COMPONENT = 'GET /components/default/orders';
+const HISTORY = 'GET /components/default/orders/deployments';
+const TAGS = 'GET /components/default/orders/tags';
+
+interface RenderOptions {
+  entity?: Entity;
+  deny?: string[];
+  config?: NonNullable<Parameters<typeof mockApis.config>[0]>['data'];
+  page?: boolean;
+}
+
+async function renderCard(routes: Record<string, Handler | Answer>, options: RenderOptions = {}) {
+  const shipyard = fakeShipyard(routes);
+  const discoveryApi = { getBaseUrl: jest.fn(async () => BASE_URL) };
+  const client = new ShipyardClient({ discoveryApi, fetchApi: shipyard.fetchApi });
+  const deny = options.deny ?? [];
+  const permissionApi = mockApis.permission({
+    authorize: request =>
+      deny.includes(request.permission.name) ? AuthorizeResult.DENY : AuthorizeResult.ALLOW,
+  });
+  const card = options.page ? (
+    <ShipyardContent stallMs={200} pollMs={20} />
+  ) : (
+    <ShipyardCard stallMs={200} pollMs={20} />
+  );
+  await renderInTestApp(
+    <TestApiProvider
+      apis={[
+        [shipyardApiRef, client],
+        [permissionApiRef, permissionApi],
+        [configApiRef, mockApis.config({ data: options.config ?? {} })],
+      ]}
+    >
+      {/* usePermission caches answers in SWR: a fresh cache per test */}
+      <SWRConfig value={{ provider: () => new Map() }}>
+        <EntityProvider entity={options.entity ?? orders}>{card}</EntityProvider>
+      </SWRConfig>
+    </TestApiProvider>,
+  );
+  return { ...shipyard, discoveryApi };
+}
+
+const emptyHistory: Answer = {
+  status: 200,
+  json: { items: [], offset: 0, limit: 5, next_offset: null },
+};
+const someHistory: Answer = {
+  status: 200,
+  json: { items: [deployment()], offset: 0, limit: 5, next_offset: null },
+};
+
+describe('ShipyardCard states', () => {
+  it('says it is loading while Shipyard has not answered', async () => {
+    await renderCard({ [COMPONENT]: { pending: true }, [HISTORY]: { pending: true } });
+    expect(screen.getByText('Asking Shipyard about orders…')).toBeInTheDocument();
+  });
+
+  it('tells how to onboard a component without shipyard.dev annotations, asking Shipyard nothing', async () => {
+    const entity = { ...orders, metadata: { name: 'orders', namespace: 'default' } };
+    const { fetch } = await renderCard({}, { entity });
+    expect(screen.getByText('orders is not onboarded to Shipyard')).toBeInTheDocument();
+    expect(screen.getByText(/shipyard\.dev\/template: web-service/)).toBeInTheDocument();
+    expect(screen.getByText('shipyard component sync')).toBeInTheDocument();
+    expect(fetch).not.toHaveBeenCalled();
+  });
+
+  it('names the missing config key when the backend plugin is not configured', async () => {
+    const notConfigured: Answer = {
+      status: 503,
+      json: {
+        type: 'urn:shipyard:problem:not-configured',
+        title: 'Not configured',
+        status: 503,
+        detail: 'shipyard.baseUrl is not set',
+        config_key: 'shipyard.baseUrl',
+      },
+    };
+    await renderCard({ [COMPONENT]: notConfigured, [HISTORY]: notConfigured });
+    const alert = await screen.findByRole('alert');
+    expect(within(alert).getByText('Shipyard is not configured in this Backstage')).toBeInTheDocument();
+    expect(within(alert).getByText('shipyard.baseUrl')).toBeInTheDocument();
+    expect(
+      within(alert).getByText("Set shipyard.baseUrl in the Backstage backend's app-config and restart it."),
+    ).toBeInTheDocument();
+  });
+
+  it('says to install the backend plugin when Backstage does not know /api/shipyard', async () => {
+    await renderCard({});
+    const alert = await screen.findByRole('alert');
+    expect(within(alert).getByText('Shipyard is not configured in this Backstage')).toBeInTheDocument();
+    expect(within(alert).getByText(/Install and configure the Shipyard backend plugin/)).toBeInTheDocument();
+  });
+
+  it('names the refused permission when the backend forbids reading', async () => {
+    const forbidden: Answer = {
+      status: 403,
+      json: {
+        type: 'urn:shipyard:problem:access-denied',
+        title: 'Forbidden',
+        status: 403,
+        detail: 'you may not read default/orders',
+        permission: 'catalog.entity.read',
+      },
+    };
+    await renderCard({ [COMPONENT]: forbidden, [HISTORY]: forbidden });
+    const alert = await screen.findByRole('alert');
+    expect(within(alert).getByText('Not allowed')).toBeInTheDocument();
+    expect(within(alert).getByText('catalog.entity.read')).toBeInTheDocument();
+    expect(
+      within(alert).getByText(
+        'Ask your platform team for the Backstage permission catalog.entity.read on this component.',
+      ),
+    ).toBeInTheDocument();
+  });
+
+  it('says Shipyard cannot be reached when the request fails, and retries on demand', async () => {
+    let calls = 0;
+    await renderCard({
+      [COMPONENT]: () => {
+        calls += 1;
+        return calls === 1 ? { network: new TypeError('Failed to fetch') } : { status: 200, json: component() };
+      },
+      [HISTORY]: someHistory,
+    });
+    const alert = await screen.findByRole('alert');
+    expect(within(alert).getByText('Shipyard cannot be reached')).toBeInTheDocument();
+    expect(within(alert).getByText(/Check that Shipyard is running/)).toBeInTheDocument();
+    await userEvent.click(within(alert).getByRole('button', { name: 'Retry' }));
+    expect(await screen.findByText('v1.1.0', { selector: 'td' })).toBeInTheDocument();
+  });
+
+  it('says Shipyard cannot be reached when the backend answers 502', async () => {
+    await renderCard({
+      [COMPONENT]: { status: 502, json: { title: 'Bad Gateway', status: 502, detail: 'connection refused' } },
+      [HISTORY]: emptyHistory,
+    });
+    const alert = await screen.findByRole('alert');
+    expect(within(alert).getByText('Shipyard cannot be reached')).toBeInTheDocument();
+    expect(within(alert).getByText('Shipyard cannot be reached: connection refused')).toBeInTheDocument();
+  });
+
+  it('says how to register a component Shipyard does not know', async () => {
+    const notFound: Answer = {
+      status: 404,
+      contentType: 'application/problem+json',
+      json: {
+        type: 'urn:shipyard:problem:not-found',
+        title: 'Not found',
+        status: 404,
+        detail: 'component default/orders not found',
+      },
+    };
+    await renderCard({ [COMPONENT]: notFound, [HISTORY]: notFound });
+    const alert = await screen.findByRole('alert');
+    expect(within(alert).getByText('Shipyard does not know this component yet')).toBeInTheDocument();
+    expect(within(alert).getByText(/shipyard component sync/)).toBeInTheDocument();
+  });
+
+  it('says nothing is deployed yet, and still offers Deploy per environment', async () => {
+    await renderCard({ [COMPONENT]: { status: 200, json: nothingDeployed() }, [HISTORY]: emptyHistory });
+    expect(await screen.findByText('Nothing deployed yet: pick an environment and Deploy a tag.')).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Deploy to dev' })).toBeEnabled();
+    expect(screen.getByRole('button', { name: 'Rollback dev' })).toBeDisabled();
+    expect(screen.getByText('No deployment yet.')).toBeInTheDocument();
+  });
+
+  it('shows per environment the running tag, status, health and URL', async () => {
+    await renderCard({ [COMPONENT]: { status: 200, json: component() }, [HISTORY]: someHistory });
+    const dev = await screen.findByTestId('env-dev');
+    expect(within(dev).getByText('v1.1.0')).toBeInTheDocument();
+    expect(within(dev).getByText('release 3')).toBeInTheDocument();
+    expect(within(dev).getByText('succeeded')).toBeInTheDocument();
+    expect(within(dev).getByText('healthy')).toBeInTheDocument();
+    expect(within(dev).getByRole('link', { name: 'http://127.0.0.1:18080' })).toHaveAttribute(
+      'href',
+      'http://127.0.0.1:18080',
+    );
+    const prod = screen.getByTestId('env-prod');
+    expect(within(prod).getByText('nothing deployed')).toBeInTheDocument();
+    expect(within(prod).getByText('production')).toBeInTheDocument();
+    expect(within(screen.getByTestId('deployment-7')).getByText('deploy v1.1.0 (release 3)')).toBeInTheDocument();
+  });
+
+  it('disables what usePermission refuses and names the permission', async () => {
+    await renderCard(
+      { [COMPONENT]: { status: 200, json: component() }, [HISTORY]: someHistory },
+      { deny: ['shipyard.component.deploy', 'shipyard.component.rollback', 'shipyard.component.promote'] },
+    );
+    // shown once usePermission answered (buttons are disabled while it asks, too)
+    expect(await screen.findByText('shipyard.component.deploy')).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Deploy to dev' })).toBeDisabled();
+    expect(screen.getByRole('button', { name: 'Rollback dev' })).toBeDisabled();
+    expect(screen.getByRole('button', { name: 'Promote dev to prod' })).toBeDisabled();
+  });
+
+  it('disables only Rollback when only rollback is refused', async () => {
+    await renderCard(
+      { [COMPONENT]: { status: 200, json: component() }, [HISTORY]: someHistory },
+      { deny: ['shipyard.component.rollback'] },
+    );
+    await screen.findByTestId('env-dev');
+    // every button is disabled while usePermission asks: wait for the answers
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Deploy to dev' })).toBeEnabled());
+    expect(screen.getByRole('button', { name: 'Rollback dev' })).toBeDisabled();
+    expect(screen.getByRole('button', { name: 'Promote dev to prod' })).toBeEnabled();
+  });
+});
+
+describe('ShipyardCard actions', () => {
+  function routes(extra: Record<string, Handler | Answer> = {}, stream?: StreamBody) {
+    return {
+      [COMPONENT]: { status: 200, json: component() } as Answer,
+      [HISTORY]: someHistory,
+      [TAGS]: { status: 200, json: { component: 'default/orders', items: tags(3) } } as Answer,
+      'GET /deployments/8/events': stream
+        ? ({ status: 200, stream } as Answer)
+        : ({ status: 200, stream: new StreamBody() } as Answer),
+      'GET /deployments/8': { status: 200, json: deployment({ id: 8, tag: 'v1.3.0', status: 'running' }) } as Answer,
+      ...extra,
+    };
+  }
+
+  it('deploys the picked tag with the exact request, and streams its log in', async () => {
+    const stream = new StreamBody();
+    let finished = false;
+    const { requests } = await renderCard(
+      routes(
+        {
+          'POST /components/default/orders/deployments': {
+            status: 202,
+            json: deployment({ id: 8, tag: 'v1.3.0', status: 'queued', release: null }),
+          },
+          'GET /deployments/8': () => ({
+            status: 200,
+            json: deployment({ id: 8, tag: 'v1.3.0', status: finished ? 'succeeded' : 'running', url: 'http://127.0.0.1:18081' }),
+          }),
+        },
+        stream,
+      ),
+    );
+    await userEvent.click(await screen.findByRole('button', { name: 'Deploy to dev' }));
+    const dialog = await screen.findByRole('dialog');
+    await userEvent.click(await within(dialog).findByRole('button', { name: 'tag v1.3.0' }));
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Deploy v1.3.0 to dev' }));
+
+    const post = requests.find(request => request.method === 'POST');
+    expect(post).toEqual({
+      method: 'POST',
+      path: '/components/default/orders/deployments',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: { environment: 'dev', tag: 'v1.3.0' },
+    });
+
+    const log = await screen.findByTestId('shipyard-log');
+    const follow = requests.find(request => request.path === '/deployments/8/events');
+    expect(follow?.headers.Accept).toBe('text/event-stream');
+    act(() => stream.push(sseEvent(1, 'building v1.3.0')));
+    expect(await within(log).findByText('building v1.3.0')).toBeInTheDocument();
+    act(() => stream.push(sseEvent(2, 'service answered its health check')));
+    expect(await within(log).findByText('service answered its health check')).toBeInTheDocument();
+    finished = true;
+    act(() => {
+      stream.push(sseEvent(3, 'deployment succeeded', 'deployment.succeeded'));
+      stream.push(sseEnd('succeeded'));
+    });
+    expect(await screen.findByText('http://127.0.0.1:18081')).toBeInTheDocument();
+    expect(within(log).getByText('deployment succeeded')).toBeInTheDocument();
+  });
+
+  it('asks for a typed confirmation before deploying to production', async () => {
+    const { requests } = await renderCard(
+      routes({
+        'POST /components/default/orders/deployments': {
+          status: 202,
+          json: deployment({ id: 8, environment: 'prod', tag: 'v1.2.0', status: 'queued' }),
+        },
+      }),
+    );
+    await userEvent.click(await screen.findByRole('button', { name: 'Deploy to prod' }));
+    const dialog = await screen.findByRole('dialog');
+    expect(within(dialog).getByText('prod is a production environment.')).toBeInTheDocument();
+    await userEvent.click(await within(dialog).findByRole('button', { name: 'tag v1.2.0' }));
+    const submit = within(dialog).getByRole('button', { name: 'Deploy v1.2.0 to prod' });
+    expect(submit).toBeDisabled();
+    await userEvent.type(within(dialog).getByLabelText('Type orders to confirm'), 'order');
+    expect(submit).toBeDisabled();
+    await userEvent.type(within(dialog).getByLabelText('Type orders to confirm'), 's');
+    expect(submit).toBeEnabled();
+    await userEvent.click(submit);
+    await waitFor(() =>
+      expect(requests.find(request => request.method === 'POST')?.body).toEqual({
+        environment: 'prod',
+        tag: 'v1.2.0',
+      }),
+    );
+  });
+
+  it('a refused deploy says what happened and what to do, in the dialog', async () => {
+    await renderCard(
+      routes({
+        'POST /components/default/orders/deployments': {
+          status: 409,
+          json: {
+            type: 'urn:shipyard:problem:job-conflict',
+            title: 'Conflict',
+            status: 409,
+            detail: 'a deployment of default/orders in dev is already running',
+          },
+        },
+      }),
+    );
+    await userEvent.click(await screen.findByRole('button', { name: 'Deploy to dev' }));
+    const dialog = await screen.findByRole('dialog');
+    await userEvent.click(await within(dialog).findByRole('button', { name: 'tag v1.3.0' }));
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Deploy v1.3.0 to dev' }));
+    const alert = await within(dialog).findByRole('alert');
+    expect(
+      within(alert).getByText('Deploy was refused: a deployment of default/orders in dev is already running'),
+    ).toBeInTheDocument();
+    expect(within(alert).getByText('Wait for the running operation to finish, then try again.')).toBeInTheDocument();
+  });
+
+  it('a deploy the backend forbids names the permission to ask for', async () => {
+    await renderCard(
+      routes({
+        'POST /components/default/orders/deployments': {
+          status: 403,
+          json: { title: 'Forbidden', status: 403, detail: 'denied by policy', permission: 'shipyard.component.deploy' },
+        },
+      }),
+    );
+    await userEvent.click(await screen.findByRole('button', { name: 'Deploy to dev' }));
+    const dialog = await screen.findByRole('dialog');
+    await userEvent.click(await within(dialog).findByRole('button', { name: 'tag v1.3.0' }));
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Deploy v1.3.0 to dev' }));
+    const alert = await within(dialog).findByRole('alert');
+    expect(
+      within(alert).getByText(
+        'Ask your platform team for the Backstage permission shipyard.component.deploy on this component.',
+      ),
+    ).toBeInTheDocument();
+  });
+
+  it('rolls back and promotes with the exact requests', async () => {
+    const { requests } = await renderCard(
+      routes({
+        'POST /components/default/orders/rollback': {
+          status: 202,
+          json: deployment({ id: 8, reason: 'rollback', status: 'queued' }),
+        },
+        'POST /components/default/orders/promote': {
+          status: 202,
+          json: deployment({ id: 8, environment: 'prod', reason: 'promote', status: 'queued' }),
+        },
+      }),
+    );
+    await userEvent.click(await screen.findByRole('button', { name: 'Rollback dev' }));
+    let dialog = await screen.findByRole('dialog');
+    expect(within(dialog).getByText(/dev runs v1\.1\.0 \(release 3\)/)).toBeInTheDocument();
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Roll back' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+
+    await userEvent.click(screen.getByRole('button', { name: 'Promote dev to prod' }));
+    dialog = await screen.findByRole('dialog');
+    // prod is a production environment: promoting to it needs the typed confirmation
+    await userEvent.type(within(dialog).getByLabelText('Type orders to confirm'), 'orders');
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Promote' }));
+    await waitFor(() => expect(requests.filter(request => request.method === 'POST')).toHaveLength(2));
+    const posts = requests.filter(request => request.method === 'POST');
+    expect(posts.map(({ path, body }) => ({ path, body }))).toEqual([
+      { path: '/components/default/orders/rollback', body: { environment: 'dev' } },
+      { path: '/components/default/orders/promote', body: { from: 'dev', to: 'prod' } },
+    ]);
+  });
+
+  it('previews a tag and shows the diff once the preview finished', async () => {
+    const stream = new StreamBody();
+    const diff = [
+      { resource: 'orders-dev', type: 'shipyard:local:Service', operation: 'update', changed_inputs: ['image'], urn: 'urn:1' },
+    ];
+    const { requests } = await renderCard(
+      routes(
+        {
+          'POST /components/default/orders/previews': {
+            status: 202,
+            json: deployment({ id: 8, reason: 'preview', status: 'queued' }),
+          },
+          'GET /deployments/8': { status: 200, json: deployment({ id: 8, reason: 'preview', diff }) },
+        },
+        stream,
+      ),
+    );
+    await userEvent.click(await screen.findByRole('button', { name: 'Preview dev' }));
+    const dialog = await screen.findByRole('dialog');
+    await userEvent.click(await within(dialog).findByRole('button', { name: 'tag v1.2.0' }));
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Preview' }));
+    expect(requests.find(request => request.method === 'POST')?.body).toEqual({ environment: 'dev', tag: 'v1.2.0' });
+    act(() => stream.push(sseEnd('succeeded')));
+    const table = await screen.findByRole('table', { name: 'Preview diff' });
+    expect(within(table).getByText('orders-dev')).toBeInTheDocument();
+    expect(within(table).getByText('image')).toBeInTheDocument();
+  });
+});
+
+describe('the tag picker', () => {
+  it('searches and pages the tags, and marks those an environment does not admit', async () => {
+    const many = tags(20).map(tag => ({ ...tag, matches: { dev: true, prod: tag.tag !== 'v1.20.0' } }));
+    await renderCard({
+      [COMPONENT]: { status: 200, json: component() },
+      [HISTORY]: someHistory,
+      [TAGS]: { status: 200, json: { component: 'default/orders', items: many } },
+    });
+    await userEvent.click(await screen.findByRole('button', { name: 'Deploy to prod' }));
+    const dialog = await screen.findByRole('dialog');
+    expect(await within(dialog).findByText('1-8 of 20')).toBeInTheDocument();
+    expect(within(dialog).getByText("not admitted by prod's tag-pattern")).toBeInTheDocument();
+    expect(within(dialog).queryAllByText('dev: yes (running)')).toHaveLength(0);
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Older' }));
+    expect(within(dialog).getByText('9-16 of 20')).toBeInTheDocument();
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Older' }));
+    expect(within(dialog).getByText('17-20 of 20')).toBeInTheDocument();
+    expect(within(dialog).getByText('dev: yes (running)')).toBeInTheDocument();
+
+    fireEvent.change(within(dialog).getByLabelText('Search tags'), { target: { value: 'v1.1' } });
+    const list = within(dialog).getByRole('list', { name: 'Tags' });
+    const shown = within(list).getAllByRole('button').map(item => item.getAttribute('aria-label'));
+    expect(shown).toEqual([
+      'tag v1.19.0', 'tag v1.18.0', 'tag v1.17.0', 'tag v1.16.0', 'tag v1.15.0',
+      'tag v1.14.0', 'tag v1.13.0', 'tag v1.12.0',
+    ]);
+    expect(within(dialog).getByText('1-8 of 11')).toBeInTheDocument();
+    fireEvent.change(within(dialog).getByLabelText('Search tags'), { target: { value: 'v9' } });
+    expect(within(dialog).getByText('No tag matches "v9".')).toBeInTheDocument();
+  });
+});
+
+describe('live logs', () => {
+  it('fall back to polling the deployment and its events when the stream stalls', async () => {
+    const stalled = new StreamBody();
+    let polls = 0;
+    const { requests } = await renderCard({
+      [COMPONENT]: { status: 200, json: component() },
+      [HISTORY]: { status: 200, json: { items: [deployment({ id: 9, status: 'running' })], offset: 0, limit: 5, next_offset: null } },
+      'GET /deployments/9/events': { status: 200, stream: stalled },
+      'GET /deployments/9/events?follow=false': () => {
+        polls += 1;
+        const frames = [sseEvent(1, 'provisioning'), ...(polls > 1 ? [sseEvent(2, 'deployment succeeded', 'deployment.succeeded'), sseEnd('succeeded')] : [])];
+        return { status: 200, text: frames.join(''), contentType: 'text/event-stream' };
+      },
+      'GET /deployments/9': () => ({
+        status: 200,
+        json: deployment({ id: 9, status: polls > 1 ? 'succeeded' : 'running' }),
+      }),
+    });
+    await userEvent.click(await screen.findByRole('button', { name: 'Show log of deployment 9' }));
+    expect(
+      await screen.findByText('The live stream stalled (a proxy may buffer it): following by polling.'),
+    ).toBeInTheDocument();
+    const log = screen.getByTestId('shipyard-log');
+    expect(await within(log).findByText('deployment succeeded')).toBeInTheDocument();
+    expect(within(log).getAllByText('provisioning')).toHaveLength(1);
+    const polled = requests.filter(request => request.path === '/deployments/9/events?follow=false');
+    expect(polled[1].headers['Last-Event-ID']).toBe('1');
+  });
+
+  it('fall back to polling when the stream is cut before its end', async () => {
+    const cut = new StreamBody();
+    await renderCard({
+      [COMPONENT]: { status: 200, json: component() },
+      [HISTORY]: { status: 200, json: { items: [deployment({ id: 9, status: 'running' })], offset: 0, limit: 5, next_offset: null } },
+      'GET /deployments/9/events': { status: 200, stream: cut },
+      'GET /deployments/9/events?follow=false': {
+        status: 200,
+        text: sseEvent(1, 'one') + sseEvent(2, 'deployment failed', 'deployment.failed', 'error') + sseEnd('failed'),
+      },
+      'GET /deployments/9': {
+        status: 200,
+        json: deployment({ id: 9, status: 'failed', error: 'the health check did not answer within 30 s' }),
+      },
+    });
+    await userEvent.click(await screen.findByRole('button', { name: 'Show log of deployment 9' }));
+    act(() => {
+      cut.push(sseEvent(1, 'one'));
+      cut.close();
+    });
+    expect(await screen.findByText('The live stream was cut: following by polling.')).toBeInTheDocument();
+    expect(await screen.findByText('Failed: the health check did not answer within 30 s')).toBeInTheDocument();
+    const log = screen.getByTestId('shipyard-log');
+    expect(within(log).getAllByText('one')).toHaveLength(1);
+    expect(within(log).getByText('[error] deployment failed')).toBeInTheDocument();
+  });
+});
+
+describe('the full tab', () => {
+  it('pages the history and filters it by environment', async () => {
+    const { requests } = await renderCard(
+      {
+        [COMPONENT]: { status: 200, json: component() },
+        [HISTORY]: (request) => ({
+          status: 200,
+          json: {
+            items: [deployment({ id: request.path.includes('offset=20') ? 1 : 21 })],
+            offset: request.path.includes('offset=20') ? 20 : 0,
+            limit: 20,
+            next_offset: request.path.includes('offset=20') ? null : 20,
+          },
+        }),
+      },
+      { page: true },
+    );
+    expect(await screen.findByTestId('deployment-21')).toBeInTheDocument();
+    await userEvent.click(screen.getByRole('button', { name: 'Older' }));
+    expect(await screen.findByTestId('deployment-1')).toBeInTheDocument();
+    expect(requests.map(request => request.path)).toContain(
+      '/components/default/orders/deployments?limit=20&offset=20',
+    );
+  });
+});
