@@ -95,7 +95,9 @@ async def _handle(
         if not request.headers.get(signature):
             raise service.SignatureError(
                 f"the {signature} header is missing: this route takes signed webhooks only, "
-                "not a bearer token"
+                "not a bearer token; configure the sender with the component's secret "
+                "(shipyard webhook secret set COMPONENT) or the installation's "
+                "(SHIPYARD_WEBHOOK_SECRET)"
             )
         body = await _body(request)
         event = parse(body)
