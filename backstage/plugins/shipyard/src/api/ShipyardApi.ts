@@ -42,7 +42,10 @@ export interface ShipyardApi {
     ref: ComponentRef,
     options?: { environment?: string; status?: string; limit?: number; offset?: number },
   ): Promise<Page<Deployment>>;
-  listTags(ref: ComponentRef): Promise<TagList>;
+  listTags(
+    ref: ComponentRef,
+    options?: { q?: string; limit?: number; offset?: number },
+  ): Promise<TagList>;
   deploy(
     ref: ComponentRef,
     body: { environment: string; tag: string; force?: boolean },

@@ -124,8 +124,16 @@ export class ShipyardClient implements ShipyardApi {
     return this.get(`${componentPath(ref)}/deployments${suffix}`, 'Reading the history');
   }
 
-  listTags(ref: ComponentRef): Promise<TagList> {
-    return this.get(`${componentPath(ref)}/tags`, 'Reading the tags');
+  listTags(
+    ref: ComponentRef,
+    options: { q?: string; limit?: number; offset?: number } = {},
+  ): Promise<TagList> {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(options)) {
+      if (value !== undefined && value !== '') query.set(key, String(value));
+    }
+    const suffix = query.toString() ? `?${query}` : '';
+    return this.get(`${componentPath(ref)}/tags${suffix}`, 'Reading the tags');
   }
 
   deploy(

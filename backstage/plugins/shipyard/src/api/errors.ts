@@ -88,15 +88,31 @@ async function readProblem(response: Response): Promise<Problem | undefined> {
   }
   if (!body || typeof body !== 'object') return undefined;
   const record = body as Record<string, unknown>;
-  // Backstage's own error body: {"error": {"name", "message"}, "response": {...}}
+  // Backstage's own error body: {"error": {"name", "message"}, "response": {...}}, as
+  // the Shipyard backend plugin answers its own refusals (Shipyard's are relayed as
+  // problems). Its messages name the permission refused or the config keys missing.
   if (record.error && typeof record.error === 'object') {
     const error = record.error as Record<string, unknown>;
-    return {
+    const message = typeof error.message === 'string' ? error.message : undefined;
+    const problem: Problem = {
       title: typeof error.name === 'string' ? error.name : undefined,
-      detail: typeof error.message === 'string' ? error.message : undefined,
+      detail: message,
       status: response.status,
       backstage: true,
     };
+    const permission = message?.match(/refuses (shipyard\.[a-z.]+[a-z])/)?.[1];
+    if (permission) problem.permission = permission;
+    const keys = message?.match(/not configured[^:]*: set ((?:shipyard\.[A-Za-z.]+[A-Za-z](?:, )?)+)/)?.[1];
+    if (keys) {
+      problem.type = 'urn:shipyard:problem:not-configured';
+      problem.config_key = keys;
+    }
+    if (problem.title === 'ShipyardCredentialsRefused') {
+      problem.type = 'urn:shipyard:problem:not-configured';
+      problem.config_key = 'shipyard.token';
+    }
+    if (problem.title === 'NotOnboarded') problem.type = 'urn:shipyard:problem:not-found';
+    return problem;
   }
   return record as Problem;
 }
@@ -112,13 +128,15 @@ export async function errorFromResponse(
   const type = problem?.type ?? '';
   const suffix = detail ? `: ${detail}` : '';
   if (NOT_CONFIGURED_TYPES.includes(type) || problem?.config_key) {
-    return new ShipyardError('not-configured', `Shipyard is not configured${suffix}`, {
+    const text = detail?.startsWith('Shipyard') ? detail : `Shipyard is not configured${suffix}`;
+    return new ShipyardError('not-configured', text, {
       status,
       problem,
     });
   }
   if (UNREACHABLE_TYPES.includes(type) || [502, 503, 504].includes(status)) {
-    return new ShipyardError('unreachable', `Shipyard cannot be reached${suffix}`, {
+    const text = /cannot be reached/.test(detail ?? '') ? detail! : `Shipyard cannot be reached${suffix}`;
+    return new ShipyardError('unreachable', text, {
       status,
       problem,
     });
@@ -168,11 +186,13 @@ export function whatToDo(error: ShipyardError): string {
     case 'unreachable':
       return 'Check that Shipyard is running and that the Backstage backend reaches it (shipyard.baseUrl), then retry.';
     case 'not-configured':
+      if (error.problem?.title === 'ShipyardCredentialsRefused')
+        return "Check shipyard.token and shipyard.onBehalfSecret in the Backstage backend's app-config, and SHIPYARD_ON_BEHALF_SERVICES on the Shipyard side.";
       return error.configKey
         ? `Set ${error.configKey} in the Backstage backend's app-config and restart it.`
         : 'Install and configure the Shipyard backend plugin (@shipyard/backstage-plugin-shipyard-backend), or set the read-only proxy described in docs/backstage.md.';
     case 'not-found':
-      return 'Register the component in Shipyard (shipyard component sync, or POST /api/v1/components).';
+      return 'Register the component in Shipyard (shipyard component sync or shipyard component register, or the shipyard:component:register scaffolder action).';
     case 'unauthorized':
       return 'Sign in to Backstage again.';
     case 'forbidden':

@@ -97,10 +97,19 @@ export interface Tag {
   environments: string[];
 }
 
-/** @public */
+/**
+ * The known tags, newest first. Through the Shipyard backend plugin a page of them
+ * (searched by `q`, paged by `limit`/`offset`, with `total` and `next_offset`); Shipyard
+ * itself (through the proxy) answers them all, without `total`.
+ * @public
+ */
 export interface TagList {
   component: string;
   items: Tag[];
+  total?: number;
+  offset?: number;
+  limit?: number;
+  next_offset?: number | null;
 }
 
 /** One event of a deployment's job (`seq` is its SSE id). @public */

@@ -1,8 +1,7 @@
-import { useState } from 'react';
+import { useCallback, useState } from 'react';
 import {
   Box,
   Button,
-  CircularProgress,
   Dialog,
   DialogActions,
   DialogContent,
@@ -15,7 +14,6 @@ import { shipyardApiRef } from '../api/ShipyardApi';
 import { ComponentDetail, ComponentRef, Deployment } from '../api/types';
 import { ErrorMessage } from './Messages';
 import { TagPicker } from './TagPicker';
-import { useLoad } from './hooks';
 
 export type ActionKind = 'deploy' | 'preview' | 'rollback' | 'promote';
 
@@ -44,9 +42,11 @@ export function ActionDialog(props: ActionDialogProps) {
   const { kind, componentRef, component, environment, destination, production } = props;
   const api = useApi(shipyardApiRef);
   const needsTag = kind === 'deploy' || kind === 'preview';
-  const tags = useLoad(
-    () => (needsTag ? api.listTags(componentRef) : Promise.resolve(undefined)),
-    [api, componentRef.namespace, componentRef.name, needsTag],
+  const { namespace, name } = componentRef;
+  const loadTags = useCallback(
+    (query: { q: string; limit: number; offset: number }) =>
+      api.listTags({ namespace, name }, query),
+    [api, namespace, name],
   );
   const [tag, setTag] = useState<string | undefined>();
   const [typed, setTyped] = useState('');
@@ -108,11 +108,9 @@ export function ActionDialog(props: ActionDialogProps) {
             tag: the running release.
           </Typography>
         )}
-        {needsTag && tags.loading && <CircularProgress size={24} aria-label="Loading tags" />}
-        {needsTag && tags.error && <ErrorMessage error={tags.error} onRetry={tags.retry} />}
-        {needsTag && tags.value && (
+        {needsTag && (
           <TagPicker
-            tags={tags.value.items}
+            load={loadTags}
             environment={environment}
             environments={component.environments.map(env => env.environment)}
             selected={tag}

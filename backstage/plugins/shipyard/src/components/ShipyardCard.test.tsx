@@ -79,24 +79,44 @@ describe('ShipyardCard states', () => {
     expect(fetch).not.toHaveBeenCalled();
   });
 
-  it('names the missing config key when the backend plugin is not configured', async () => {
+  it('names the missing config keys when the backend plugin is not configured', async () => {
+    // what shipyard-backend answers (a ServiceUnavailableError through Backstage's error handler)
     const notConfigured: Answer = {
       status: 503,
       json: {
-        type: 'urn:shipyard:problem:not-configured',
-        title: 'Not configured',
-        status: 503,
-        detail: 'shipyard.baseUrl is not set',
-        config_key: 'shipyard.baseUrl',
+        error: {
+          name: 'ServiceUnavailableError',
+          message:
+            "Shipyard is not configured in this Backstage: set shipyard.baseUrl, shipyard.token in app-config (see the shipyard-backend plugin's README)",
+        },
+        response: { statusCode: 503 },
       },
     };
     await renderCard({ [COMPONENT]: notConfigured, [HISTORY]: notConfigured });
     const alert = await screen.findByRole('alert');
     expect(within(alert).getByText('Shipyard is not configured in this Backstage')).toBeInTheDocument();
-    expect(within(alert).getByText('shipyard.baseUrl')).toBeInTheDocument();
+    expect(within(alert).getByText('shipyard.baseUrl, shipyard.token')).toBeInTheDocument();
     expect(
-      within(alert).getByText("Set shipyard.baseUrl in the Backstage backend's app-config and restart it."),
+      within(alert).getByText(
+        "Set shipyard.baseUrl, shipyard.token in the Backstage backend's app-config and restart it.",
+      ),
     ).toBeInTheDocument();
+  });
+
+  it('says which config to check when Shipyard refuses the backend plugin\'s credentials', async () => {
+    const refused: Answer = {
+      status: 502,
+      json: {
+        error: {
+          name: 'ShipyardCredentialsRefused',
+          message: "Shipyard refused this Backstage's credentials: invalid token (check shipyard.token)",
+        },
+      },
+    };
+    await renderCard({ [COMPONENT]: refused, [HISTORY]: refused });
+    const alert = await screen.findByRole('alert');
+    expect(within(alert).getByText('Shipyard is not configured in this Backstage')).toBeInTheDocument();
+    expect(within(alert).getByText(/Check shipyard\.token and shipyard\.onBehalfSecret/)).toBeInTheDocument();
   });
 
   it('says to install the backend plugin when Backstage does not know /api/shipyard', async () => {
@@ -106,25 +126,46 @@ describe('ShipyardCard states', () => {
     expect(within(alert).getByText(/Install and configure the Shipyard backend plugin/)).toBeInTheDocument();
   });
 
-  it('names the refused permission when the backend forbids reading', async () => {
+  it('names the refused permission when the backend forbids an operation', async () => {
+    // what shipyard-backend answers when the permission policy refuses
     const forbidden: Answer = {
       status: 403,
       json: {
-        type: 'urn:shipyard:problem:access-denied',
-        title: 'Forbidden',
-        status: 403,
-        detail: 'you may not read default/orders',
-        permission: 'catalog.entity.read',
+        error: {
+          name: 'NotAllowedError',
+          message:
+            "user:default/guest may not deploy component:default/orders in dev: Backstage's permission policy refuses shipyard.component.deploy",
+        },
       },
     };
     await renderCard({ [COMPONENT]: forbidden, [HISTORY]: forbidden });
     const alert = await screen.findByRole('alert');
     expect(within(alert).getByText('Not allowed')).toBeInTheDocument();
-    expect(within(alert).getByText('catalog.entity.read')).toBeInTheDocument();
+    expect(within(alert).getByText('shipyard.component.deploy')).toBeInTheDocument();
     expect(
       within(alert).getByText(
-        'Ask your platform team for the Backstage permission catalog.entity.read on this component.',
+        'Ask your platform team for the Backstage permission shipyard.component.deploy on this component.',
       ),
+    ).toBeInTheDocument();
+  });
+
+  it('names the team Shipyard itself requires', async () => {
+    const forbidden: Answer = {
+      status: 403,
+      contentType: 'application/problem+json',
+      json: {
+        type: 'urn:shipyard:problem:access-denied',
+        title: 'Forbidden',
+        status: 403,
+        detail: 'default/orders belongs to group:default/payments',
+        required_role: 'deployer',
+        required_team: 'group:default/payments',
+      },
+    };
+    await renderCard({ [COMPONENT]: forbidden, [HISTORY]: forbidden });
+    const alert = await screen.findByRole('alert');
+    expect(
+      within(alert).getByText("Only the component's team (group:default/payments) may do this in Shipyard."),
     ).toBeInTheDocument();
   });
 
@@ -144,31 +185,46 @@ describe('ShipyardCard states', () => {
     expect(await screen.findByText('v1.1.0', { selector: 'td' })).toBeInTheDocument();
   });
 
-  it('says Shipyard cannot be reached when the backend answers 502', async () => {
+  it('says Shipyard cannot be reached when the backend plugin cannot reach it', async () => {
     await renderCard({
-      [COMPONENT]: { status: 502, json: { title: 'Bad Gateway', status: 502, detail: 'connection refused' } },
+      [COMPONENT]: {
+        status: 503,
+        json: {
+          error: {
+            name: 'ServiceUnavailableError',
+            message:
+              'Shipyard at http://127.0.0.1:8000 cannot be reached (fetch failed): is it running, and is shipyard.baseUrl right?',
+          },
+        },
+      },
       [HISTORY]: emptyHistory,
     });
     const alert = await screen.findByRole('alert');
     expect(within(alert).getByText('Shipyard cannot be reached')).toBeInTheDocument();
-    expect(within(alert).getByText('Shipyard cannot be reached: connection refused')).toBeInTheDocument();
+    expect(
+      within(alert).getByText(
+        'Shipyard at http://127.0.0.1:8000 cannot be reached (fetch failed): is it running, and is shipyard.baseUrl right?',
+      ),
+    ).toBeInTheDocument();
   });
 
   it('says how to register a component Shipyard does not know', async () => {
-    const notFound: Answer = {
+    // what shipyard-backend answers when Shipyard answers 404 for the component
+    const notOnboarded: Answer = {
       status: 404,
-      contentType: 'application/problem+json',
       json: {
-        type: 'urn:shipyard:problem:not-found',
-        title: 'Not found',
-        status: 404,
-        detail: 'component default/orders not found',
+        error: {
+          name: 'NotOnboarded',
+          message:
+            'component:default/orders is not a Shipyard component yet: add shipyard.dev/ annotations to its catalog-info.yaml and register it',
+        },
       },
     };
-    await renderCard({ [COMPONENT]: notFound, [HISTORY]: notFound });
+    await renderCard({ [COMPONENT]: notOnboarded, [HISTORY]: notOnboarded });
     const alert = await screen.findByRole('alert');
     expect(within(alert).getByText('Shipyard does not know this component yet')).toBeInTheDocument();
-    expect(within(alert).getByText(/shipyard component sync/)).toBeInTheDocument();
+    expect(within(alert).getByText(/is not a Shipyard component yet/)).toBeInTheDocument();
+    expect(within(alert).getByText(/shipyard component register/)).toBeInTheDocument();
   });
 
   it('says nothing is deployed yet, and still offers Deploy per environment', async () => {
@@ -437,15 +493,55 @@ describe('the tag picker', () => {
     expect(within(dialog).getByText('dev: yes (running)')).toBeInTheDocument();
 
     fireEvent.change(within(dialog).getByLabelText('Search tags'), { target: { value: 'v1.1' } });
+    expect(await within(dialog).findByText('1-8 of 11')).toBeInTheDocument();
     const list = within(dialog).getByRole('list', { name: 'Tags' });
     const shown = within(list).getAllByRole('button').map(item => item.getAttribute('aria-label'));
     expect(shown).toEqual([
       'tag v1.19.0', 'tag v1.18.0', 'tag v1.17.0', 'tag v1.16.0', 'tag v1.15.0',
       'tag v1.14.0', 'tag v1.13.0', 'tag v1.12.0',
     ]);
-    expect(within(dialog).getByText('1-8 of 11')).toBeInTheDocument();
     fireEvent.change(within(dialog).getByLabelText('Search tags'), { target: { value: 'v9' } });
-    expect(within(dialog).getByText('No tag matches "v9".')).toBeInTheDocument();
+    expect(await within(dialog).findByText('No tag matches "v9".')).toBeInTheDocument();
+  });
+
+  it('asks the backend plugin for one page of a search at a time', async () => {
+    const all = tags(30);
+    const { requests } = await renderCard({
+      [COMPONENT]: { status: 200, json: component() },
+      [HISTORY]: someHistory,
+      [TAGS]: request => {
+        const query = new URLSearchParams(request.path.split('?')[1] ?? '');
+        const q = query.get('q') ?? '';
+        const offset = Number(query.get('offset') ?? 0);
+        const limit = Number(query.get('limit') ?? 50);
+        const found = all.filter(tag => tag.tag.includes(q));
+        return {
+          status: 200,
+          json: {
+            component: 'default/orders',
+            items: found.slice(offset, offset + limit),
+            total: found.length,
+            offset,
+            limit,
+            next_offset: offset + limit < found.length ? offset + limit : null,
+          },
+        };
+      },
+    });
+    await userEvent.click(await screen.findByRole('button', { name: 'Deploy to dev' }));
+    const dialog = await screen.findByRole('dialog');
+    expect(await within(dialog).findByText('1-8 of 30')).toBeInTheDocument();
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Older' }));
+    expect(await within(dialog).findByText('9-16 of 30')).toBeInTheDocument();
+    expect(within(dialog).getByRole('button', { name: 'tag v1.22.0' })).toBeInTheDocument();
+    fireEvent.change(within(dialog).getByLabelText('Search tags'), { target: { value: 'v1.2' } });
+    expect(await within(dialog).findByText('1-8 of 11')).toBeInTheDocument();
+    const asked = requests.filter(request => request.path.startsWith('/components/default/orders/tags'));
+    expect(asked.map(request => request.path)).toEqual([
+      '/components/default/orders/tags?limit=8&offset=0',
+      '/components/default/orders/tags?limit=8&offset=8',
+      '/components/default/orders/tags?q=v1.2&limit=8&offset=0',
+    ]);
   });
 });
 

@@ -1,69 +1,116 @@
-import { useMemo, useState } from 'react';
+import { useEffect, useState } from 'react';
+
 import {
   Box,
   Button,
   Chip,
+  LinearProgress,
   List,
   ListItem,
   ListItemText,
   TextField,
   Typography,
 } from '@material-ui/core';
-import { Tag } from '../api/types';
+import { Tag, TagList } from '../api/types';
+import { ErrorMessage } from './Messages';
 
 export const TAGS_PER_PAGE = 8;
 
 export interface TagPickerProps {
-  tags: Tag[];
+  /** One page of tags for a search: `offset`, `limit` and `total` when the server pages
+   * them (the backend plugin), else every tag (Shipyard through the proxy). */
+  load: (query: { q: string; limit: number; offset: number }) => Promise<TagList>;
   /** The environment the tag is for: tags its tag-pattern refuses are marked. */
   environment: string;
   /** Every environment, in promotion order: each tag says which of them admit it. */
   environments: string[];
   selected?: string;
   onSelect: (tag: string) => void;
+  /** How long typing must pause before searching (ms). */
+  debounceMs?: number;
+}
+
+interface Shown {
+  tags: Tag[];
+  offset: number;
+  total: number;
+}
+
+function pageOf(answer: TagList, q: string, offset: number): Shown {
+  if (answer.total !== undefined) {
+    return { tags: answer.items, offset: answer.offset ?? offset, total: answer.total };
+  }
+  // every tag at once: search and page here
+  const needle = q.toLocaleLowerCase('en-US');
+  const found = needle
+    ? answer.items.filter(
+        tag =>
+          tag.tag.toLocaleLowerCase('en-US').includes(needle) ||
+          (tag.commit ?? '').toLocaleLowerCase('en-US').startsWith(needle),
+      )
+    : answer.items;
+  return { tags: found.slice(offset, offset + TAGS_PER_PAGE), offset, total: found.length };
 }
 
 /** Searches and pages the tags Shipyard knows; shows per environment which ones its
  * tag-pattern admits and where each runs. */
 export function TagPicker(props: TagPickerProps) {
-  const { tags, environment, environments, selected, onSelect } = props;
+  const { load, environment, environments, selected, onSelect } = props;
+  const debounceMs = props.debounceMs ?? 250;
+  const [typed, setTyped] = useState('');
   const [query, setQuery] = useState('');
-  const [page, setPage] = useState(0);
-  const found = useMemo(() => {
-    const needle = query.trim().toLocaleLowerCase('en-US');
-    return needle
-      ? tags.filter(
-          tag =>
-            tag.tag.toLocaleLowerCase('en-US').includes(needle) ||
-            (tag.commit ?? '').toLocaleLowerCase('en-US').startsWith(needle),
-        )
-      : tags;
-  }, [tags, query]);
-  const pages = Math.max(1, Math.ceil(found.length / TAGS_PER_PAGE));
-  const current = Math.min(page, pages - 1);
-  const shown = found.slice(current * TAGS_PER_PAGE, (current + 1) * TAGS_PER_PAGE);
+  const [offset, setOffset] = useState(0);
+  const [state, setState] = useState<{ loading: boolean; shown?: Shown; error?: Error }>({
+    loading: true,
+  });
+  const [attempt, setAttempt] = useState(0);
+
+  useEffect(() => {
+    const timer = setTimeout(() => {
+      setQuery(typed.trim());
+      setOffset(0);
+    }, debounceMs);
+    return () => clearTimeout(timer);
+  }, [typed, debounceMs]);
+
+  useEffect(() => {
+    let live = true;
+    setState(previous => ({ ...previous, loading: true }));
+    load({ q: query, limit: TAGS_PER_PAGE, offset }).then(
+      answer => live && setState({ loading: false, shown: pageOf(answer, query, offset) }),
+      error => live && setState({ loading: false, error }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [load, query, offset, attempt]);
+
+  const shown = state.shown?.tags ?? [];
+  const total = state.shown?.total ?? 0;
+  const current = state.shown?.offset ?? 0;
 
   return (
     <Box>
       <TextField
         label="Search tags"
-        value={query}
-        onChange={event => {
-          setQuery(event.target.value);
-          setPage(0);
-        }}
+        value={typed}
+        onChange={event => setTyped(event.target.value)}
         fullWidth
         margin="dense"
         variant="outlined"
         inputProps={{ 'aria-label': 'Search tags' }}
       />
-      {tags.length === 0 && (
+      {state.loading && <LinearProgress aria-label="Loading tags" />}
+      {state.error && (
+        <ErrorMessage error={state.error} onRetry={() => setAttempt(n => n + 1)} />
+      )}
+      {!state.loading && !state.error && total === 0 && !query && (
         <Typography variant="body2" role="status">
           Shipyard knows no tag of this component yet: push a git tag matching the
           environment's tag-pattern.
         </Typography>
       )}
-      {tags.length > 0 && found.length === 0 && (
+      {!state.loading && !state.error && total === 0 && query && (
         <Typography variant="body2" role="status">
           No tag matches "{query}".
         </Typography>
@@ -130,19 +177,22 @@ export function TagPicker(props: TagPickerProps) {
           );
         })}
       </List>
-      {found.length > TAGS_PER_PAGE && (
+      {total > TAGS_PER_PAGE && (
         <Box display="flex" alignItems="center" justifyContent="space-between">
-          <Button size="small" disabled={current === 0} onClick={() => setPage(current - 1)}>
+          <Button
+            size="small"
+            disabled={current === 0 || state.loading}
+            onClick={() => setOffset(Math.max(0, current - TAGS_PER_PAGE))}
+          >
             Newer
           </Button>
           <Typography variant="caption">
-            {current * TAGS_PER_PAGE + 1}-{current * TAGS_PER_PAGE + shown.length} of{' '}
-            {found.length}
+            {current + 1}-{current + shown.length} of {total}
           </Typography>
           <Button
             size="small"
-            disabled={current >= pages - 1}
-            onClick={() => setPage(current + 1)}
+            disabled={current + TAGS_PER_PAGE >= total || state.loading}
+            onClick={() => setOffset(current + TAGS_PER_PAGE)}
           >
             Older
           </Button>
