@@ -4,7 +4,7 @@ An event is recorded in the transaction of the change it tells of (``record_*``:
 statements, so a job's connection serves), and only when a live subscription wants it.
 With it goes a ``deliver`` job on the :data:`OUTBOX_LANE`, which fans the event out to
 one delivery per subscription (:func:`dispatch_event`); each delivery is then sent by a
-job of its own lane (``delivery/<id>``), never the lane of a deployment's stack.
+job of its own lane (``delivery:<id>``), never the lane of a deployment's stack.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ EVENT_TYPES = (
     "build.failed",
 )
 
-OUTBOX_LANE = "webhooks/outbox"
+OUTBOX_LANE = "webhooks:outbox"
 """The job lane of the fan-out jobs: events become deliveries in the order recorded."""
 
 _OUTBOX_JOB_ATTEMPTS = 3
@@ -80,8 +80,9 @@ _OUTBOX_JOB_ATTEMPTS = 3
 
 def delivery_lane(delivery_id: int) -> str:
     """The job lane of one delivery: its attempts run one after another, and hold up
-    nothing else (a deployment's stack, another delivery)."""
-    return f"delivery/{delivery_id}"
+    nothing else (a deployment's stack, another delivery). No ``/`` in it: a stack's lane
+    is ``namespace/name/environment``, and workers skip lanes by their environment."""
+    return f"delivery:{delivery_id}"
 
 
 def new_secret() -> str:

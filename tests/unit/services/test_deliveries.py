@@ -455,3 +455,15 @@ def test_https_connects_to_the_checked_address_and_verifies_the_urls_host(
         assert received.error is None and received.headers["host"] == receiver.url.split("/")[2]
         assert mismatched.status is DeliveryStatus.failed and mismatched.attempts == 2
         assert "CERTIFICATE_VERIFY_FAILED" in (mismatched.last_error or "")
+
+
+def test_delivery_lanes_are_never_skipped_as_an_environments(database: Engine) -> None:
+    """A worker that cannot reach a target skips lanes ending in ``/<environment>``; the
+    delivery lanes end in no environment, whatever the environments are named."""
+    with transaction(database) as session:
+        deployment_id = _deployment(session, environment="outbox")
+        create_subscription(session, url="https://x.example.com/", events=["deployment.failed"])
+        deployment = session.get_one(models.Deployment, deployment_id)
+        set_deployment_status(session, deployment, DeploymentStatus.failed)
+    job = claim(database, "w", 30, skip_environments=["outbox", "1", "webhooks"])
+    assert job is not None and job.kind is JobKind.deliver

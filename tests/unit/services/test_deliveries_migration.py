@@ -41,7 +41,7 @@ def _insert(database: Engine, kind: str, lane: str, state: str = "queued") -> No
 
 
 def test_the_jobs_table_takes_deliver_jobs_and_only_known_kinds(database: Engine) -> None:
-    _insert(database, "deliver", "delivery/1")
+    _insert(database, "deliver", "delivery:1")
     _insert(database, "deploy", "default/shop/dev")
     with pytest.raises(IntegrityError):
         _insert(database, "mine-bitcoin", "x")
@@ -55,7 +55,7 @@ def test_the_jobs_table_takes_deliver_jobs_and_only_known_kinds(database: Engine
 
 
 def test_one_running_job_per_lane_still_holds(database: Engine) -> None:
-    _insert(database, "deliver", "delivery/7", state="running")
+    _insert(database, "deliver", "delivery:7", state="running")
     with pytest.raises(IntegrityError):
-        _insert(database, "deliver", "delivery/7", state="running")
-    _insert(database, "deliver", "delivery/8", state="running")
+        _insert(database, "deliver", "delivery:7", state="running")
+    _insert(database, "deliver", "delivery:8", state="running")
