@@ -9,7 +9,7 @@ VENV := .venv
 SHIPYARD := $(VENV)/bin/shipyard
 PYTEST := $(UV) run --frozen pytest
 
-.PHONY: help setup run test test-unit test-integration lint check-clone bench fuzz e2e clean
+.PHONY: help setup run test test-unit test-integration test-backstage lint check-clone bench fuzz e2e clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -25,11 +25,19 @@ lint: setup ## ruff and mypy (strict on src/)
 	$(UV) run --frozen ruff format --check src tests benchmarks
 	$(UV) run --frozen mypy
 
-test: lint check-clone ## Lint, check a plain clone collects, then every test, as CI runs it
+test: lint check-clone test-backstage ## Lint, check a plain clone collects, then every test, as CI runs it
 	$(PYTEST) -m "not fuzz and not cluster" tests
 
 check-clone: setup ## Collect the suite in a plain clone of HEAD with no ../shared beside it
 	@scripts/check-clone.sh
+
+test-backstage: setup ## The Backstage plugins' tests (npm test in each backstage/plugins/* package)
+	@command -v npm >/dev/null || { echo "make test-backstage needs Node.js >= 20 and npm" >&2; exit 1; }
+	@for dir in backstage/plugins/shipyard-common backstage/plugins/shipyard-backend backstage/plugins/shipyard; do \
+		if [ -f $$dir/package-lock.json ]; then \
+			echo "==> npm test in $$dir"; (cd $$dir && CI=true npm test --silent) || exit 1; \
+		fi; \
+	done
 
 test-unit: setup ## Fast unit tests only
 	$(PYTEST) -m "not fuzz" tests/unit

@@ -34,5 +34,8 @@ elif ! cmp -s "$BACKSTAGE_MODEL/package-lock.json" "$BACKSTAGE_MODEL/node_module
     && cp package-lock.json node_modules/.installed-lock)
 fi
 
+log "Backstage plugins (backstage/plugins/*, npm ci from their package-lock.json)"
+scripts/setup-backstage.sh
+
 log "chromium (for the Web UI's browser tests)"
 scripts/setup-chromium.sh
