@@ -59,6 +59,10 @@ _SHARED_PASSPHRASE = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE
 explicitly: the passphrase every host of a cluster shares (its stacks' secrets must
 decrypt on any of them), instead of one generated into this host's data dir."""
 _PASSPHRASE_MODE = 0o600
+_POSTGRES_GOMAXPROCS = 16
+"""Pulumi's ``postgres://`` backend (v3.274.1) pools ``2 x GOMAXPROCS`` connections and
+reads stacks concurrently: with 2 cores (4 connections) ``pulumi stack ls`` of 8 stacks
+never returns; 16 (32 connections) lists 40 stacks in under a second."""
 
 
 def base_environment(backend_url: str, secrets_provider: str | None) -> dict[str, str]:
@@ -96,6 +100,8 @@ def pulumi_variables(
     }
     if passphrase_file is not None:
         variables["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(passphrase_file)
+    if urlparse(backend_url).scheme == "postgres":
+        variables["GOMAXPROCS"] = str(max(_POSTGRES_GOMAXPROCS, os.cpu_count() or 1))
     return variables
 
 

@@ -3,6 +3,7 @@ secrets decrypt on any host sharing the passphrase setting."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import uuid
@@ -13,6 +14,7 @@ import pulumi
 import pytest
 
 from shipyard.engine import ConfigValue, Engine, StackRef
+from shipyard.engine.checks import list_stacks
 from shipyard.engine.testing import FileResource
 from shipyard.engine.toolchain import PulumiCli
 from shipyard.settings import Settings
@@ -101,3 +103,28 @@ def test_two_hosts_share_state_and_secrets_through_the_database(
     urns = [r["urn"] for r in exported["deployment"]["resources"]]
     assert any(urn.endswith("::file") for urn in urns), urns
     assert "s3cr3t-token" not in json.dumps(exported)  # secrets stay encrypted
+
+
+def test_listing_many_stacks_of_the_shared_backend_returns(
+    host_settings: HostSettings, shared_passphrase: str, pulumi_cli: PulumiCli, tmp_path: Path
+) -> None:
+    # Pulumi's postgres:// backend pools 2 x GOMAXPROCS connections: on this 2-core machine
+    # a plain `pulumi stack ls` of 8 stacks never returns. Shipyard's runs get more.
+    settings = host_settings("host-a")
+    url = settings.state_backend_url
+    home = tmp_path / "operator"
+    for index in range(10):
+        with contextlib.suppress(AssertionError):  # created; no Pulumi.yaml to save config in
+            _plain_cli(
+                pulumi_cli,
+                home,
+                url,
+                shared_passphrase,
+                "stack",
+                "init",
+                f"organization/p{index}/prod",
+            )
+
+    listed = list_stacks(settings, pulumi_cli)  # `shipyard doctor`'s check, 60 s at most
+
+    assert sorted(listed) == sorted(f"organization/p{index}/prod" for index in range(10))
