@@ -54,6 +54,24 @@ def _repository(folder: Path) -> Path:
     return folder
 
 
+def _inventory(folder: Path) -> Path:
+    """A git repository whose catalog-info.yaml describes ``inventory`` (payments'), for
+    the register action (nothing registers it before the tests)."""
+    folder.mkdir(parents=True)
+    write_component(folder, "inventory").write_text(
+        (folder / "catalog-info.yaml")
+        .read_text()
+        .replace("group:default/team-orders", "group:default/payments")
+    )
+    for args in (
+        ("init", "-q", "-b", "main"),
+        ("add", "catalog-info.yaml"),
+        ("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "c"),
+    ):
+        subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True)
+    return folder
+
+
 def _register(
     client: httpx.Client, folder: Path, name: str, owner: str, source: Path | None = None
 ) -> None:
@@ -115,6 +133,7 @@ def main() -> None:
                 "serviceToken": issued.json()["secret"],
                 "secret": secret,
                 "dataDir": str(settings.data_dir),
+                "inventoryRepository": str(_inventory(folder / "components" / "inventory-repo")),
             }
             print(json.dumps(line), flush=True)
             stop.wait()
