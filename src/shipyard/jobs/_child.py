@@ -144,6 +144,11 @@ def _run(
         json.dumps(result)
         events.close()
     except Exception as exc:  # noqa: BLE001  the job's outermost edge: logged, then recorded
+        if JobKind(spec.kind) in _PULUMI_KINDS and _killed_its_cli(exc):
+            # The stack is still this job's (its lease holds): the lock its killed CLI
+            # left is removed now, not by the next job's recovery.
+            with contextlib.suppress(EventsNotStoredError):
+                _take_over_stack(spec, settings, database, events, own=True)
         with contextlib.suppress(EventsNotStoredError):  # the handler's error says more
             events.close()
         if _is_cancellation(exc):
@@ -159,8 +164,25 @@ def _run(
     return Outcome(OutcomeKind.succeeded, result=result)
 
 
+def _killed_its_cli(exc: Exception) -> bool:
+    """A cancel the engine escalated past its first SIGINT: the CLI may have died holding
+    the stack's lock (a ``file://`` lock of a dead local process the engine removes
+    itself; another backend's it cannot judge)."""
+    engine_errors = sys.modules.get("shipyard.engine.errors")
+    return (
+        engine_errors is not None
+        and isinstance(exc, engine_errors.OperationCancelledError)
+        and exc.escalation != "SIGINT"
+    )
+
+
 def _take_over_stack(
-    spec: ChildSpec, settings: Settings, database: Engine, events: _EventWriter
+    spec: ChildSpec,
+    settings: Settings,
+    database: Engine,
+    events: _EventWriter,
+    *,
+    own: bool = False,
 ) -> None:
     """The stack's previous attempt or job was interrupted (its lease expired, its process
     died): remove the Pulumi locks it left, on whatever host it ran, with a ``recovery``
@@ -181,6 +203,8 @@ def _take_over_stack(
     if takeover.method == "lock files" and not takeover.removed:
         return
     message = f"recovery: {takeover.describe()}"
+    if own:
+        message = message.replace("the interrupted job", "this job's cancelled operation")
     events.append(
         "recovery",
         message,
