@@ -48,10 +48,11 @@ test-integration: setup ## Integration tests against the real Pulumi CLI
 fuzz: setup ## Long property-based runs (>= 10,000 examples each)
 	$(PYTEST) -m fuzz --hypothesis-profile=fuzz tests
 
-e2e: setup ## The end-to-end suites alone: make run, the control plane, the local flow
+e2e: setup ## The end-to-end suites alone: make run, the control plane, the local flow, many hosts
 	$(PYTEST) -m "not fuzz" tests/integration/e2e tests/integration/services \
 		tests/integration/targets/local/test_local_flow.py
 	$(PYTEST) -m cluster tests/integration/cluster
+	SHIPYARD_E2E_HOSTS=1 $(PYTEST) tests/integration/cluster/test_hosts_e2e.py
 
 bench: setup ## Benchmarks; JSON results in benchmarks/results/
 	@mkdir -p benchmarks/results
