@@ -92,13 +92,6 @@ class Settings(BaseSettings):
     ``tcp://10.0.0.5:2375``); default: the engine of this machine. Set
     ``container_engine`` with it (detection asks the local engine)."""
 
-    container_host: str | None = None
-    """The local target's container engine on another machine (a container host): its
-    API's URL, given to docker as ``DOCKER_HOST`` and to podman as ``CONTAINER_HOST``
-    (e.g. ``ssh://core@10.0.0.5/run/podman/podman.sock`` for ``podman system service``,
-    ``tcp://10.0.0.5:2375``); default: the engine of this machine. Set
-    ``container_engine`` with it (detection asks the local engine)."""
-
     registry: str | None = None
     """Image registry (``host[:port]``) the local target pushes builds to; default: none,
     images stay in the container engine as
