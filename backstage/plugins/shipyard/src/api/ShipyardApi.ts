@@ -37,6 +37,8 @@ export interface StreamOptions {
 
 /** Shipyard's API as the card uses it, through the Shipyard backend plugin. @public */
 export interface ShipyardApi {
+  /** Reads only (through Backstage's proxy): the card offers no action. */
+  readonly readOnly?: boolean;
   getComponent(ref: ComponentRef): Promise<ComponentDetail>;
   listDeployments(
     ref: ComponentRef,

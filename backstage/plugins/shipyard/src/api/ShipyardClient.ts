@@ -61,8 +61,10 @@ export class ShipyardClient implements ShipyardApi {
   private readonly fetchApi: FetchApi;
   private readonly proxyPath?: string;
   private readonly stallMs: number;
+  readonly readOnly: boolean;
 
   constructor(options: ShipyardClientOptions) {
+    this.readOnly = Boolean(options.proxyPath);
     this.discoveryApi = options.discoveryApi;
     this.fetchApi = options.fetchApi;
     this.proxyPath = options.proxyPath;

@@ -26,6 +26,8 @@ export interface EnvironmentsTableProps {
   component: ComponentDetail;
   isProduction: (environment: string) => boolean;
   permissions: Record<ActionKind, Allowed>;
+  /** No action column (the card reads through the proxy). */
+  readOnly?: boolean;
   onAction: (kind: ActionKind, environment: string, destination?: string) => void;
 }
 
@@ -110,6 +112,7 @@ function Row(props: EnvironmentsTableProps & { stack: EnvironmentStatus; next?: 
           '—'
         )}
       </TableCell>
+      {!props.readOnly && (
       <TableCell>
         <ActionButton
           label={`Deploy to ${env}`}
@@ -140,6 +143,7 @@ function Row(props: EnvironmentsTableProps & { stack: EnvironmentStatus; next?: 
           />
         )}
       </TableCell>
+      )}
     </TableRow>
   );
 }
@@ -156,7 +160,7 @@ export function EnvironmentsTable(props: EnvironmentsTableProps) {
           <TableCell>Last deployment</TableCell>
           <TableCell>Health</TableCell>
           <TableCell>URL</TableCell>
-          <TableCell>Actions</TableCell>
+          {!props.readOnly && <TableCell>Actions</TableCell>}
         </TableRow>
       </TableHead>
       <TableBody>

@@ -39,6 +39,8 @@ function when(iso: string | null): string {
 /** The last deployments (every operation), newest first; a row opens its live log. */
 export function History(props: HistoryProps) {
   const { page, openId, onOpen, paged } = props;
+  // Shipyard's history names who asked only when the server says (newer servers)
+  const who = page.items.some(item => item.requested_by);
   return (
     <Box marginTop={2}>
       <Box display="flex" alignItems="center" justifyContent="space-between">
@@ -75,7 +77,7 @@ export function History(props: HistoryProps) {
               <TableCell>Environment</TableCell>
               <TableCell>What</TableCell>
               <TableCell>Status</TableCell>
-              <TableCell>Who</TableCell>
+              {who && <TableCell>Who</TableCell>}
               <TableCell>When</TableCell>
               <TableCell />
             </TableRow>
@@ -94,7 +96,7 @@ export function History(props: HistoryProps) {
                   <TableCell>
                     <DeploymentStatusLabel status={deployment.status} />
                   </TableCell>
-                  <TableCell>{deployment.requested_by ?? ''}</TableCell>
+                  {who && <TableCell>{deployment.requested_by ?? ''}</TableCell>}
                   <TableCell>{when(deployment.created_at)}</TableCell>
                   <TableCell>
                     <Button
@@ -108,7 +110,7 @@ export function History(props: HistoryProps) {
                 </TableRow>
                 {openId === deployment.id && (
                   <TableRow>
-                    <TableCell colSpan={7}>
+                    <TableCell colSpan={who ? 7 : 6}>
                       <DeploymentLog
                         deploymentId={deployment.id}
                         stallMs={props.stallMs}

@@ -627,3 +627,38 @@ describe('the full tab', () => {
     );
   });
 });
+
+describe('through the proxy', () => {
+  it('is read-only: no action, and a note that says why', async () => {
+    const shipyard = fakeShipyard({
+      [COMPONENT]: { status: 200, json: component() },
+      [HISTORY]: someHistory,
+    });
+    // the fake answers under BASE_URL: let the proxy's base URL + /shipyard be just that
+    const getBaseUrl = jest.fn(async () => BASE_URL.replace(/\/shipyard$/, ''));
+    const proxied = new ShipyardClient({
+      discoveryApi: { getBaseUrl },
+      fetchApi: shipyard.fetchApi,
+      proxyPath: '/shipyard',
+    });
+    expect(proxied.readOnly).toBe(true);
+    await renderInTestApp(
+      <TestApiProvider
+        apis={[
+          [shipyardApiRef, proxied],
+          [permissionApiRef, mockApis.permission()],
+          [configApiRef, mockApis.config()],
+        ]}
+      >
+        <EntityProvider entity={orders}>
+          <ShipyardCard />
+        </EntityProvider>
+      </TestApiProvider>,
+    );
+    expect(await screen.findByText(/Read-only: this Backstage reads Shipyard through its proxy/)).toBeInTheDocument();
+    expect(within(screen.getByTestId('env-dev')).getByText('v1.1.0')).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Deploy to dev' })).not.toBeInTheDocument();
+    expect(shipyard.requests[0].path).toBe('/components/default/orders');
+    expect(getBaseUrl).toHaveBeenCalledWith('proxy');
+  });
+});

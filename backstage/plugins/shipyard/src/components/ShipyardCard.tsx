@@ -123,7 +123,13 @@ function Body(props: ShipyardCardProps) {
           Nothing deployed yet: pick an environment and Deploy a tag.
         </Alert>
       )}
-      {allRefused && (
+      {api.readOnly && (
+        <Alert severity="info" role="status">
+          Read-only: this Backstage reads Shipyard through its proxy (shipyard.proxyPath). To
+          deploy from here, install the Shipyard backend plugin.
+        </Alert>
+      )}
+      {!api.readOnly && allRefused && (
         <Alert severity="info" role="status">
           You can look but not act: deploying needs the Backstage permission{' '}
           <code>{shipyardComponentDeployPermission.name}</code> on {entityRef}.
@@ -134,6 +140,7 @@ function Body(props: ShipyardCardProps) {
           component={detail}
           isProduction={env => production.has(env)}
           permissions={permissions}
+          readOnly={api.readOnly}
           onAction={(kind, env, destination) =>
             setAction({ kind, environment: env, destination })
           }
