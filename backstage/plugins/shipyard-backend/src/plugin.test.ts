@@ -221,6 +221,42 @@ describe('shipyard backend plugin', () => {
     expect(events.body).toContain('"status": "queued"');
   });
 
+  it('relays the events live: the stream is open before the deployment ends, and ends with it', async () => {
+    const { server } = await start();
+    const created = await request(server)
+      .post('/api/shipyard/components/default/checkout/previews')
+      .set('Authorization', jane)
+      .send({ environment: 'staging', tag: 'v1.1.0' });
+    expect(created.status).toBe(202);
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const stream = await fetch(`${base}/api/shipyard/deployments/${created.body.id}/events`, {
+      headers: { Authorization: jane },
+      signal: AbortSignal.timeout(30_000),
+    });
+    expect(stream.status).toBe(200);
+    const reader = stream.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    // Something arrives while the deployment is still queued (not buffered to the end).
+    while (!text.includes('\n\n')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    expect(text).not.toContain('event: end');
+    const cancelled = await request(server)
+      .post(`/api/shipyard/deployments/${created.body.id}/cancel`)
+      .set('Authorization', jane);
+    expect(cancelled.status).toBeLessThan(300);
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    expect(text).toContain('event: end');
+    expect(text).toContain('"status": "cancelled"');
+  });
+
   it('says which config key is missing', async () => {
     const { server } = await start({ config: { shipyard: { baseUrl: shipyard.url } } });
     const response = await request(server)

@@ -162,7 +162,13 @@ export async function createRouter(
     who: Person,
     method: string,
     path: string,
-    init: { query?: string; body?: Buffer; contentType?: string; accept?: string },
+    init: {
+      query?: string;
+      body?: Buffer;
+      contentType?: string;
+      accept?: string;
+      headers?: Record<string, string>;
+    },
     signal?: AbortSignal,
   ): Promise<Response> {
     const shipyard = configured();
@@ -176,6 +182,7 @@ export async function createRouter(
       Authorization: `Bearer ${shipyard.token}`,
       [ON_BEHALF_HEADER]: assertion,
       Accept: init.accept ?? 'application/json',
+      ...init.headers,
     };
     if (init.body !== undefined) {
       headers['Content-Type'] = init.contentType ?? 'application/json';
@@ -357,11 +364,20 @@ export async function createRouter(
     const id = deploymentId(req);
     const controller = new AbortController();
     res.on('close', () => controller.abort());
+    // A reconnecting reader resumes after the last event it saw.
+    const lastEventId = req.header('Last-Event-ID');
     const upstream = await callShipyard(
       who,
       'GET',
       `/deployments/${id}/events`,
-      { query: query(req), accept: 'text/event-stream' },
+      {
+        query: query(req),
+        accept: 'text/event-stream',
+        headers:
+          lastEventId && /^[0-9]{1,18}$/.test(lastEventId)
+            ? { 'Last-Event-ID': lastEventId }
+            : undefined,
+      },
       controller.signal,
     );
     const type = upstream.headers.get('content-type') ?? '';
