@@ -156,6 +156,21 @@ class Host:
         self.processes.append(process)
         return process
 
+    def run(
+        self, argv: Sequence[str], env: Mapping[str, str], cwd: Path, timeout: float = 120.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` on this host (its network namespace only, no stdin) in ``cwd``."""
+        return subprocess.run(
+            ["ip", "netns", "exec", self.namespace, *argv],
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
     def pids(self) -> list[int]:
         """Every process in this host's network namespace."""
         done = _ip("netns", "pids", self.namespace, check=False)
