@@ -369,7 +369,11 @@ def test_a_worker_host_cut_off_from_the_database_writes_nothing_after_its_lease(
     assert _locks(cluster) == []
 
 
-@pytest.mark.skip(reason="the plain CLI hangs from the operator host here: under investigation")
+@pytest.mark.skip(
+    reason="from the operator host, once the cluster has deployed its 20 stacks, `pulumi "
+    "stack ls` stops after reading its credentials and opens no session (pg_stat_activity); "
+    "on a fresh database with one stack it answers: not understood yet"
+)
 def test_plain_pulumi_lists_and_exports_every_stack_from_the_postgres_backend(
     cluster: Cluster,
 ) -> None:
