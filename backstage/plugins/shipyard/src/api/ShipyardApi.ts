@@ -56,6 +56,8 @@ export interface ShipyardApi {
   rollback(ref: ComponentRef, body: { environment: string }): Promise<Deployment>;
   promote(ref: ComponentRef, body: { from: string; to?: string }): Promise<Deployment>;
   getDeployment(id: number): Promise<Deployment>;
+  /** Asks Shipyard to cancel a queued or running deployment. */
+  cancel(id: number): Promise<Deployment>;
   /** The stored events (after `after`), and `end` if the deployment finished. */
   getEvents(id: number, options?: { after?: number }): Promise<EventsResult>;
   /** Follows the live event stream until it ends, stalls, is cut or aborted. */

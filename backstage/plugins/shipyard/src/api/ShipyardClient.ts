@@ -169,6 +169,10 @@ export class ShipyardClient implements ShipyardApi {
     return this.get(`/deployments/${encodeURIComponent(String(id))}`, 'Reading the deployment');
   }
 
+  cancel(id: number): Promise<Deployment> {
+    return this.post(`/deployments/${encodeURIComponent(String(id))}/cancel`, 'Cancel', {});
+  }
+
   async getEvents(id: number, options: { after?: number } = {}): Promise<EventsResult> {
     const headers: Record<string, string> = { Accept: 'text/event-stream' };
     if (options.after !== undefined) headers['Last-Event-ID'] = String(options.after);

@@ -1,6 +1,7 @@
-import { useEffect, useRef } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import {
   Box,
+  Button,
   Link,
   Table,
   TableBody,
@@ -19,6 +20,8 @@ export interface DeploymentLogProps extends LogTiming {
   deploymentId: number;
   /** Called once the log is done (the deployment finished, or following it failed). */
   onDone?: () => void;
+  /** Offer Cancel while it runs (the person may deploy this component). */
+  canCancel?: boolean;
 }
 
 /** A deployment's log, live: streamed while it runs, polled if the stream stalls. */
@@ -27,6 +30,16 @@ export function DeploymentLog(props: DeploymentLogProps) {
   const { deploymentId, stallMs, pollMs } = props;
   const log = useDeploymentLog(api, deploymentId, { stallMs, pollMs });
   const deployment = log.deployment;
+  const [cancel, setCancel] = useState<{ busy: boolean; error?: Error }>({ busy: false });
+  const requestCancel = async () => {
+    setCancel({ busy: true });
+    try {
+      await api.cancel(deploymentId);
+      setCancel({ busy: true });
+    } catch (error) {
+      setCancel({ busy: false, error: error as Error });
+    }
+  };
   const onDone = useRef(props.onDone);
   onDone.current = props.onDone;
   useEffect(() => {
@@ -39,6 +52,17 @@ export function DeploymentLog(props: DeploymentLogProps) {
         <Typography variant="subtitle2">Deployment {deploymentId}</Typography>
         {deployment && <DeploymentStatusLabel status={deployment.status} />}
         {log.mode === 'streaming' && <Typography variant="caption">live</Typography>}
+        {props.canCancel && log.mode !== 'done' && (
+          <Button
+            size="small"
+            variant="outlined"
+            disabled={cancel.busy}
+            onClick={requestCancel}
+            aria-label={`Cancel deployment ${deploymentId}`}
+          >
+            {cancel.busy ? 'Cancelling…' : 'Cancel'}
+          </Button>
+        )}
         {log.fallback && (
           <Typography variant="caption" role="status">
             {log.fallback === 'stalled'
@@ -72,6 +96,7 @@ export function DeploymentLog(props: DeploymentLogProps) {
         ))}
       </Box>
       {log.error && <ErrorMessage error={log.error} />}
+      {cancel.error && <ErrorMessage error={cancel.error} />}
       {deployment?.status === 'failed' && deployment.error && (
         <Typography variant="body2" color="error" role="alert">
           Failed: {deployment.error}

@@ -23,6 +23,8 @@ export interface HistoryProps extends LogTiming {
   openId?: number;
   onOpen: (id: number | undefined) => void;
   onLogDone?: () => void;
+  /** Offer Cancel in the log of a running deployment. */
+  canCancel?: boolean;
   /** The full tab pages and filters; the card shows the last few. */
   paged?: boolean;
   environment?: string;
@@ -116,6 +118,7 @@ export function History(props: HistoryProps) {
                         stallMs={props.stallMs}
                         pollMs={props.pollMs}
                         onDone={props.onLogDone}
+                        canCancel={props.canCancel}
                       />
                     </TableCell>
                   </TableRow>

@@ -17,6 +17,9 @@ const COMPONENT = 'GET /components/default/orders';
 const HISTORY = 'GET /components/default/orders/deployments';
 const TAGS = 'GET /components/default/orders/tags';
 
+const STALL_MS = 1500;
+const AFTER_STALL = { timeout: STALL_MS + 5000 };
+
 interface RenderOptions {
   entity?: Entity;
   deny?: string[];
@@ -33,10 +36,11 @@ async function renderCard(routes: Record<string, Handler | Answer>, options: Ren
     authorize: request =>
       deny.includes(request.permission.name) ? AuthorizeResult.DENY : AuthorizeResult.ALLOW,
   });
+  // a stream with no byte for 1.5 s is stalled here (20 s in an app)
   const card = options.page ? (
-    <ShipyardContent stallMs={200} pollMs={20} />
+    <ShipyardContent stallMs={STALL_MS} pollMs={20} />
   ) : (
-    <ShipyardCard stallMs={200} pollMs={20} />
+    <ShipyardCard stallMs={STALL_MS} pollMs={20} />
   );
   await renderInTestApp(
     <TestApiProvider
@@ -565,7 +569,11 @@ describe('live logs', () => {
     });
     await userEvent.click(await screen.findByRole('button', { name: 'Show log of deployment 9' }));
     expect(
-      await screen.findByText('The live stream stalled (a proxy may buffer it): following by polling.'),
+      await screen.findByText(
+        'The live stream stalled (a proxy may buffer it): following by polling.',
+        {},
+        AFTER_STALL,
+      ),
     ).toBeInTheDocument();
     const log = screen.getByTestId('shipyard-log');
     expect(await within(log).findByText('deployment succeeded')).toBeInTheDocument();
@@ -599,6 +607,65 @@ describe('live logs', () => {
     const log = screen.getByTestId('shipyard-log');
     expect(within(log).getAllByText('one')).toHaveLength(1);
     expect(within(log).getByText('[error] deployment failed')).toBeInTheDocument();
+  });
+});
+
+describe('cancelling', () => {
+  it('cancels a running deployment from its log with the exact request', async () => {
+    let cancelled = false;
+    const { requests } = await renderCard({
+      [COMPONENT]: { status: 200, json: component() },
+      [HISTORY]: { status: 200, json: { items: [deployment({ id: 9, status: 'running' })], offset: 0, limit: 5, next_offset: null } },
+      'GET /deployments/9/events': { status: 200, stream: new StreamBody() },
+      'GET /deployments/9/events?follow=false': () => ({
+        status: 200,
+        text: cancelled
+          ? sseEvent(1, 'deployment cancelled', 'deployment.cancelled', 'warning') + sseEnd('cancelled')
+          : '',
+      }),
+      'GET /deployments/9': () => ({
+        status: 200,
+        json: deployment({ id: 9, status: cancelled ? 'cancelled' : 'running' }),
+      }),
+      'POST /deployments/9/cancel': () => {
+        cancelled = true;
+        return { status: 202, json: deployment({ id: 9, status: 'running' }) };
+      },
+    });
+    await userEvent.click(await screen.findByRole('button', { name: 'Show log of deployment 9' }));
+    await userEvent.click(await screen.findByRole('button', { name: 'Cancel deployment 9' }));
+    await waitFor(() =>
+      expect(requests.filter(request => request.method === 'POST')).toEqual([
+        {
+          method: 'POST',
+          path: '/deployments/9/cancel',
+          headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+          body: {},
+        },
+      ]),
+    );
+    const log = screen.getByTestId('shipyard-log');
+    expect(await within(log).findByText('[warning] deployment cancelled', {}, AFTER_STALL)).toBeInTheDocument();
+    await waitFor(() =>
+      expect(screen.queryByRole('button', { name: 'Cancel deployment 9' })).not.toBeInTheDocument(),
+    );
+  });
+
+  it('offers no Cancel to a person who may not deploy', async () => {
+    await renderCard(
+      {
+        [COMPONENT]: { status: 200, json: component() },
+        [HISTORY]: { status: 200, json: { items: [deployment({ id: 9, status: 'running' })], offset: 0, limit: 5, next_offset: null } },
+        'GET /deployments/9/events': { status: 200, stream: new StreamBody() },
+      },
+      { deny: ['shipyard.component.deploy'] },
+    );
+    // once usePermission answered (Rollback is allowed), Deploy and Cancel are refused
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Rollback dev' })).toBeEnabled());
+    expect(screen.getByRole('button', { name: 'Deploy to dev' })).toBeDisabled();
+    await userEvent.click(await screen.findByRole('button', { name: 'Show log of deployment 9' }));
+    expect(await screen.findByText('Waiting for the first event…')).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Cancel deployment 9' })).not.toBeInTheDocument();
   });
 });
 

@@ -163,6 +163,7 @@ function Body(props: ShipyardCardProps) {
             stallMs={props.stallMs}
             pollMs={props.pollMs}
             onDone={refresh}
+            canCancel={!api.readOnly && deploy.allowed}
           />
         </Box>
       )}
@@ -174,6 +175,7 @@ function Body(props: ShipyardCardProps) {
           openId={openId}
           onOpen={setOpenId}
           onLogDone={refresh}
+          canCancel={!api.readOnly && deploy.allowed}
           paged={page}
           environment={environment}
           onEnvironment={env => {
