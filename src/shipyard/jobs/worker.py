@@ -347,7 +347,12 @@ class Worker:
             )
             process.kill()
             raise LeaseLostError(job.id, self.worker_id)
-        if unrenewed >= self.lease_seconds / 2 and watch.cancel_reason is None:
+        # Half the lease, unless renewals come too seldom for that to mean anything.
+        graceful_after = min(
+            max(self.lease_seconds / 2, self.heartbeat_every + 2 * self.poll_interval),
+            self.lease_seconds * 0.9,
+        )
+        if unrenewed >= graceful_after and watch.cancel_reason is None:
             self._log.warning(
                 "the database has not renewed the lease for half of it: cancelling the job",
                 unrenewed_s=round(unrenewed, 1),
