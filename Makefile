@@ -62,6 +62,7 @@ bench: setup ## Benchmarks; JSON results in benchmarks/results/
 	$(UV) run --frozen python benchmarks/web_pages.py --output benchmarks/results/web_pages.json
 	$(UV) run --frozen python benchmarks/webhooks.py --output benchmarks/results/webhooks.json
 	$(UV) run --frozen python benchmarks/cluster.py --output benchmarks/results/cluster.json
+	$(UV) run --frozen python benchmarks/cluster_hosts.py --output benchmarks/results/cluster_hosts.json
 
 clean: ## Remove the virtualenv and caches (not ~/.cache/shipyard)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
