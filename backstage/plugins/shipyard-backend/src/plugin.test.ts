@@ -140,9 +140,14 @@ describe('shipyard backend plugin', () => {
     });
     const records = await auditOf(JANE);
     const deploy = records.find(
-      record => record.component === 'default/checkout' && record.action.startsWith('deploy'),
+      record => record.request_id === response.headers['x-shipyard-request-id'],
     );
-    expect(deploy).toMatchObject({ actor: JANE, result: 'ok' });
+    expect(deploy).toMatchObject({
+      actor: JANE,
+      action: 'deployment.create',
+      component: 'default/checkout',
+      result: 'ok',
+    });
     expect(deploy.token_id).not.toBeNull();
   });
 

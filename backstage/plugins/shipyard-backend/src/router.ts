@@ -224,6 +224,11 @@ export async function createRouter(
       });
       return;
     }
+    const requestId = upstream.headers.get('x-request-id');
+    if (requestId) {
+      // Shipyard's request id: the key of its log lines and audit record for this call.
+      res.setHeader('X-Shipyard-Request-Id', requestId);
+    }
     res.status(upstream.status).type(type).send(body);
   }
 
