@@ -144,7 +144,7 @@ describe('shipyard backend plugin', () => {
     );
     expect(deploy).toMatchObject({
       actor: JANE,
-      action: 'deployment.create',
+      action: 'deployment.request',
       component: 'default/checkout',
       result: 'ok',
     });
