@@ -59,6 +59,7 @@ export function DeploymentLog(props: DeploymentLogProps) {
             disabled={cancel.busy}
             onClick={requestCancel}
             aria-label={`Cancel deployment ${deploymentId}`}
+            style={{ marginLeft: 8 }}
           >
             {cancel.busy ? 'Cancelling…' : 'Cancel'}
           </Button>

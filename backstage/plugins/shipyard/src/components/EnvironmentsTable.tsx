@@ -80,14 +80,14 @@ function Row(props: EnvironmentsTableProps & { stack: EnvironmentStatus; next?: 
         )}
       </TableCell>
       <TableCell>
-        {stack.current_tag ?? (runs ? `release ${stack.current_release}` : 'nothing deployed')}
+        {stack.current_tag ?? (runs ? `release ${stack.current_release}` : 'nothing')}
         {stack.current_tag && stack.current_release !== null && (
           <Typography variant="caption" color="textSecondary" component="div">
             release {stack.current_release}
           </Typography>
         )}
       </TableCell>
-      <TableCell>
+      <TableCell style={{ whiteSpace: 'nowrap' }}>
         {last ? (
           <span title={last.error ?? undefined}>
             <DeploymentStatusLabel status={last.status} />
@@ -100,7 +100,7 @@ function Row(props: EnvironmentsTableProps & { stack: EnvironmentStatus; next?: 
           '—'
         )}
       </TableCell>
-      <TableCell>
+      <TableCell style={{ whiteSpace: 'nowrap' }}>
         <HealthLabel health={stack.health} />
       </TableCell>
       <TableCell>

@@ -251,7 +251,7 @@ describe('ShipyardCard states', () => {
       'http://127.0.0.1:18080',
     );
     const prod = screen.getByTestId('env-prod');
-    expect(within(prod).getByText('nothing deployed')).toBeInTheDocument();
+    expect(within(prod).getByText('nothing')).toBeInTheDocument();
     expect(within(prod).getByText('production')).toBeInTheDocument();
     expect(within(screen.getByTestId('deployment-7')).getByText('deploy v1.1.0 (release 3)')).toBeInTheDocument();
   });
