@@ -22,9 +22,7 @@ def upgrade() -> None:
     # Additive, with a default: workers of the previous version keep claiming and
     # finishing jobs during a rolling upgrade (they never read or bump the token).
     with op.batch_alter_table("jobs") as batch:
-        batch.add_column(
-            sa.Column("lease_token", sa.Integer(), nullable=False, server_default="0")
-        )
+        batch.add_column(sa.Column("lease_token", sa.Integer(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
