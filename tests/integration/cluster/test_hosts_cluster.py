@@ -369,25 +369,26 @@ def test_a_worker_host_cut_off_from_the_database_writes_nothing_after_its_lease(
     assert _locks(cluster) == []
 
 
-@pytest.mark.skip(
-    reason="from the operator host, once the cluster has deployed its 20 stacks, `pulumi "
-    "stack ls` stops after reading its credentials and opens no session (pg_stat_activity); "
-    "on a fresh database with one stack it answers: not understood yet"
-)
-def test_plain_pulumi_lists_and_exports_every_stack_from_the_postgres_backend(
-    cluster: Cluster,
-) -> None:
+def _every_stack_deployed(cluster: Cluster) -> set[str]:
     have = {row.key for row in cluster.query("SELECT key FROM stacks")}
     missing = [f"svc-{n:02d}" for n in range(COMPONENTS) if f"default/svc-{n:02d}/dev" not in have]
     ids = {cluster.deploy(c, "ls", replica=n % 2) for n, c in enumerate(missing)}
     cluster.wait_settled(ids, "a deployment of every component", timeout=600)
+    stacks = {row.key for row in cluster.query("SELECT key FROM stacks")}
+    assert len(stacks) == COMPONENTS
+    return stacks
+
+
+def _plain_cli(cluster: Cluster) -> tuple[Callable[..., subprocess.CompletedProcess[str]], Path]:
+    """The CLI as an operator runs it by hand on the operator host: nothing of Shipyard's
+    but the backend's URL and the shared passphrase."""
     backend = shared_state_url(cluster.url)
     assert backend is not None and backend.startswith("postgres://")
     operator = cluster.lan.hosts["operator"]
     pulumi = cluster.env["SHIPYARD_PULUMI"]
     home = cluster.root / "operator-pulumi-home"
     home.mkdir(exist_ok=True)
-    env = {  # the CLI as an operator runs it by hand: nothing of Shipyard's but the URL
+    env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(home),
         "PULUMI_HOME": str(home),
@@ -395,30 +396,53 @@ def test_plain_pulumi_lists_and_exports_every_stack_from_the_postgres_backend(
         "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
     }
-    try:
-        listed = operator.run(
-            [pulumi, "stack", "ls", "--all", "--json", "--non-interactive"], env, home, timeout=60
-        )
-    except subprocess.TimeoutExpired:
-        activity = cluster.query(
-            "SELECT pid, state, wait_event_type, wait_event, left(query, 200) AS query "
-            "FROM pg_stat_activity WHERE datname = 'shipyard'"
-        )
-        raise AssertionError(f"pulumi stack ls hung; the database: {activity}") from None
-    assert listed.returncode == 0, listed.stderr
-    names = {stack["name"] for stack in json.loads(listed.stdout)}
-    stacks = {row.key for row in cluster.query("SELECT key FROM stacks")}
-    assert len(stacks) == COMPONENTS
+
+    def run(*args: str, cwd: Path = home, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return operator.run([pulumi, *args, "--non-interactive"], env, cwd, timeout=timeout)
+
+    return run, home
+
+
+def test_plain_pulumi_lists_and_exports_every_stack_from_the_postgres_backend(
+    cluster: Cluster,
+) -> None:
+    """Each stack listed in its project's folder (``pulumi stack ls``) and exported
+    (``pulumi stack export``); its state's files are the ones that exist, no more."""
+    stacks = _every_stack_deployed(cluster)
+    pulumi, home = _plain_cli(cluster)
     for key in stacks:
         namespace, component, environment = key.split("/")
         ref = StackRef.of(f"{namespace}/{component}", environment)
+        project = home / ref.project
+        project.mkdir(exist_ok=True)
+        (project / "Pulumi.yaml").write_text(f"name: {ref.project}\nruntime: python\n")
+        listed = pulumi("stack", "ls", "--json", cwd=project)
+        assert listed.returncode == 0, listed.stderr
+        assert [stack["name"] for stack in json.loads(listed.stdout)] == [ref.stack]
         name = f"organization/{ref.project}/{ref.stack}"
-        assert name in names, f"{key} ({name}) not in {sorted(names)}"
-        exported = operator.run(
-            [pulumi, "stack", "export", "--stack", name, "--non-interactive"], env, home
-        )
+        exported = pulumi("stack", "export", "--stack", name)
         assert exported.returncode == 0, exported.stderr
         resources = json.loads(exported.stdout)["deployment"].get("resources", [])
         files = [r["outputs"]["path"] for r in resources if "path" in r.get("outputs", {})]
         existing = sorted(str(p) for p in (cluster.output / key.replace("/", "-")).iterdir())
         assert sorted(files) == existing, f"{key}: the state has {files}, the host {existing}"
+        assert len(existing) == 1
+
+
+@pytest.mark.xfail(
+    raises=subprocess.TimeoutExpired,
+    strict=True,
+    reason="the pinned Pulumi CLI (v3.274.1) hangs on `pulumi stack ls --all` against a "
+    "postgres:// backend holding 4 stacks or more (3 answer at once), before it opens a "
+    "session; reproduced on a loopback PostgreSQL with `pulumi stack init` alone",
+)
+def test_plain_pulumi_stack_ls_all_lists_every_stack(cluster: Cluster) -> None:
+    stacks = _every_stack_deployed(cluster)
+    pulumi, _ = _plain_cli(cluster)
+    listed = pulumi("stack", "ls", "--all", "--json", timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    names = {stack["name"] for stack in json.loads(listed.stdout)}
+    for key in stacks:
+        namespace, component, environment = key.split("/")
+        ref = StackRef.of(f"{namespace}/{component}", environment)
+        assert f"organization/{ref.project}/{ref.stack}" in names
