@@ -11,6 +11,7 @@ import pytest
 from fastapi.routing import iter_route_contexts
 
 from shipyard.api import create_app
+from shipyard.api.access import route_rule
 from shipyard.settings import Settings
 from shipyard.store import transaction
 from shipyard.store.auth import create_user, issue_token, revoke_token
@@ -29,13 +30,22 @@ def _routes() -> list[tuple[str, str]]:
     for context in iter_route_contexts(app.routes):
         if getattr(context.endpoint, "__module__", "").startswith("shipyard.web"):
             continue
+        rule = route_rule(context.original_route) or {}
+        if rule.get("authentication") == "signature":
+            SIGNED.append(context.path_format or "")
+            continue  # a webhook: signed by its sender, refused by tests/unit/api/test_hooks*
         for method in sorted(context.methods or ()):
             if method != "HEAD" and context.path_format:
                 found.append((method, context.path_format))
     return found
 
 
+SIGNED: list[str] = []
 ROUTES = _routes()
+
+
+def test_only_the_webhooks_are_left_to_their_signatures() -> None:
+    assert SIGNED and all(path.startswith("/api/v1/hooks/") for path in SIGNED)
 
 
 def test_the_route_table_is_found() -> None:
