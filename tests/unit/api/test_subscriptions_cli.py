@@ -11,10 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.settings import Settings
-from shipyard.store import open_database
-from shipyard.testing.api import Api, serve_api, settings_environment
-from shipyard.testing.samples import write_platform
+from shipyard.testing.api import Api, serve_sqlite_api, settings_environment
 
 SHIPYARD = Path(sys.executable).with_name("shipyard")
 Result = subprocess.CompletedProcess[str]
@@ -22,19 +19,8 @@ Result = subprocess.CompletedProcess[str]
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Api]:
-    url = f"sqlite:///{tmp_path / 'shipyard.db'}"
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        cache_dir=tmp_path / "cache",
-        database_url=url,
-        platform=write_platform(tmp_path / "platform.yaml"),
-    )
-    database = open_database(url)
-    try:
-        with serve_api(settings, database) as api:
-            yield api
-    finally:
-        database.dispose()
+    with serve_sqlite_api(tmp_path) as api:
+        yield api
 
 
 def shipyard(api: Api, *args: str) -> Result:
