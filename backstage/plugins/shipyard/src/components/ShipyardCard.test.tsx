@@ -491,9 +491,9 @@ describe('the tag picker', () => {
     expect(within(dialog).getByText("not admitted by prod's tag-pattern")).toBeInTheDocument();
     expect(within(dialog).queryAllByText('dev: yes (running)')).toHaveLength(0);
     await userEvent.click(within(dialog).getByRole('button', { name: 'Older' }));
-    expect(within(dialog).getByText('9-16 of 20')).toBeInTheDocument();
+    expect(await within(dialog).findByText('9-16 of 20')).toBeInTheDocument();
     await userEvent.click(within(dialog).getByRole('button', { name: 'Older' }));
-    expect(within(dialog).getByText('17-20 of 20')).toBeInTheDocument();
+    expect(await within(dialog).findByText('17-20 of 20')).toBeInTheDocument();
     expect(within(dialog).getByText('dev: yes (running)')).toBeInTheDocument();
 
     fireEvent.change(within(dialog).getByLabelText('Search tags'), { target: { value: 'v1.1' } });
