@@ -210,11 +210,11 @@ def _previous_interrupted(session: Session, job: Job) -> bool:
 def check_lease(
     connection: Session | Connection,
     job_id: int,
-    token: int,
+    lease_token: int,
     *,
     worker_id: str = "job process",
 ) -> None:
-    """Raise :class:`LeaseLostError` unless the job still runs under the lease ``token``.
+    """Raise :class:`LeaseLostError` unless the job still runs under the lease ``lease_token``.
 
     Called in the transaction of a write, before its commit: on PostgreSQL the job's row
     is then share-locked, so a reap or a claim of the job waits for the write's commit
@@ -222,7 +222,7 @@ def check_lease(
     """
     held = connection.execute(
         select(Job.id)
-        .where(Job.id == job_id, Job.lease_token == token, Job.state == JobState.running)
+        .where(Job.id == job_id, Job.lease_token == lease_token, Job.state == JobState.running)
         .with_for_update(read=True)
     ).first()
     if held is None:
@@ -235,14 +235,14 @@ def heartbeat(
     worker_id: str,
     lease_seconds: float,
     *,
-    token: int | None = None,
+    lease_token: int | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Lease:
     """Extend the lease; raises :class:`LeaseLostError` if it already expired or moved on
-    (with ``token``: if the job was claimed again since)."""
+    (with ``lease_token``: if the job was claimed again since)."""
     now = clock.now()
     expires_at = now + timedelta(seconds=lease_seconds)
-    fence = [Job.lease_token == token] if token is not None else []
+    fence = [Job.lease_token == lease_token] if lease_token is not None else []
     with transaction(database) as session:
         cancel_requested = session.execute(
             update(Job)
@@ -258,7 +258,7 @@ def heartbeat(
         ).scalar_one_or_none()
     if cancel_requested is None:
         raise LeaseLostError(job_id, worker_id)
-    return Lease(expires_at=expires_at, cancel_requested=cancel_requested, token=token)
+    return Lease(expires_at=expires_at, cancel_requested=cancel_requested, token=lease_token)
 
 
 def complete(
@@ -267,12 +267,12 @@ def complete(
     worker_id: str,
     result: dict[str, Any] | None = None,
     *,
-    token: int | None = None,
+    lease_token: int | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Job:
     """The job succeeded. A late report is accepted while nobody else took the job over."""
     with _ending(database) as session:
-        job = _owned(session, job_id, worker_id, token)
+        job = _owned(session, job_id, worker_id, lease_token)
         _finish(job, JobState.succeeded, clock.now())
         job.result = result
         job.needs_recovery = False
@@ -288,7 +288,7 @@ def fail(
     *,
     transient: bool = False,
     interrupted: bool = False,
-    token: int | None = None,
+    lease_token: int | None = None,
     backoff: Backoff = DEFAULT_BACKOFF,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Job:
@@ -298,7 +298,7 @@ def fail(
     lock); the stack's next claim recovers it."""
     now = clock.now()
     with _ending(database) as session:
-        job = _owned(session, job_id, worker_id, token)
+        job = _owned(session, job_id, worker_id, lease_token)
         job.error = error
         job.needs_recovery = interrupted
         retry = transient and job.attempts < job.max_attempts and not job.cancel_requested
@@ -328,12 +328,12 @@ def mark_cancelled(
     worker_id: str,
     *,
     interrupted: bool = False,
-    token: int | None = None,
+    lease_token: int | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Job:
     """The worker stopped a job whose cancel was requested (``interrupted``: by a kill)."""
     with _ending(database) as session:
-        job = _owned(session, job_id, worker_id, token)
+        job = _owned(session, job_id, worker_id, lease_token)
         job.needs_recovery = interrupted
         _finish(job, JobState.cancelled, clock.now())
         append_event(session, job.id, "cancelled", f"cancelled by request, worker {worker_id}")
@@ -346,13 +346,13 @@ def release(
     worker_id: str,
     reason: str,
     *,
-    token: int | None = None,
+    lease_token: int | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Job:
     """Give a running job back unfinished (its worker is shutting down): it runs again,
     flagged ``needs_recovery``; cancelled instead if a cancel was requested meanwhile."""
     with _ending(database) as session:
-        job = _owned(session, job_id, worker_id, token)
+        job = _owned(session, job_id, worker_id, lease_token)
         job.needs_recovery = True
         if job.cancel_requested:
             _finish(job, JobState.cancelled, clock.now())
@@ -440,11 +440,11 @@ def _ending(database: Engine) -> Iterator[Session]:
         yield session
 
 
-def _owned(session: Session, job_id: int, worker_id: str, token: int | None) -> Job:
+def _owned(session: Session, job_id: int, worker_id: str, lease_token: int | None) -> Job:
     job = session.get(Job, job_id, with_for_update=True)
     if job is None or job.state is not JobState.running or job.worker_id != worker_id:
         raise LeaseLostError(job_id, worker_id)
-    if token is not None and job.lease_token != token:
+    if lease_token is not None and job.lease_token != lease_token:
         raise LeaseLostError(job_id, worker_id)
     return job
 

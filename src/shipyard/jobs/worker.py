@@ -397,10 +397,12 @@ class Worker:
     ) -> None:
         token = job.lease_token
         if outcome is not None and outcome.kind is OutcomeKind.succeeded:
-            queue.complete(self.database, job.id, self.worker_id, outcome.result, token=token)
+            queue.complete(self.database, job.id, self.worker_id, outcome.result, lease_token=token)
             self._log.info("job succeeded")
         elif watch.cancel_reason in (_SHUTDOWN, _DATABASE_LOST):
-            queue.release(self.database, job.id, self.worker_id, watch.cancel_reason, token=token)
+            queue.release(
+                self.database, job.id, self.worker_id, watch.cancel_reason, lease_token=token
+            )
             self._log.info("job given back", reason=watch.cancel_reason)
         elif watch.cancel_reason == _USER_CANCEL:
             if outcome is None:
@@ -408,7 +410,11 @@ class Worker:
             elif outcome.kind is OutcomeKind.failed:
                 self._event(job, "cancel", f"the cancelled job ended with: {outcome.error}")
             queue.mark_cancelled(
-                self.database, job.id, self.worker_id, interrupted=outcome is None, token=token
+                self.database,
+                job.id,
+                self.worker_id,
+                interrupted=outcome is None,
+                lease_token=token,
             )
             self._log.info("job cancelled")
         elif outcome is None:
@@ -443,7 +449,7 @@ class Worker:
             error,
             transient=transient,
             interrupted=interrupted,
-            token=job.lease_token,
+            lease_token=job.lease_token,
             backoff=self.backoff,
         )
         self._log.warning("job failed", error=error, transient=transient, state=done.state.value)
@@ -552,7 +558,7 @@ class _LeaseKeeper(threading.Thread):
                     job.id,
                     worker.worker_id,
                     worker.lease_seconds,
-                    token=job.lease_token,
+                    lease_token=job.lease_token,
                 )
             except LeaseLostError:
                 self.lost = True

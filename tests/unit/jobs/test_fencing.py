@@ -77,20 +77,22 @@ def test_an_attempt_that_lost_its_lease_writes_nothing(database: Engine, clock: 
     new = _claim(database, clock).lease_token  # the same worker id, a new attempt
 
     with pytest.raises(LeaseLostError):
-        heartbeat(database, job_id, WORKER, LEASE, token=old, clock=clock)
+        heartbeat(database, job_id, WORKER, LEASE, lease_token=old, clock=clock)
     with pytest.raises(LeaseLostError):
-        complete(database, job_id, WORKER, {"from": "the old attempt"}, token=old, clock=clock)
+        complete(
+            database, job_id, WORKER, {"from": "the old attempt"}, lease_token=old, clock=clock
+        )
     with pytest.raises(LeaseLostError):
-        fail(database, job_id, WORKER, "old", token=old, clock=clock)
+        fail(database, job_id, WORKER, "old", lease_token=old, clock=clock)
     with pytest.raises(LeaseLostError):
-        mark_cancelled(database, job_id, WORKER, token=old, clock=clock)
+        mark_cancelled(database, job_id, WORKER, lease_token=old, clock=clock)
     with pytest.raises(LeaseLostError):
-        release(database, job_id, WORKER, "old", token=old, clock=clock)
+        release(database, job_id, WORKER, "old", lease_token=old, clock=clock)
     job = _job(database, job_id)
     assert (job.state, job.result, job.lease_token) == (JobState.running, None, new)
 
-    heartbeat(database, job_id, WORKER, LEASE, token=new, clock=clock)
-    complete(database, job_id, WORKER, {"from": "the new attempt"}, token=new, clock=clock)
+    heartbeat(database, job_id, WORKER, LEASE, lease_token=new, clock=clock)
+    complete(database, job_id, WORKER, {"from": "the new attempt"}, lease_token=new, clock=clock)
     assert _job(database, job_id).result == {"from": "the new attempt"}
 
 
@@ -142,7 +144,7 @@ def test_the_next_job_of_an_interrupted_stack_recovers_it(
     other = _claim(database, clock)
     assert (other.id, other.needs_recovery) == (other_stack, False)
 
-    complete(database, after, WORKER, {}, token=taken.lease_token, clock=clock)
+    complete(database, after, WORKER, {}, lease_token=taken.lease_token, clock=clock)
     calm = _enqueue(database, clock)
     assert not _claim(database, clock).needs_recovery
     complete(database, calm, WORKER, {}, clock=clock)
@@ -153,12 +155,20 @@ def test_a_process_that_died_leaves_its_stack_to_recover(
 ) -> None:
     first = _enqueue(database, clock)
     token = _claim(database, clock).lease_token
-    fail(database, first, WORKER, "job process died", interrupted=True, token=token, clock=clock)
+    fail(
+        database,
+        first,
+        WORKER,
+        "job process died",
+        interrupted=True,
+        lease_token=token,
+        clock=clock,
+    )
     second = _enqueue(database, clock)
     job = _claim(database, clock)
     assert (job.id, job.needs_recovery) == (second, True)
 
-    fail(database, second, WORKER, "a plain failure", token=job.lease_token, clock=clock)
+    fail(database, second, WORKER, "a plain failure", lease_token=job.lease_token, clock=clock)
     third = _enqueue(database, clock)
     job = _claim(database, clock)
     assert (job.id, job.needs_recovery) == (third, False)
