@@ -19,6 +19,12 @@ Recovery by lease: an attempt that ended without cleaning up (its lease expired,
 process died or was killed) leaves ``needs_recovery`` set; the next claim of its stack,
 the same job's or the lane's next, then starts with ``needs_recovery`` and takes the
 stack's Pulumi locks over before its operation (``jobs._child``).
+
+A job of a kind recorded as a deployment (:data:`INTERRUPTED_FAIL_KINDS`) whose lease
+expired ends ``failed`` ("interrupted: ..."), as when its process dies on a live worker:
+whichever process died, the deployment says so, and the stack's next job recovers it.
+Other kinds (webhook deliveries) are idempotent and watched by nobody: they run again
+while their attempts last (docs/decisions.md, "A deployment whose worker died fails").
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from shipyard.store.events import append_event
 from shipyard.store.models import Deployment, Job
 
 __all__ = [
+    "INTERRUPTED_FAIL_KINDS",
     "Lease",
     "cancel",
     "check_lease",
@@ -62,6 +69,13 @@ __all__ = [
 
 _CLAIM_TRIES = 3
 _ENDED = (JobState.succeeded, JobState.failed, JobState.cancelled)
+
+INTERRUPTED_FAIL_KINDS = frozenset(
+    {JobKind.provision, JobKind.deploy, JobKind.preview, JobKind.refresh, JobKind.destroy}
+)
+"""The kinds recorded as a deployment a user watches (rollback and promote are ``deploy``
+jobs): an attempt whose lease expired fails, as one whose process died does, and is not
+run again; the stack's next job recovers the stack. The other kinds run again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,11 +405,13 @@ def cancel(session: Session, job_id: int, *, clock: Clock = SYSTEM_CLOCK) -> Job
 
 
 def reap_expired(database: Engine, *, clock: Clock = SYSTEM_CLOCK) -> list[Job]:
-    """Take back running jobs whose lease expired (their worker died or hung).
+    """Take back running jobs whose lease expired (their worker died, hung or was cut off).
 
-    Each goes back to the queue at the head of its stack's lane, flagged
-    ``needs_recovery``, or fails once its attempts are used up (is cancelled if a cancel
-    was requested). An event on the job says what happened.
+    Each is flagged ``needs_recovery`` (its stack's next claim takes the stack over). A job
+    of :data:`INTERRUPTED_FAIL_KINDS` fails ("interrupted: ...", its deployment too); any
+    other goes back to the queue at the head of its stack's lane, or fails once its
+    attempts are used up; a job whose cancel was requested is cancelled. A
+    ``lease_expired`` event on the job says what happened.
     """
     now = clock.now()
     with transaction(database) as session:
@@ -408,18 +424,25 @@ def reap_expired(database: Engine, *, clock: Clock = SYSTEM_CLOCK) -> list[Job]:
         reaped = list(session.scalars(query))
         for job in reaped:
             _reap(session, job, now)
+        if reaped:
+            ring_after_commit(session)  # their stacks are free: the next jobs may run
         return reaped
 
 
 def _reap(session: Session, job: Job, now: datetime) -> None:
     worker = job.worker_id
-    expired_at = job.lease_expires_at.isoformat() if job.lease_expires_at else "?"
-    lost = f"worker {worker} stopped renewing its lease (it expired at {expired_at})"
+    expired_at = job.lease_expires_at.isoformat(timespec="seconds") if job.lease_expires_at else "?"
+    lost = f"worker {worker} stopped renewing its lease at {expired_at}"
     data = {"worker_id": worker, "attempt": job.attempts, "max_attempts": job.max_attempts}
     job.needs_recovery = True  # whatever its end, its stack's next claim recovers the stack
+    failed: str | None = None
     if job.cancel_requested:
         _finish(job, JobState.cancelled, now)
         outcome = "cancelled, as requested"
+    elif job.kind in INTERRUPTED_FAIL_KINDS:
+        job.error = failed = f"interrupted: {lost}; the stack is recovered by its next job"
+        _finish(job, JobState.failed, now)
+        outcome = "failed: a deployment's job is not run again"
     elif job.attempts < job.max_attempts:
         _requeue(job, not_before=None)
         outcome = f"queued again for attempt {job.attempts + 1} of {job.max_attempts}"
@@ -429,6 +452,10 @@ def _reap(session: Session, job: Job, now: datetime) -> None:
         outcome = "failed: no attempts left"
     session.flush()
     append_event(session, job.id, "lease_expired", f"{lost}; {outcome}", level="warning", data=data)
+    if failed is not None:
+        append_event(
+            session, job.id, "failed", f"attempt {job.attempts} failed: {failed}", level="error"
+        )
 
 
 @contextmanager

@@ -162,8 +162,9 @@ def _claim_and_hang(url: str, claimed: EventType) -> None:
 
 
 def test_a_killed_workers_job_is_requeued_after_its_lease_with_a_record(database: Engine) -> None:
+    # A webhook delivery runs again; a deployment's job would fail (tests/unit/jobs).
     with transaction(database) as session:
-        job_id = enqueue(session, JobKind.deploy, "default/app/dev").id
+        job_id = enqueue(session, JobKind.deliver, "webhooks:outbox").id
     claimed = SPAWN.Event()
     worker = SPAWN.Process(
         target=_claim_and_hang, args=(database.url.render_as_string(hide_password=False), claimed)

@@ -108,7 +108,7 @@ def test_two_worker_processes_run_20_jobs_over_4_stacks_one_at_a_time_per_stack(
         assert [job_id for _, _, job_id in stack_runs] == sorted(j for _, _, j in stack_runs)
 
 
-def test_a_sigkilled_workers_job_is_taken_up_after_its_lease_with_recovery_and_completes(
+def test_a_sigkilled_workers_deploy_fails_after_its_lease_and_the_next_one_recovers_the_stack(
     database: Engine, tmp_path: Path, start_worker: StartWorker, wait_for: WaitFor
 ) -> None:
     started, gate = tmp_path / "started", tmp_path / "gate"
@@ -121,32 +121,41 @@ def test_a_sigkilled_workers_job_is_taken_up_after_its_lease_with_recovery_and_c
     doomed.wait(timeout=30)
     # The orphaned child sees its worker is gone and stops (cancelled, nobody to tell).
     wait_for(lambda: gone(orphan), "the orphaned job process to exit")
-    started.unlink()
     gate.touch()
+    following = tmp_path / "following"
+    next_id = queue_job(database, {"started": str(following), "gate": str(gate)})
     rescuer = start_worker("wait_for_gate", name="rescuer")
-    wait_for(lambda: finished(database, job_id), "the job to be taken up and finish", timeout=120)
+    wait_for(lambda: finished(database, next_id), "the stack's next job to finish", timeout=120)
 
-    done = job(database, job_id)
-    assert done.state is JobState.succeeded, done.error
-    assert done.attempts == 2
-    assert done.needs_recovery is False
-    assert done.result is not None and done.result["recovery"] is True
-    assert done.worker_id is not None and done.worker_id.split(":")[1] == str(rescuer.pid)
+    # The interrupted deploy failed with the reason, as if its process had died, and
+    # did not run again; its stack's next job took the stack over, then ran.
+    dead = job(database, job_id)
+    assert dead.state is JobState.failed
+    assert dead.error is not None
+    assert dead.error.startswith(f"interrupted: worker {dead.worker_id} stopped renewing")
+    assert dead.error.endswith("; the stack is recovered by its next job")
+    assert dead.worker_id is not None and dead.worker_id.split(":")[1] == str(doomed.pid)
+    assert (dead.attempts, dead.needs_recovery) == (1, True)
     record = events(database, job_id)
-    kinds = [event.kind for event in record]
-    assert kinds == [
+    assert [event.kind for event in record] == [
         "started",
         "process_started",
         "lease_expired",
-        "started",
-        "recovery",
-        "process_started",
-        "succeeded",
+        "failed",
     ]
     assert f":{doomed.pid}:0 stopped renewing its lease" in record[2].message
-    assert "queued again for attempt 2" in record[2].message
-    assert record[3].data is not None and record[3].data["recovery"] is True
-    assert "previous attempt was interrupted" in record[4].message
+    assert record[3].message == f"attempt 1 failed: {dead.error}"
+
+    done = job(database, next_id)
+    assert done.state is JobState.succeeded, done.error
+    assert (done.attempts, done.needs_recovery) == (1, False)
+    assert done.result is not None and done.result["recovery"] is True
+    assert done.worker_id is not None and done.worker_id.split(":")[1] == str(rescuer.pid)
+    record = events(database, next_id)
+    kinds = [event.kind for event in record]
+    assert kinds == ["started", "recovery", "process_started", "succeeded"]
+    assert record[0].data is not None and record[0].data["recovery"] is True
+    assert "previous attempt was interrupted" in record[1].message
 
 
 def test_sigterm_lets_a_running_job_finish_within_the_grace_period(

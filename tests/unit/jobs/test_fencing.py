@@ -36,9 +36,19 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def _enqueue(database: Engine, clock: FakeClock, stack_key: str = "default/web/prod") -> int:
+def _enqueue(
+    database: Engine,
+    clock: FakeClock,
+    stack_key: str = "default/web/prod",
+    kind: JobKind = JobKind.deploy,
+) -> int:
     with transaction(database) as session:
-        return enqueue(session, JobKind.deploy, stack_key, {}, clock=clock, max_attempts=5).id
+        return enqueue(session, kind, stack_key, {}, clock=clock, max_attempts=5).id
+
+
+def _enqueue_rerun(database: Engine, clock: FakeClock) -> int:
+    """A job that runs again after a lost lease (a delivery; a deployment's job fails)."""
+    return _enqueue(database, clock, "delivery:1", JobKind.deliver)
 
 
 def _claim(database: Engine, clock: FakeClock, worker: str = WORKER) -> Job:
@@ -58,7 +68,7 @@ def _lose_the_lease(database: Engine, clock: FakeClock) -> None:
 
 
 def test_every_claim_bumps_the_lease_token(database: Engine, clock: FakeClock) -> None:
-    job_id = _enqueue(database, clock)
+    job_id = _enqueue_rerun(database, clock)
     first = _claim(database, clock)
     _lose_the_lease(database, clock)
     second = _claim(database, clock)
@@ -71,7 +81,7 @@ def test_every_claim_bumps_the_lease_token(database: Engine, clock: FakeClock) -
 
 
 def test_an_attempt_that_lost_its_lease_writes_nothing(database: Engine, clock: FakeClock) -> None:
-    job_id = _enqueue(database, clock)
+    job_id = _enqueue_rerun(database, clock)
     old = _claim(database, clock).lease_token
     _lose_the_lease(database, clock)
     new = _claim(database, clock).lease_token  # the same worker id, a new attempt
@@ -96,10 +106,39 @@ def test_an_attempt_that_lost_its_lease_writes_nothing(database: Engine, clock: 
     assert _job(database, job_id).result == {"from": "the new attempt"}
 
 
-def test_a_job_process_write_under_a_lost_lease_is_rolled_back(
+def test_a_deployment_attempt_that_lost_its_lease_writes_nothing_to_its_failed_job(
     database: Engine, clock: FakeClock
 ) -> None:
     job_id = _enqueue(database, clock)
+    old = _claim(database, clock).lease_token
+    _lose_the_lease(database, clock)  # the job fails: interrupted
+    error = _job(database, job_id).error
+    following = _enqueue(database, clock)
+    new = _claim(database, clock)  # the same worker id, the stack's next job
+
+    with pytest.raises(LeaseLostError):
+        heartbeat(database, job_id, WORKER, LEASE, lease_token=old, clock=clock)
+    with pytest.raises(LeaseLostError):
+        complete(
+            database, job_id, WORKER, {"from": "the old attempt"}, lease_token=old, clock=clock
+        )
+    with pytest.raises(LeaseLostError):
+        fail(database, job_id, WORKER, "old", lease_token=old, clock=clock)
+    with pytest.raises(LeaseLostError):
+        release(database, job_id, WORKER, "old", lease_token=old, clock=clock)
+    with pytest.raises(LeaseLostError), transaction(database) as session:
+        append_event(session, job_id, "note", "written after the lease was lost")
+        check_lease(session, job_id, old)
+    job = _job(database, job_id)
+    assert (job.state, job.result, job.error) == (JobState.failed, None, error)
+    assert error is not None and error.startswith("interrupted:")
+    assert (new.id, new.needs_recovery) == (following, True)
+
+
+def test_a_job_process_write_under_a_lost_lease_is_rolled_back(
+    database: Engine, clock: FakeClock
+) -> None:
+    job_id = _enqueue_rerun(database, clock)
     old = _claim(database, clock).lease_token
 
     with transaction(database) as session:  # while the lease holds: written

@@ -24,6 +24,7 @@ from shipyard.jobs import (
     mark_cancelled,
     reap_expired,
 )
+from shipyard.jobs.queue import INTERRUPTED_FAIL_KINDS
 from shipyard.store import transaction
 from shipyard.store.components import upsert_component
 from shipyard.store.deployments import create_deployment, get_deployment
@@ -42,9 +43,15 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def _enqueue(database: Engine, stack_key: str, clock: FakeClock, **kwargs: int) -> int:
+def _enqueue(
+    database: Engine,
+    stack_key: str,
+    clock: FakeClock,
+    kind: JobKind = JobKind.deploy,
+    **kwargs: int,
+) -> int:
     with transaction(database) as session:
-        return enqueue(session, JobKind.deploy, stack_key, {"n": 1}, clock=clock, **kwargs).id
+        return enqueue(session, kind, stack_key, {"n": 1}, clock=clock, **kwargs).id
 
 
 def _claim(database: Engine, clock: FakeClock, worker: str = "w1") -> int | None:
@@ -134,11 +141,11 @@ def test_heartbeats_extend_the_lease(database: Engine, clock: FakeClock) -> None
         heartbeat(database, job_id, "intruder", LEASE, clock=clock)
 
 
-def test_an_expired_lease_is_lost_and_the_job_requeued_with_an_event(
+def test_an_expired_lease_is_lost_and_a_background_job_requeued_with_an_event(
     database: Engine, clock: FakeClock
 ) -> None:
-    job_id = _enqueue(database, "a", clock)
-    later = _enqueue(database, "a", clock)
+    job_id = _enqueue(database, "a", clock, JobKind.deliver)
+    later = _enqueue(database, "a", clock, JobKind.deliver)
     _claim(database, clock, "dead-worker")
 
     clock.advance(LEASE + 1)
@@ -165,8 +172,8 @@ def test_an_expired_lease_is_lost_and_the_job_requeued_with_an_event(
     assert _claim(database, clock, "w2") == later
 
 
-def test_a_job_whose_attempts_all_died_fails(database: Engine, clock: FakeClock) -> None:
-    job_id = _enqueue(database, "a", clock, max_attempts=2)
+def test_a_background_job_whose_attempts_all_died_fails(database: Engine, clock: FakeClock) -> None:
+    job_id = _enqueue(database, "a", clock, JobKind.deliver, max_attempts=2)
     for worker in ("w1", "w2"):
         assert _claim(database, clock, worker) == job_id
         clock.advance(LEASE + 1)
@@ -311,18 +318,53 @@ def _deployment(database: Engine, deployment_id: int) -> Deployment:
         return get_deployment(session, deployment_id)
 
 
-def test_a_deployment_whose_job_ran_out_of_attempts_is_failed(
+def test_a_deployment_whose_worker_stopped_renewing_its_lease_fails_with_the_reason(
     database: Engine, clock: FakeClock
 ) -> None:
-    job_id, deployment_id = _deployment_for_new_job(database, clock, max_attempts=1)
-    assert _claim(database, clock) == job_id
+    job_id, deployment_id = _deployment_for_new_job(database, clock, max_attempts=3)
+    later = _enqueue(database, "default/greeter/dev", clock)
+    assert _claim(database, clock, "host-a:7:0") == job_id
+    expired_at = clock.now() + timedelta(seconds=LEASE)
+    clock.advance(LEASE + 1)
+    assert [reaped.id for reaped in reap_expired(database, clock=clock)] == [job_id]
+
+    reason = (
+        f"interrupted: worker host-a:7:0 stopped renewing its lease at "
+        f"{expired_at.isoformat(timespec='seconds')}; the stack is recovered by its next job"
+    )
+    deployment = _deployment(database, deployment_id)
+    assert (deployment.status, deployment.error) == (DeploymentStatus.failed, reason)
+    assert deployment.finished_at == clock.now()
+    job = _job(database, job_id)
+    assert (job.state, job.error, job.attempts) == (JobState.failed, reason, 1)
+    assert job.needs_recovery, "the record says the stack needs recovering"
+    assert _event_kinds(database, job_id) == ["started", "lease_expired", "failed"]
+    # Not run again, though attempts were left: the stack's next job runs, recovering it.
+    next_job = claim(database, "host-b:8:0", LEASE, clock=clock)
+    assert next_job is not None
+    assert (next_job.id, next_job.needs_recovery) == (later, True)
+
+
+@pytest.mark.parametrize("kind", sorted(INTERRUPTED_FAIL_KINDS))
+def test_every_deployment_kind_fails_when_its_lease_expires_and_a_delivery_runs_again(
+    database: Engine, clock: FakeClock, kind: JobKind
+) -> None:
+    deployment_job = _enqueue(database, "default/web/dev", clock, kind)
+    delivery = _enqueue(database, "webhooks:outbox", clock, JobKind.deliver)
+    assert {_claim(database, clock), _claim(database, clock)} == {deployment_job, delivery}
     clock.advance(LEASE + 1)
     reap_expired(database, clock=clock)
 
-    deployment = _deployment(database, deployment_id)
-    assert deployment.status is DeploymentStatus.failed
-    assert deployment.error is not None and "attempts used" in deployment.error
-    assert deployment.finished_at is not None
+    failed = _job(database, deployment_job)
+    assert failed.state is JobState.failed
+    assert failed.error is not None and failed.error.startswith("interrupted: worker w1 ")
+    again = _job(database, delivery)
+    assert (again.state, again.needs_recovery) == (JobState.queued, True)
+
+
+def test_only_kinds_nobody_watches_run_again_after_a_lost_lease() -> None:
+    """A new job kind must be put on one side or the other knowingly."""
+    assert set(JobKind) - INTERRUPTED_FAIL_KINDS == {JobKind.build, JobKind.deliver}
 
 
 def test_a_deployment_whose_job_failed_outside_its_handler_is_failed(
