@@ -1,6 +1,8 @@
 """The issue's failure, end to end: a worker host dies mid-``up`` (its whole process tree
 SIGKILLed) with the store, the queue and the Pulumi state in one PostgreSQL, its lock
-now "of another host"; the next worker takes the stack over and the deploy succeeds."""
+now "of another host"; the interrupted deploy fails with the reason once its lease
+expired, and the stack's next deploy, on another worker, takes the stack over and
+succeeds."""
 
 from __future__ import annotations
 
@@ -129,6 +131,9 @@ def test_the_next_worker_takes_over_a_stack_whose_host_died_mid_up(
     [lock] = _locks(database).values()
     _as_written_by(database, "worker-3.dead")
 
+    with transaction(database) as session:
+        again = {"path": payload["path"], "content": "v2"}
+        next_id = enqueue(session, JobKind.deploy, "default/web/prod", again).id
     (tmp_path / "host-b").mkdir()
     host_b = Settings(
         data_dir=tmp_path / "host-b",
@@ -149,16 +154,22 @@ def test_the_next_worker_takes_over_a_stack_whose_host_died_mid_up(
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        wait_for(lambda: _finished(database, job_id), "host B to finish the job", timeout=180)
+        wait_for(lambda: _finished(database, next_id), "host B to run the next job", timeout=180)
     finally:
         stop.set()
         thread.join(timeout=60)
 
     with transaction(database, read_only=True) as session:
-        job = get_job(session, job_id)
-        events = list(list_events(session, job_id))
+        dead = get_job(session, job_id)
+        job = get_job(session, next_id)
+        events = list(list_events(session, next_id))
+    assert dead.state.value == "failed"
+    assert dead.error is not None and dead.error.startswith(
+        f"interrupted: worker {dead.worker_id} stopped renewing its lease at "
+    )
+    assert dead.worker_id is not None and dead.worker_id != "host-b:1:0"
     assert job.state.value == "succeeded", job.error
-    assert (job.worker_id, job.attempts) == ("host-b:1:0", 2)
+    assert (job.worker_id, job.attempts) == ("host-b:1:0", 1)
     takeover = [
         e.message for e in events if e.kind == "recovery" and "(pulumi cancel)" in e.message
     ]
@@ -166,7 +177,7 @@ def test_the_next_worker_takes_over_a_stack_whose_host_died_mid_up(
     assert f"@worker-3.dead (pid {lock['pid']})" in takeover[0]
     engine_recovery = [e.message for e in events if e.kind == "engine.recovery"]
     assert any("pending operation" in m for m in engine_recovery), engine_recovery
-    assert (work / "out.txt").read_text() == "v1"
+    assert (work / "out.txt").read_text() == "v2"
     assert _locks(database) == {}
 
 

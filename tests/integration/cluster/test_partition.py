@@ -1,6 +1,7 @@
 """A worker host cut off from the database mid-job: it cancels its job gracefully, kills
 what is left before its lease runs out, writes nothing once another worker took the job
-over, and that worker finishes the job (on SQLite there is no network to cut)."""
+back (it fails, interrupted), and that worker runs the stack's next job (on SQLite there
+is no network to cut)."""
 
 from __future__ import annotations
 
@@ -158,22 +159,33 @@ def test_a_worker_cut_off_from_the_database_stops_and_writes_nothing_after_its_l
             stopped_after = time.monotonic() - cut_at
             assert stopped_after < LEASE + 0.5, stopped_after  # the lease ran from before
 
+            with transaction(database) as session:
+                following = {"started": str(started), "gate": str(gate)}
+                next_id = enqueue(session, JobKind.deploy, "default/app/prod", following).id
             with _running(_worker(host_b, "host-b:1:0")):
-                wait_for(started.exists, "host B to take the job over", timeout=LEASE + 15)
+                wait_for(started.exists, "host B to take the stack over", timeout=LEASE + 15)
                 link.heal()  # host A is back: its late writes must all be refused
                 gate.touch()
                 wait_for(
-                    lambda: _state(database, job_id) == "succeeded", "the job to end", timeout=60
+                    lambda: _state(database, next_id) == "succeeded", "the job to end", timeout=60
                 )
         wait_for(lambda: not thread_a.is_alive(), "host A to stop", timeout=30)
     finally:
         link.close()
 
     with transaction(database, read_only=True) as session:
-        job = get_job(session, job_id)
+        cut_off = get_job(session, job_id)
+        job = get_job(session, next_id)
         events = list(list_events(session, job_id))
+    assert (cut_off.state.value, cut_off.worker_id, cut_off.result) == (
+        "failed",
+        "host-a:1:0",
+        None,
+    )
+    assert cut_off.error is not None
+    assert cut_off.error.startswith("interrupted: worker host-a:1:0 stopped renewing its lease")
     assert job.result is not None and job.result["pid"] != first_pid
-    assert (job.worker_id, job.attempts, job.result["recovery"]) == ("host-b:1:0", 2, True)
+    assert (job.worker_id, job.attempts, job.result["recovery"]) == ("host-b:1:0", 1, True)
     kinds = [e.kind for e in events]
     taken_over = kinds.index("lease_expired")
     written_by_a = [
@@ -183,6 +195,7 @@ def test_a_worker_cut_off_from_the_database_stops_and_writes_nothing_after_its_l
     ]
     assert written_by_a == []
     assert "released" not in kinds and "cancel" not in kinds[taken_over:]
+    assert kinds[taken_over:] == ["lease_expired", "failed"], "written after the takeover"
 
 
 def _state(database: Engine, job_id: int) -> str:
