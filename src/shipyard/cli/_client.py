@@ -32,6 +32,7 @@ __all__ = [
     "EXIT_NOT_FOUND",
     "EXIT_UNAUTHORIZED",
     "EXIT_UNREACHABLE",
+    "PAGE_SIZE",
     "ApiClient",
     "ClientError",
     "Connection",
@@ -47,6 +48,8 @@ __all__ = [
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 CLIENT_CONFIG_FILE = "client.json"
 API = "/api/v1"
+PAGE_SIZE = 200
+"""Items per page when the CLI reads a whole list (the API's largest page)."""
 
 EXIT_UNREACHABLE = 3
 EXIT_UNAUTHORIZED = 4
@@ -225,6 +228,16 @@ class ApiClient:
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         return self.request("POST", path, json=body)
+
+    def get_all(self, path: str, *, page_size: int = PAGE_SIZE) -> list[dict[str, Any]]:
+        """Every item of a paged list route (``items``, ``next_offset``), page by page."""
+        items: list[dict[str, Any]] = []
+        offset: int | None = 0
+        while offset is not None:
+            page = self.get(path, limit=page_size, offset=offset)
+            items.extend(page["items"])
+            offset = page["next_offset"]
+        return items
 
     def deployment_events(self, deployment_id: int, *, follow: bool) -> Iterator[dict[str, Any]]:
         """The deployment's events, then (following) live ones until it ends; reconnects

@@ -24,7 +24,6 @@ component_app = typer.Typer(help="Components: register, sync, list, show.", no_a
 app.add_typer(component_app, name="component")
 
 _GIT_URL = re.compile(r"^[\w+.-]+://|^[\w.-]+@[\w.-]+:")
-_PAGE = 200
 
 
 def _registration(source: str) -> dict[str, str]:
@@ -103,13 +102,7 @@ def sync(
 
 
 def _all_components(client: ApiClient) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    offset: int | None = 0
-    while offset is not None:
-        page = client.get("/components", limit=_PAGE, offset=offset)
-        items.extend(page["items"])
-        offset = page["next_offset"]
-    return items
+    return client.get_all("/components")
 
 
 @component_app.command("ls")

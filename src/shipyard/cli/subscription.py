@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from shipyard.cli._app import OutputFormat, OutputOption, app
-from shipyard.cli._client import ApiClient, ServerOption, TokenOption, connect
+from shipyard.cli._client import PAGE_SIZE, ApiClient, ServerOption, TokenOption, connect
 from shipyard.cli._utilities import console, err_console, print_json, with_errors_handled
 
 __all__: list[str] = []
@@ -19,7 +19,7 @@ subscription_app = typer.Typer(
 )
 app.add_typer(subscription_app, name="subscription")
 
-_PAGE = 200
+
 EVENTS = (
     "deployment.started",
     "deployment.succeeded",
@@ -104,13 +104,8 @@ def list_subscriptions(
     token: TokenOption = None,
 ) -> None:
     """List the live subscriptions; never a secret."""
-    items: list[dict[str, Any]] = []
     with ApiClient(connect(server, token)) as client:
-        offset: int | None = 0
-        while offset is not None:
-            page = client.get("/subscriptions", limit=_PAGE, offset=offset)
-            items.extend(page["items"])
-            offset = page["next_offset"]
+        items = client.get_all("/subscriptions")
     if output is OutputFormat.json:
         print_json({"items": items})
         return
@@ -143,7 +138,7 @@ def deliveries(
     subscription_id: Annotated[
         int, typer.Argument(metavar="ID", help="the subscription's id (subscription ls)")
     ],
-    limit: Annotated[int, typer.Option("--limit", min=1, max=_PAGE)] = 50,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=PAGE_SIZE)] = 50,
     output: OutputOption = OutputFormat.text,
     server: ServerOption = None,
     token: TokenOption = None,

@@ -28,7 +28,6 @@ token_app = typer.Typer(
 )
 app.add_typer(token_app, name="token")
 
-_PAGE = 200
 _ROLES = ("viewer", "deployer", "admin")
 
 
@@ -96,13 +95,8 @@ def list_tokens(
     token: TokenOption = None,
 ) -> None:
     """List every token (revoked and expired ones too); never a secret."""
-    items: list[dict[str, Any]] = []
     with ApiClient(connect(server, token)) as client:
-        offset: int | None = 0
-        while offset is not None:
-            page = client.get("/tokens", limit=_PAGE, offset=offset)
-            items.extend(page["items"])
-            offset = page["next_offset"]
+        items = client.get_all("/tokens")
     if output is OutputFormat.json:
         print_json({"items": items})
         return
