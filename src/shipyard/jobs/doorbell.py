@@ -9,7 +9,9 @@ one that just finished. Workers in other processes (``shipyard worker``) still f
 by polling.
 
 :data:`JOB_COMMITS` is the other way round: a job's process tells its worker each time it
-commits, and the worker wakes the API's event streams of that job (same process).
+commits, and the worker wakes the API's event streams of that job (same process). On
+PostgreSQL the API's listener of job events (``shipyard.jobs._listen``) rings it too, for
+the commits of jobs that run in any process, on any host.
 """
 
 from __future__ import annotations
@@ -92,6 +94,14 @@ class CommitBell:
             with contextlib.suppress(RuntimeError):  # its event loop is closed
                 loop.call_soon_threadsafe(_resolve, future)
 
+    def ring_waiting(self) -> None:
+        """Ring every job a coroutine waits for (the listener of job events connected or
+        lost its connection: each stream should read now)."""
+        with self._lock:
+            waiting = list(self._waiters)
+        for job_id in waiting:
+            self.ring(job_id)
+
     async def wait(self, job_id: int, seen: int, timeout: float) -> bool:
         """Wait (asyncio) until job ``job_id`` commits after ``seen`` or ``timeout``;
         True if it did."""
@@ -123,4 +133,5 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 JOB_COMMITS = CommitBell()
 """Rung by this process's workers each time a job's process reports a commit (its events,
-its deployment's records); the API's event streams of that job wait on it."""
+its deployment's records), and on PostgreSQL by the listener of job events for a commit
+of any process; the API's event streams of that job wait on it."""

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Row, Select, insert, select, update
 from sqlalchemy.orm import Session
 
 from shipyard.clock import utc_now
+from shipyard.store._notify import notify_job_events
 from shipyard.store.errors import NotFoundError
 from shipyard.store.models import Event, Job
 
@@ -87,7 +88,8 @@ def append_events(
 
 
 def _take_numbers(connection: Session | Connection, job_id: int, count: int) -> int:
-    """Take the job's next ``count`` event numbers; the last of them."""
+    """Take the job's next ``count`` event numbers; the last of them. On PostgreSQL, the
+    job's listeners are notified when the transaction commits (the API's live streams)."""
     last = connection.execute(
         update(Job)
         .where(Job.id == job_id)
@@ -96,6 +98,7 @@ def _take_numbers(connection: Session | Connection, job_id: int, count: int) -> 
     ).scalar_one_or_none()
     if last is None:
         raise NotFoundError("job", job_id)
+    notify_job_events(connection, job_id)
     return last
 
 

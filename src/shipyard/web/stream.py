@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
-from shipyard.api._events import deployment_events
+from shipyard.api._events import SSE_HEADERS, deployment_events
 from shipyard.api.dependencies import DatabaseDep, app_state
 from shipyard.store import transaction
 from shipyard.store.deployments import get_deployment
@@ -19,7 +19,6 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _MAX_SEQ = 2**63 - 1
 
 
@@ -44,4 +43,4 @@ def deployment_events_for_page(
         is_disconnected=request.is_disconnected,
         options=app_state(request).event_stream,
     )
-    return StreamingResponse(stream, media_type="text/event-stream", headers=_SSE_HEADERS)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)

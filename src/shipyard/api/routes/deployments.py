@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 
-from shipyard.api._events import deployment_events
+from shipyard.api._events import SSE_HEADERS, deployment_events
 from shipyard.api._params import Id
 from shipyard.api._views import deployment_read
 from shipyard.api.access import access
@@ -22,8 +22,6 @@ from shipyard.store.enums import Role
 __all__ = ["actor_of", "router"]
 
 router = APIRouter(tags=["deployments"])
-
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @router.post(
@@ -120,4 +118,4 @@ def stream_deployment_events(
         is_disconnected=request.is_disconnected,
         options=app_state(request).event_stream,
     )
-    return StreamingResponse(stream, media_type="text/event-stream", headers=_SSE_HEADERS)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
