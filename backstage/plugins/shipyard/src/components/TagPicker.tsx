@@ -65,13 +65,18 @@ export function TagPicker(props: TagPickerProps) {
   });
   const [attempt, setAttempt] = useState(0);
 
+  // A new search starts from its first page once typing pauses. Only a search that
+  // changed: the timer set when the picker opens (or when the box is set back to what is
+  // searched) must not send a person who paged on back to the first page.
   useEffect(() => {
+    const next = typed.trim();
+    if (next === query) return undefined;
     const timer = setTimeout(() => {
-      setQuery(typed.trim());
+      setQuery(next);
       setOffset(0);
     }, debounceMs);
     return () => clearTimeout(timer);
-  }, [typed, debounceMs]);
+  }, [typed, query, debounceMs]);
 
   useEffect(() => {
     let live = true;
