@@ -31,17 +31,16 @@ test: lint check-clone test-backstage ## Lint, check a plain clone collects, the
 check-clone: setup ## Collect the suite in a plain clone of HEAD with no ../shared beside it
 	@scripts/check-clone.sh
 
-test-backstage: setup ## The Backstage plugins' tests: permissions and the backend plugin against a real shipyard serve
+test-backstage: setup ## The Backstage plugins' tests: permissions, the backend plugin and the proxy against a real shipyard serve, the card
 	@command -v npm >/dev/null || { echo "make test-backstage needs Node.js >= 20 and npm" >&2; exit 1; }
-	@for dir in backstage/plugins/shipyard-common backstage/plugins/shipyard-backend; do \
+	@for dir in backstage/plugins/shipyard-common backstage/plugins/shipyard-backend backstage/plugins/shipyard; do \
 		if [ -f $$dir/package-lock.json ]; then \
 			echo "==> npm test in $$dir"; (cd $$dir && CI=true npm test --silent) || exit 1; \
 		fi; \
 	done
 
-# The card's tests: two tag-picker tests fail when the whole file runs (they pass alone),
-# an order dependence not found yet (issue #19 is open; docs/backstage.md). Run by `make e2e`.
-test-backstage-card: setup ## The Backstage card's tests (npm test in backstage/plugins/shipyard)
+# The card's tests alone (make test-backstage runs them too, after shipyard-common's).
+test-backstage-card: setup ## The Backstage card's tests only (npm test in backstage/plugins/shipyard)
 	cd backstage/plugins/shipyard && CI=true npm test --silent
 
 test-unit: setup ## Fast unit tests only
