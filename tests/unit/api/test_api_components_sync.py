@@ -8,112 +8,39 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 from shipyard.settings import Settings
 from shipyard.store import open_database
 from shipyard.testing.api import Api, assert_problem, serve_api
+from shipyard.testing.backstage_catalog import FakeCatalog, component_entity, fake_catalog
 
 SHIPYARD = Path(sys.executable).with_name("shipyard")
 TOKEN = "s3cret"
 
 
-def entity(name: str, annotations: dict[str, str], *, etag: str = "e1") -> dict[str, Any]:
-    return {
-        "apiVersion": "backstage.io/v1alpha1",
-        "kind": "Component",
-        "metadata": {
-            "name": name,
-            "namespace": "default",
-            "uid": f"uid-{name}",
-            "etag": etag,
-            "annotations": annotations,
-        },
-        "spec": {"type": "service", "lifecycle": "production", "owner": "group:default/t"},
-        "relations": [{"type": "ownedBy", "targetRef": "group:default/t"}],
-    }
-
-
 def _pages() -> list[list[dict[str, Any]]]:
     return [
         [
-            entity("orders-api", {"shipyard.dev/template": "web-service"}),
-            entity("plain", {"github.com/project-slug": "a/b"}),  # not Shipyard's: skipped
+            component_entity("orders-api", {"shipyard.dev/template": "web-service"}),
+            component_entity("plain", {"github.com/project-slug": "a/b"}),  # not Shipyard's
         ],
         [
-            entity("billing", {"shipyard.dev/max-instances": "3"}),
-            entity("big", {"shipyard.dev/max-instances": "50"}),  # the contract allows 10
-            entity("Bad Name", {"shipyard.dev/port": "80"}),  # not a valid entity name
+            component_entity("billing", {"shipyard.dev/max-instances": "3"}),
+            component_entity("big", {"shipyard.dev/max-instances": "50"}),  # the contract: 10
+            component_entity("Bad Name", {"shipyard.dev/port": "80"}),  # not a valid name
         ],
     ]
 
 
-@dataclass
-class Backstage:
-    url: str
-    pages: list[list[dict[str, Any]]] = field(default_factory=_pages)
-    auth: list[str | None] = field(default_factory=list)
-    failure: tuple[int, str] | None = None
-
-    def annotate(self, name: str, key: str, value: str) -> None:
-        for page in self.pages:
-            for item in page:
-                if item["metadata"]["name"] == name:
-                    item["metadata"]["annotations"][key] = value
-
-
 @pytest.fixture
-def backstage() -> Iterator[Backstage]:
-    state = Backstage("")
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *_: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            url = urlparse(self.path)
-            query = parse_qs(url.query)
-            auth = self.headers.get("Authorization")
-            state.auth.append(auth)
-            if state.failure is not None:
-                self.send(state.failure[0], {"error": state.failure[1]})
-            elif auth != f"Bearer {TOKEN}":
-                self.send(401, {"error": {"name": "AuthenticationError"}})
-            elif url.path != "/api/catalog/entities/by-query":
-                self.send(404, {})
-            else:
-                page = int(query["cursor"][0].removeprefix("page-")) if "cursor" in query else 0
-                more = page + 1 < len(state.pages)
-                info = {"nextCursor": f"page-{page + 1}"} if more else {}
-                total = sum(len(items) for items in state.pages)
-                self.send(200, {"items": state.pages[page], "totalItems": total, "pageInfo": info})
-
-        def send(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+def backstage() -> Iterator[FakeCatalog]:
+    with fake_catalog(TOKEN, _pages()) as catalog:
+        yield catalog
 
 
 SettingsFor = Callable[[str], Settings]
@@ -135,7 +62,7 @@ def settings_for(settings_for: SettingsFor, request: pytest.FixtureRequest) -> S
     return build
 
 
-def _sync(api: Api, backstage: Backstage, token: str | None = TOKEN) -> dict[str, Any]:
+def _sync(api: Api, backstage: FakeCatalog, token: str | None = TOKEN) -> dict[str, Any]:
     body = {"backstage_url": backstage.url, "token": token}
     response = api.client.post("/api/v1/components/sync", json=body)
     assert response.status_code == 200, response.text
@@ -143,7 +70,7 @@ def _sync(api: Api, backstage: Backstage, token: str | None = TOKEN) -> dict[str
     return result
 
 
-def test_sync_creates_then_leaves_unchanged_then_updates(api: Api, backstage: Backstage) -> None:
+def test_sync_creates_then_leaves_unchanged_then_updates(api: Api, backstage: FakeCatalog) -> None:
     first = _sync(api, backstage)
     backstage.pages[0][0]["metadata"]["etag"] = "e2"  # a re-stitch in Backstage: no change
     second = _sync(api, backstage)
@@ -181,10 +108,12 @@ def test_sync_creates_then_leaves_unchanged_then_updates(api: Api, backstage: Ba
     assert "relations" not in shown["descriptor"]
     orders = api.client.get("/api/v1/components/default/orders-api").json()
     assert orders["template"] == "web-service"
-    assert set(backstage.auth) == {f"Bearer {TOKEN}"}
+    assert set(backstage.authorizations) == {f"Bearer {TOKEN}"}
 
 
-def test_a_token_backstage_refuses_is_a_502_problem(sqlite_api: Api, backstage: Backstage) -> None:
+def test_a_token_backstage_refuses_is_a_502_problem(
+    sqlite_api: Api, backstage: FakeCatalog
+) -> None:
     body = {"backstage_url": backstage.url, "token": "wrong"}
     response = sqlite_api.client.post("/api/v1/components/sync", json=body)
 
@@ -213,7 +142,7 @@ def test_without_a_catalog_anywhere_the_request_is_invalid(sqlite_api: Api) -> N
 
 
 def test_a_catalog_no_admin_configured_is_refused_before_anything_is_read(
-    sqlite_api: Api, backstage: Backstage
+    sqlite_api: Api, backstage: FakeCatalog
 ) -> None:
     for url in ("http://127.0.0.1:1", "http://169.254.169.254", backstage.url + ".evil.example"):
         response = sqlite_api.client.post(
@@ -222,13 +151,13 @@ def test_a_catalog_no_admin_configured_is_refused_before_anything_is_read(
         problem = assert_problem(response, 422)
         assert "is not a Backstage catalog this server may read" in problem["detail"]
         assert "SHIPYARD_BACKSTAGE_CATALOG_URLS" in problem["detail"]
-    assert backstage.auth == []
+    assert backstage.authorizations == []
 
 
 def test_an_upstream_error_says_its_status_not_its_body(
-    sqlite_api: Api, backstage: Backstage
+    sqlite_api: Api, backstage: FakeCatalog
 ) -> None:
-    backstage.failure = (418, "internal-detail-AKIA-secret")
+    backstage.failure = (418, {"error": "internal-detail-AKIA-secret"})
     body = {"backstage_url": backstage.url, "token": TOKEN}
     response = sqlite_api.client.post("/api/v1/components/sync", json=body)
 
@@ -238,7 +167,7 @@ def test_an_upstream_error_says_its_status_not_its_body(
 
 
 def test_the_configured_token_goes_to_the_configured_catalog_only(
-    settings_for: SettingsFor, tmp_path: Path, backstage: Backstage
+    settings_for: SettingsFor, tmp_path: Path, backstage: FakeCatalog
 ) -> None:
     url = f"sqlite:///{tmp_path / 'shipyard.db'}"
     settings = settings_for(url).model_copy(
@@ -258,7 +187,7 @@ def test_the_configured_token_goes_to_the_configured_catalog_only(
     assert configured.status_code == 200, configured.text
     assert configured.json()["created"] == ["default/billing", "default/orders-api"]
     assert assert_problem(elsewhere, 502)["type"] == "urn:shipyard:problem:backstage-auth"
-    assert backstage.auth[-1] is None
+    assert backstage.authorizations[-1] is None
 
 
 def _cli(api: Api, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -278,7 +207,7 @@ def _cli(api: Api, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[st
 
 
 def test_the_cli_syncs_and_reports_each_component(
-    sqlite_api: Api, backstage: Backstage, tmp_path: Path
+    sqlite_api: Api, backstage: FakeCatalog, tmp_path: Path
 ) -> None:
     source = ("--backstage-url", backstage.url, "--backstage-token", TOKEN)
     as_json = _cli(sqlite_api, tmp_path, *source, "--output", "json")

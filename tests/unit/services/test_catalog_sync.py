@@ -6,12 +6,9 @@ real local HTTP server shaped like Backstage's by-query API, on SQLite and Postg
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +21,7 @@ from shipyard.services.catalog_sync import CatalogSyncer, sync_catalog
 from shipyard.settings import Settings
 from shipyard.store import models, transaction
 from shipyard.testing.api import Api, assert_problem, serve_api
+from shipyard.testing.backstage_catalog import FakeCatalog, component_entity, fake_catalog
 from shipyard.testing.fixtures import database, database_url, postgres_cluster
 from shipyard.testing.samples import write_platform
 
@@ -34,66 +32,16 @@ SECRET = "whsec_" + "c2VjcmV0LWtleS1mb3ItdGhlLWJhY2tzdGFnZS1ob29r"
 
 
 def entity(name: str, max_instances: str = "2") -> dict[str, Any]:
-    return {
-        "apiVersion": "backstage.io/v1alpha1",
-        "kind": "Component",
-        "metadata": {
-            "name": name,
-            "namespace": "default",
-            "uid": f"uid-{name}",
-            "annotations": {"shipyard.dev/max-instances": max_instances},
-        },
-        "spec": {"type": "service", "lifecycle": "production", "owner": "group:default/t"},
-    }
-
-
-@dataclass
-class Backstage:
-    url: str = ""
-    items: dict[str, dict[str, Any]] = field(default_factory=dict)
-    reads: int = 0
-
-    def put(self, name: str, max_instances: str = "2") -> None:
-        self.items[name] = entity(name, max_instances)
+    return component_entity(name, {"shipyard.dev/max-instances": max_instances})
 
 
 @pytest.fixture
-def backstage() -> Iterator[Backstage]:
-    state = Backstage()
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *_: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            state.reads += 1
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                self.send(401, {"error": {"name": "AuthenticationError"}})
-                return
-            items = [state.items[name] for name in sorted(state.items)]
-            self.send(200, {"items": items, "totalItems": len(items), "pageInfo": {}})
-
-        def send(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+def backstage() -> Iterator[FakeCatalog]:
+    with fake_catalog(TOKEN) as catalog:
+        yield catalog
 
 
-def settings(tmp_path: Path, database: Engine, backstage: Backstage, **more: Any) -> Settings:
+def settings(tmp_path: Path, database: Engine, backstage: FakeCatalog, **more: Any) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
         cache_dir=tmp_path / "cache",
@@ -107,7 +55,7 @@ def settings(tmp_path: Path, database: Engine, backstage: Backstage, **more: Any
 
 
 @pytest.fixture
-def api(tmp_path: Path, database: Engine, backstage: Backstage) -> Iterator[Api]:
+def api(tmp_path: Path, database: Engine, backstage: FakeCatalog) -> Iterator[Api]:
     with serve_api(settings(tmp_path, database, backstage), database) as served:
         yield served
 
@@ -119,17 +67,17 @@ def shown(api: Api) -> dict[str, dict[str, Any]]:
 
 
 def test_a_sync_registers_updates_and_marks_removed_components_orphaned_never_deleting(
-    api: Api, backstage: Backstage
+    api: Api, backstage: FakeCatalog
 ) -> None:
-    backstage.put("orders")
-    backstage.put("billing")
+    backstage.put(entity("orders"))
+    backstage.put(entity("billing"))
     first = sync_catalog(api.settings, api.database)
     assert first.result.created == ["default/billing", "default/orders"]
     assert first.orphaned == []
 
-    backstage.put("orders", max_instances="3")  # changed
-    del backstage.items["billing"]  # removed from the catalog
-    backstage.put("search")  # new
+    backstage.put(entity("orders", "3"))  # changed
+    backstage.remove("billing")  # removed from the catalog
+    backstage.put(entity("search"))  # new
     second = sync_catalog(api.settings, api.database)
     assert second.result.created == ["default/search"]
     assert second.result.updated == ["default/orders"]
@@ -144,27 +92,27 @@ def test_a_sync_registers_updates_and_marks_removed_components_orphaned_never_de
 
     again = sync_catalog(api.settings, api.database)  # nothing new: nothing marked twice
     assert again.orphaned == [] and again.restored == []
-    backstage.put("billing")  # back in the catalog
+    backstage.put(entity("billing"))  # back in the catalog
     back = sync_catalog(api.settings, api.database)
     assert back.restored == ["default/billing"]
     assert shown(api)["default/billing"]["orphaned"] is False
 
 
 def test_a_registration_by_path_is_never_orphaned_by_a_catalog_sync(
-    api: Api, backstage: Backstage, tmp_path: Path
+    api: Api, backstage: FakeCatalog, tmp_path: Path
 ) -> None:
     with transaction(api.database) as session:
         session.add(models.Component(name="local", descriptor=entity("local"), source="/srv/x"))
-    backstage.put("orders")
+    backstage.put(entity("orders"))
     assert sync_catalog(api.settings, api.database).orphaned == []
     assert shown(api)["default/local"]["orphaned"] is False
 
 
-def test_the_manual_sync_marks_orphans_too(api: Api, backstage: Backstage) -> None:
-    backstage.put("orders")
-    backstage.put("billing")
+def test_the_manual_sync_marks_orphans_too(api: Api, backstage: FakeCatalog) -> None:
+    backstage.put(entity("orders"))
+    backstage.put(entity("billing"))
     assert api.client.post("/api/v1/components/sync", json={}).status_code == 200
-    del backstage.items["orders"]
+    backstage.remove("orders")
     response = api.client.post("/api/v1/components/sync", json={})
     assert response.status_code == 200, response.text
     assert response.json()["orphaned"] == ["default/orders"]
@@ -172,21 +120,21 @@ def test_the_manual_sync_marks_orphans_too(api: Api, backstage: Backstage) -> No
 
 
 def test_the_periodic_sync_runs_at_its_interval_and_not_at_all_when_zero(
-    tmp_path: Path, database: Engine, backstage: Backstage
+    tmp_path: Path, database: Engine, backstage: FakeCatalog
 ) -> None:
-    backstage.put("orders")
+    backstage.put(entity("orders"))
     every_hour = settings(tmp_path, database, backstage, backstage_sync_interval=3600)
     syncer = CatalogSyncer(every_hour, database)
     synced = syncer.tick()
     assert synced is not None and synced.result.created == ["default/orders"]
-    reads = backstage.reads
+    reads = len(backstage.requests)
     assert syncer.tick() is None  # within the hour: no read
-    assert backstage.reads == reads
+    assert len(backstage.requests) == reads
     never = CatalogSyncer(
         settings(tmp_path, database, backstage, backstage_sync_interval=0), database
     )
     assert not never.enabled and never.tick() is None
-    assert backstage.reads == reads
+    assert len(backstage.requests) == reads
 
 
 def hook(
@@ -211,15 +159,15 @@ def _count(api: Api) -> int:
         return int(session.scalar(select(func.count(models.Component.id))) or 0)
 
 
-def test_the_backstage_hook_syncs_one_entity_at_once(api: Api, backstage: Backstage) -> None:
-    backstage.put("orders")
-    backstage.put("billing")
+def test_the_backstage_hook_syncs_one_entity_at_once(api: Api, backstage: FakeCatalog) -> None:
+    backstage.put(entity("orders"))
+    backstage.put(entity("billing"))
     response = hook(api, {"entityRef": "component:default/orders"})
     assert response.status_code == 200, response.text
     assert response.json()["created"] == ["default/orders"]
     assert set(shown(api)) == {"default/orders"}  # that entity only
 
-    del backstage.items["orders"]
+    backstage.remove("orders")
     gone = hook(api, {"entityRef": "component:default/orders"})
     assert gone.status_code == 200, gone.text
     assert gone.json()["orphaned"] == ["default/orders"]
@@ -227,9 +175,9 @@ def test_the_backstage_hook_syncs_one_entity_at_once(api: Api, backstage: Backst
 
 
 def test_the_backstage_hook_refuses_bad_signatures_and_replays_changing_nothing(
-    api: Api, backstage: Backstage
+    api: Api, backstage: FakeCatalog
 ) -> None:
-    backstage.put("orders")
+    backstage.put(entity("orders"))
     wrong = hook(api, {"entityRef": "component:default/orders"}, secret="whsec_d3Jvbmc=")
     assert assert_problem(wrong, 401)["type"] == "urn:shipyard:problem:webhook-signature"
     unsigned = httpx.post(
