@@ -9,7 +9,7 @@ installation's (``SHIPYARD_WEBHOOK_SECRET``). The tag is then read from each com
 own source, as the tag watcher reads it, never from the payload: an event can only make
 Shipyard look sooner, not deploy a commit the repository does not have. A tag the poller
 requested already (or a second event for it) is not requested again
-(:class:`~shipyard.targets.local.trigger.SeenTags`, shared with the poller).
+(:class:`~shipyard.store.seen_tags.StoredSeenTags`, shared with the pollers of every host).
 
 Refusals (:class:`HookRefusedError`) change nothing: a bad or missing signature (401), a
 delivery id seen before or a timestamp outside five minutes (409 / 401), a body over
@@ -47,6 +47,7 @@ from shipyard.sources import GitSources
 from shipyard.store import transaction
 from shipyard.store.components import list_components
 from shipyard.store.models import Component
+from shipyard.store.seen_tags import StoredSeenTags
 from shipyard.store.webhooks import (
     DELIVERY_ID_MAX,
     forget_delivery,
@@ -54,7 +55,7 @@ from shipyard.store.webhooks import (
     sealed_secret_of,
     set_sealed_secret,
 )
-from shipyard.targets.local.trigger import BuildRequested, SeenTags, compile_tag_pattern
+from shipyard.targets.local.trigger import BuildRequested, compile_tag_pattern
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -479,7 +480,7 @@ def request_tag(settings: Settings, database: Engine, component: Component, tag:
     commit = tags.get(tag)
     if commit is None:
         return TagRequest(ref, "not-in-source", detail=f"{checked} has no tag {tag!r} (yet)")
-    seen = SeenTags.from_settings(settings)
+    seen = StoredSeenTags(database)
     if not seen.add(ref, tag, commit):
         return TagRequest(ref, "already-requested", detail="by the poller or an earlier event")
     try:

@@ -20,7 +20,8 @@ from shipyard.services.desired import desired_state, platform_of
 from shipyard.settings import Settings
 from shipyard.store import models, transaction
 from shipyard.store.components import list_components
-from shipyard.targets.local.trigger import BuildRequested, TagWatcher
+from shipyard.store.seen_tags import StoredSeenTags, import_seen_tags_file
+from shipyard.targets.local.trigger import BuildRequested, SeenTags, TagWatcher
 
 __all__ = ["TriggerSupervisor", "WatchedSource"]
 
@@ -83,6 +84,7 @@ class TriggerSupervisor:
         self._synced: _Seen | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._tags = StoredSeenTags(database)
 
     def _seen(self) -> _Seen:
         platform = platform_of(self.settings)
@@ -139,7 +141,12 @@ class TriggerSupervisor:
             if current is not None:
                 current[1].stop()
             watcher = TagWatcher.from_settings(
-                self.settings, watched.component, watched.source, watched.tag_pattern, self._on_tag
+                self.settings,
+                watched.component,
+                watched.source,
+                watched.tag_pattern,
+                self._on_tag,
+                seen=self._tags,
             )
             watcher.start()
             self._watchers[component] = (watched, watcher)
@@ -157,6 +164,7 @@ class TriggerSupervisor:
             self._stop.wait(self.sync_every_s)
 
     def start(self) -> None:
+        import_seen_tags_file(self.database, SeenTags.from_settings(self.settings).path)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="trigger-supervisor", daemon=True)
         self._thread.start()

@@ -47,6 +47,7 @@ __all__ = [
     "Job",
     "OutboxEvent",
     "Release",
+    "SeenTag",
     "Stack",
     "Subscription",
     "Team",
@@ -400,6 +401,19 @@ class WebhookDelivery(Base):
     """``github``, ``gitlab``, ``generic``, ``backstage``."""
     delivery_id: Mapped[str]
     received_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+
+
+class SeenTag(Base):
+    """A git tag a trigger (the poller or a webhook) already requested for a component:
+    shared by every host, so a tag is built and deployed once whoever learns of it."""
+
+    __tablename__ = "seen_tags"
+
+    component: Mapped[str] = mapped_column(Name, primary_key=True)
+    """The component's ref, ``namespace/name``."""
+    tag: Mapped[str] = mapped_column(Name, primary_key=True)
+    commit: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class CloudBuildNotification(Base):

@@ -22,6 +22,7 @@ from standardwebhooks.webhooks import Webhook
 
 from shipyard.settings import Settings
 from shipyard.store import models, open_database, transaction
+from shipyard.store.seen_tags import StoredSeenTags
 from shipyard.targets.local.trigger import TagWatcher
 from shipyard.testing.api import Api, assert_problem, serve_api
 from shipyard.testing.samples import write_platform
@@ -187,8 +188,8 @@ def test_a_signed_github_tag_push_deploys_the_tag_read_from_the_repository(
         "auto",
         "dev",
     )
-    seen = json.loads((world.api.settings.data_dir / "local" / "seen-tags.json").read_text())
-    assert seen["default/shop"]["v1.0.0"] == commit  # the repository's, not the payload's
+    seen = StoredSeenTags(world.api.database).of("default/shop")
+    assert seen == {"v1.0.0": commit}  # the repository's commit, not the payload's
     records = world.audit(response.headers["X-Request-ID"])
     assert [(r.action, r.actor, r.result) for r in records] == [
         ("deployment.request", "webhook:github", "ok")
@@ -220,7 +221,7 @@ def test_a_github_event_without_a_good_signature_is_refused_audited_and_changes_
         "anonymous",
     )
     # refused before anything was requested: the tag is still new for the poller
-    assert not (world.api.settings.data_dir / "local" / "seen-tags.json").exists()
+    assert StoredSeenTags(world.api.database).of("default/shop") == {}
 
 
 def test_a_signature_over_another_body_is_refused(world: World) -> None:
@@ -468,6 +469,7 @@ def test_a_tag_from_a_webhook_and_from_the_poller_is_deployed_once(world: World)
         str(world.repo.resolve()),
         r"^v\d+\.\d+\.\d+$",
         lambda event: requested.append(event.tag),
+        seen=StoredSeenTags(world.api.database),  # as the serving host's trigger supervisor
     )
     assert watcher.poll_once() == []
     world.tag("v1.1.0")

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
@@ -23,6 +24,7 @@ __all__ = [
     "BuildRequested",
     "InvalidTagPatternError",
     "SeenTags",
+    "TagRecord",
     "TagWatcher",
     "compile_tag_pattern",
 ]
@@ -46,9 +48,23 @@ class BuildRequested:
     commit: str
 
 
+class TagRecord(Protocol):
+    """The tags already requested, per component (``{component: {tag: commit}}``)."""
+
+    def of(self, component: str) -> dict[str, str]: ...
+
+    def add(self, component: str, tag: str, commit: str) -> bool:
+        """Record ``tag``; False if it was already recorded (by anyone)."""
+        ...
+
+    def discard(self, component: str, tag: str) -> None: ...
+
+
 class SeenTags:
-    """The tags already requested, per component: ``{component: {tag: commit}}`` in one
-    JSON file, written atomically."""
+    """A :class:`TagRecord` in one JSON file, written atomically under a file lock: the
+    record of the local flow, which runs without a store. The control plane keeps its
+    record in the store (:class:`~shipyard.store.seen_tags.StoredSeenTags`), shared by
+    every host."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -106,7 +122,7 @@ class TagWatcher:
         tag_pattern: str,
         *,
         sources: GitSources,
-        seen: SeenTags,
+        seen: TagRecord,
         on_build_requested: Callable[[BuildRequested], None],
         interval_s: float | None = None,
     ) -> None:
@@ -135,13 +151,16 @@ class TagWatcher:
         source: str,
         tag_pattern: str,
         on_build_requested: Callable[[BuildRequested], None],
+        *,
+        seen: TagRecord | None = None,
     ) -> TagWatcher:
+        """``seen``: the record to share (default: the data dir's file)."""
         return cls(
             component,
             source,
             tag_pattern,
             sources=GitSources.from_settings(settings),
-            seen=SeenTags.from_settings(settings),
+            seen=seen if seen is not None else SeenTags.from_settings(settings),
             on_build_requested=on_build_requested,
             interval_s=settings.tag_poll_interval,
         )
