@@ -608,6 +608,45 @@ describe('live logs', () => {
     expect(within(log).getAllByText('one')).toHaveLength(1);
     expect(within(log).getByText('[error] deployment failed')).toBeInTheDocument();
   });
+
+  it('fall back to polling when the stream fails mid-deploy, until the database says it finished', async () => {
+    const broken = new StreamBody();
+    let polls = 0;
+    const { requests } = await renderCard({
+      [COMPONENT]: { status: 200, json: component() },
+      [HISTORY]: { status: 200, json: { items: [deployment({ id: 9, status: 'running' })], offset: 0, limit: 5, next_offset: null } },
+      'GET /deployments/9/events': { status: 200, stream: broken },
+      'GET /deployments/9/events?follow=false': () => {
+        polls += 1;
+        // the database has event 1 at first, then the rest once the deployment finished
+        const frames = [
+          sseEvent(1, 'one'),
+          ...(polls > 1 ? [sseEvent(2, 'deployment succeeded', 'deployment.succeeded'), sseEnd('succeeded')] : []),
+        ];
+        return { status: 200, text: frames.join(''), contentType: 'text/event-stream' };
+      },
+      'GET /deployments/9': () => ({
+        status: 200,
+        json: deployment({ id: 9, status: polls > 1 ? 'succeeded' : 'running', url: 'http://127.0.0.1:18089' }),
+      }),
+    });
+    await userEvent.click(await screen.findByRole('button', { name: 'Show log of deployment 9' }));
+    const log = screen.getByTestId('shipyard-log');
+    act(() => broken.push(sseEvent(1, 'one')));
+    expect(await within(log).findByText('one')).toBeInTheDocument();
+    // a load balancer resets the connection while the deployment still runs
+    act(() => broken.fail(new TypeError('network error')));
+    expect(await screen.findByText('The live stream was cut: following by polling.')).toBeInTheDocument();
+    expect(await within(log).findByText('deployment succeeded')).toBeInTheDocument();
+    expect(within(log).getAllByText('one')).toHaveLength(1);
+    const region = screen.getByRole('region', { name: 'Log of deployment 9' });
+    expect(await within(region).findByText('http://127.0.0.1:18089')).toBeInTheDocument();
+    expect(within(region).getByText('succeeded')).toBeInTheDocument();
+    // each poll asks for the events after the last one seen, and for the deployment
+    const polled = requests.filter(request => request.path === '/deployments/9/events?follow=false');
+    expect(polled.map(request => request.headers['Last-Event-ID'])).toEqual(['1', '1']);
+    expect(requests.filter(request => request.path === '/deployments/9').length).toBeGreaterThanOrEqual(2);
+  });
 });
 
 describe('cancelling', () => {
