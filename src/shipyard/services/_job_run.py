@@ -161,7 +161,9 @@ def _started(ctx: JobContext, database: Engine, deployment_id: int) -> Iterator[
         deployment, stack, component, environment = get_deployment_with_stack(
             session, deployment_id
         )
-    with open_target(ctx.settings, environment.target, environment.name) as target:
+    with open_target(
+        ctx.settings, environment.target, environment.name, database=database
+    ) as target:
         if deployment.tag is not None:
             # The tag's image lookup (local: a container-engine inspect) runs beside the
             # desired state and the `running` record; the operation takes its answer.

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+import sqlalchemy
 import structlog
 
 from shipyard.catalog import DesiredState
@@ -345,17 +346,24 @@ def check_target(name: str, environment: str) -> None:
 
 
 @contextmanager
-def open_target(settings: Settings, name: str, environment: str) -> Iterator[JobTarget]:
+def open_target(
+    settings: Settings, name: str, environment: str, *, database: sqlalchemy.Engine | None = None
+) -> Iterator[JobTarget]:
     """The environment's target for one job. ``gcp`` connects to Cloud Build first
     (``settings.gcp_cloud_build_endpoint``, credentials from ADC): without credentials
-    the job fails at once with :class:`~shipyard.targets.gcp.GcpCredentialsError`."""
+    the job fails at once with :class:`~shipyard.targets.gcp.GcpCredentialsError`. With
+    ``database``, its build follower wakes as soon as a Cloud Build notification of the
+    build's end is recorded there (``POST /api/v1/hooks/cloudbuild``), instead of at its
+    next poll."""
     check_target(name, environment)
     if name == "gcp":
         # Imported here: pulumi_gcp and the Cloud Build client cost ~1 s, which local jobs
         # need not pay.
+        from shipyard.services.cloud_build import BuildWaiter
         from shipyard.targets.gcp.flow import GcpTarget
 
-        with GcpTarget.from_settings(settings) as gcp:
+        waiter = BuildWaiter(database).wait if database is not None else None
+        with GcpTarget.from_settings(settings, wait_for_end=waiter) as gcp:
             yield GcpJobTarget(gcp)
         return
     # The server that runs the jobs loaded the proxy's routes when it started (see

@@ -72,7 +72,12 @@ def _update(build: Any) -> BuildUpdate:
 
 
 class CloudBuild:
-    """Triggers builds and follows them; ``sleep`` and ``monotonic`` are the clock."""
+    """Triggers builds and follows them; ``sleep`` and ``monotonic`` are the clock.
+
+    ``wait_for_end(build_id, seconds)``, when given, replaces the ``sleep`` between two
+    reads of a build: a wait that returns early once the build's end is known otherwise
+    (Cloud Build's Pub/Sub notifications, recorded by any Shipyard process sharing the
+    database: :class:`shipyard.services.cloud_build.BuildWaiter`)."""
 
     def __init__(
         self,
@@ -82,6 +87,7 @@ class CloudBuild:
         timeout_s: float = 1800.0,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        wait_for_end: Callable[[str, float], object] | None = None,
     ) -> None:
         self.client = client
         self.credentials: Credentials | None = None
@@ -90,6 +96,7 @@ class CloudBuild:
         self.timeout_s = timeout_s
         self._sleep = sleep
         self._monotonic = monotonic
+        self._wait_for_end = wait_for_end
 
     @classmethod
     def connect(
@@ -218,7 +225,10 @@ class CloudBuild:
                     build_id=update.build_id,
                     log_url=update.log_url,
                 )
-            self._sleep(self.poll_interval_s)
+            if self._wait_for_end is not None:
+                self._wait_for_end(update.build_id, self.poll_interval_s)
+            else:
+                self._sleep(self.poll_interval_s)
             build = self._get(name)
 
     def _result(self, build: Any, update: BuildUpdate, tag: str) -> BuiltImage:

@@ -81,11 +81,14 @@ class GcpTarget:
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **options: Any) -> GcpTarget:
         """Cloud Build first (it fails fast without credentials), on
-        ``settings.gcp_cloud_build_endpoint`` when set, then the engine."""
+        ``settings.gcp_cloud_build_endpoint`` when set, then the engine. ``wait_for_end``:
+        see :class:`~shipyard.targets.gcp.build_api.CloudBuild`."""
         resolved = settings or Settings()
+        wait_for_end = options.pop("wait_for_end", None)
         cloud_build = options.pop("cloud_build", None) or CloudBuild.connect(
             endpoint=resolved.gcp_cloud_build_endpoint,
             poll_interval_s=resolved.gcp_build_poll_interval,
+            wait_for_end=wait_for_end,
         )
         reads = options.pop("reads", None)
         if reads is None and cloud_build.credentials is not None:

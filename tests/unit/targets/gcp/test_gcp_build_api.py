@@ -3,13 +3,19 @@ runs is the one the build program created under Pulumi's mocks (none registered 
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
 from shipyard.catalog import DesiredState
 from shipyard.engine import StackRef
+from shipyard.services.cloud_build import BuildWaiter, CloudBuildPush, record_push
+from shipyard.store import open_database, upgrade
 from shipyard.targets.gcp import (
     BuildFailedError,
     BuildTimeoutError,
@@ -119,6 +125,43 @@ def test_a_build_that_never_finishes_times_out(
         client(google, timeout_s=0.2).run_trigger(trigger[0], "v1")
     assert "still WORKING" in str(caught.value)
     assert caught.value.log_url in str(caught.value)
+
+
+def test_a_follower_waits_for_the_end_it_is_told_of_not_its_poll_interval(
+    google: FakeGoogle, trigger: tuple[str, str], tmp_path: Path
+) -> None:
+    """Between two reads of a build the follower waits through ``wait_for_end``: with a
+    Cloud Build notification of the build's end recorded in the store (as
+    ``POST /api/v1/hooks/cloudbuild`` records it), a 60 s poll interval is cut short."""
+    database = open_database(f"sqlite:///{tmp_path / 'shipyard.db'}")
+    upgrade(database)
+    waited: list[tuple[str, float]] = []
+    waiter = BuildWaiter(database, check_every_s=0.01)
+
+    def wait_for_end(build_id: str, seconds: float) -> bool:
+        waited.append((build_id, seconds))
+        return waiter.wait(build_id, seconds)
+
+    def on_update(update: BuildUpdate) -> None:
+        if update.status == "QUEUED":  # Cloud Build publishes the end when it comes
+            end = CloudBuildPush(
+                uuid.uuid4().hex, update.build_id, "SUCCESS", None, None, None, None
+            )
+            threading.Timer(0.2, record_push, (database, end)).start()
+
+    follower = CloudBuild.connect(
+        endpoint=google.endpoint,
+        credentials=AnonymousCredentials(),
+        poll_interval_s=60.0,
+        wait_for_end=wait_for_end,
+    )
+    started = time.monotonic()
+    try:
+        built = follower.run_trigger(trigger[0], "v1.2.3", on_update=on_update)
+    finally:
+        database.dispose()
+    assert time.monotonic() - started < 30  # not the two 60 s polls it would sleep
+    assert waited == [(built.build_id, 60.0), (built.build_id, 60.0)]  # never time.sleep
 
 
 def test_a_trigger_never_created_is_google_s_404(google: FakeGoogle) -> None:
