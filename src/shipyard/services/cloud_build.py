@@ -4,11 +4,10 @@ once instead of at the follower's next poll.
 Cloud Build publishes every build's status changes to the ``cloud-builds`` topic; a push
 subscription posts them to ``POST /api/v1/hooks/cloudbuild?token=<SHIPYARD_WEBHOOK_SECRET>``.
 :func:`record_push` stores each one (``cloud_build_notifications``, once per Pub/Sub
-message id). :class:`BuildWaiter` is the seam for the build follower
-(``shipyard.targets.gcp.build_api.CloudBuild``, which now sleeps
-``SHIPYARD_GCP_BUILD_POLL_INTERVAL`` between two reads): ``BuildWaiter(...).sleep_for(id)``
-is a ``sleep`` that returns as soon as a finished status of that build is recorded, by
-any process sharing the database.
+message id). A deployment's build follower (``shipyard.targets.gcp.build_api.CloudBuild``,
+opened by :func:`~shipyard.services.targets.open_target` with the store) waits between two
+reads of its build with :meth:`BuildWaiter.wait`, which returns as soon as a finished
+status of that build is recorded, by any process sharing the database.
 """
 
 from __future__ import annotations
