@@ -56,7 +56,6 @@ e2e: setup test-backstage-card ## The end-to-end suites alone: make run, the con
 	$(PYTEST) -m "not fuzz" tests/integration/e2e tests/integration/services \
 		tests/integration/targets/local/test_local_flow.py
 	$(PYTEST) -m cluster tests/integration/cluster
-	SHIPYARD_E2E_HOSTS=1 $(PYTEST) tests/integration/cluster/test_hosts_e2e.py
 
 bench: setup ## Benchmarks; JSON results in benchmarks/results/
 	@mkdir -p benchmarks/results

@@ -18,17 +18,24 @@ The deploy handler :func:`deploy_file` runs a real Pulumi ``up`` (a file resourc
 its create gated by a file) for the deployment the API recorded, and records its outcome as
 the product's handlers do: the cluster's jobs need no container engine, which a namespace
 of this machine cannot reach as the product's local target expects.
+
+:func:`open_cluster` sets up what the multi-host test and benchmark share: the LAN,
+PostgreSQL on a host of its own, the platform and a catalog of components, the hosts'
+environment; :class:`Cluster` starts API replicas and workers on hosts and asks the API
+and the database from the operator host.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,6 +45,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+import httpx
+import sqlalchemy as sa
+
 from shipyard.errors import ShipyardError
 from shipyard.jobs.handlers import JobContext
 from shipyard.testing.postgres import find_bindir
@@ -45,12 +55,15 @@ from shipyard.testing.postgres import find_bindir
 __all__ = [
     "GATE_ENV",
     "OUTPUT_ENV",
+    "PASSPHRASE",
+    "Cluster",
     "Host",
     "HostProcess",
     "HostsUnavailableError",
     "Lan",
     "deploy_file",
     "hosts_available",
+    "open_cluster",
     "open_lan",
     "start_postgres",
 ]
@@ -322,8 +335,6 @@ def start_postgres(lan: Lan, host: Host, *, timeout: float = 60.0) -> Iterator[s
 
 
 def _create_database(admin: str, process: HostProcess, timeout: float) -> None:
-    import sqlalchemy as sa
-
     deadline = time.monotonic() + timeout
     database = sa.create_engine(admin, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
     try:
@@ -382,3 +393,185 @@ def deploy_file(ctx: JobContext) -> dict[str, Any]:
             )
 
     return run_job(ctx, operation)
+
+
+SHIPYARD = Path(sys.executable).with_name("shipyard")
+"""The ``shipyard`` console script of this interpreter's environment."""
+PASSPHRASE = "the cluster's shared passphrase"  # noqa: S105  a throwaway cluster's, shown in docs
+"""``PULUMI_CONFIG_PASSPHRASE`` on every host (``SHIPYARD_SECRETS_PROVIDER=passphrase``)."""
+API_PORT = 8000
+_FINISHED = ("succeeded", "failed", "cancelled", "unchanged")
+
+_PLATFORM = """\
+apiVersion: shipyard.dev/v1alpha1
+kind: Platform
+environments:
+  - name: dev
+    target: local
+templates:
+  - name: web-service
+    default: true
+"""
+
+_CATALOG_ENTRY = """\
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: {name}
+spec:
+  type: service
+  lifecycle: experimental
+  owner: group:default/team-hosts
+"""
+
+
+@dataclass
+class Cluster:
+    """Shipyard on simulated hosts sharing one PostgreSQL (see :func:`open_cluster`)."""
+
+    lan: Lan
+    url: str
+    """The shared database's SQLAlchemy URL (its address is on the LAN)."""
+    root: Path
+    env: dict[str, str]
+    """Every host's environment: the database, the shared passphrase, the platform..."""
+    components: list[str]
+    output: Path
+    """Where :func:`deploy_file` writes: ``<namespace>-<name>-<environment>/<tag>``."""
+    gate: Path
+    """While it does not exist, every create of :func:`deploy_file` waits."""
+    apis: list[str] = field(default_factory=list)
+    token: str = ""
+    workers: dict[str, HostProcess] = field(default_factory=dict)
+
+    def serve(self, host: Host, *, timeout: float = 120.0) -> HostProcess:
+        """A ``shipyard serve`` replica with no workers on ``host``, once it answers."""
+        data = self.root / host.name
+        env = {**self.env, "SHIPYARD_DATA_DIR": str(data), "SHIPYARD_HOST": host.address}
+        env.update(SHIPYARD_PORT=str(API_PORT), SHIPYARD_WORKERS="0")
+        process = host.start("serve", [str(SHIPYARD), "serve"], env, data / "serve.log")
+        url = f"http://{host.address}:{API_PORT}"
+
+        def answers() -> bool:
+            try:
+                return httpx.get(f"{url}/healthz", timeout=2).status_code < 500
+            except httpx.HTTPError:
+                return False
+
+        deadline = time.monotonic() + timeout
+        while not self.lan.operator(answers):
+            if not process.alive() or time.monotonic() > deadline:
+                log = process.log.read_text(errors="replace")[-3000:]
+                raise HostsUnavailableError(f"serve on {host.name} did not start:\n{log}")
+            time.sleep(0.3)
+        self.apis.append(url)
+        if not self.token:
+            self.token = (data / "admin-token").read_text().strip()
+        return process
+
+    def start_worker(self, host: Host, lease_seconds: float) -> HostProcess:
+        """``shipyard worker`` on ``host``, its deploys run by :func:`deploy_file`."""
+        data = self.root / host.name
+        argv = [
+            str(SHIPYARD), "worker",
+            "--handler", "deploy=shipyard.testing.hosts:deploy_file",
+            "--lease-seconds", str(lease_seconds), "--poll-interval", "0.2",
+        ]  # fmt: skip
+        env = {**self.env, "SHIPYARD_DATA_DIR": str(data)}
+        process = host.start("worker", argv, env, data / "worker.log")
+        self.workers[host.name] = process
+        return process
+
+    def register(self) -> None:
+        """Register the catalog's components through the first replica."""
+        self.request("POST", "/api/v1/components", json={"path": str(self.root / "catalog")})
+
+    def request(self, method: str, path: str, replica: int = 0, **kwargs: Any) -> Any:
+        """The API's JSON answer, asked from the operator host; an error answer raises."""
+
+        def call() -> Any:
+            headers = {"Authorization": f"Bearer {self.token}"}
+            with httpx.Client(base_url=self.apis[replica], headers=headers, timeout=30) as c:
+                response = c.request(method, path, **kwargs)
+            if response.status_code >= 300:
+                raise HostsUnavailableError(
+                    f"{method} {path} answered {response.status_code}: {response.text}"
+                )
+            return response.json()
+
+        return self.lan.operator(call)
+
+    def deploy(self, component: str, tag: str, replica: int = 0) -> int:
+        """Request a forced deploy of ``tag`` to ``dev``; the deployment's id."""
+        body = {"environment": "dev", "tag": tag, "force": True}
+        path = f"/api/v1/components/default/{component}/deployments"
+        return int(self.request("POST", path, replica, json=body)["id"])
+
+    def query(self, statement: str, **params: Any) -> list[Any]:
+        """Rows of a SQL statement on the shared database, from the operator host."""
+
+        def run() -> list[Any]:
+            database = sa.create_engine(self.url, poolclass=sa.NullPool)
+            try:
+                with database.connect() as connection:
+                    return list(connection.execute(sa.text(statement), params))
+            finally:
+                database.dispose()
+
+        return self.lan.operator(run)
+
+    def deployments(self, ids: set[int] | None = None) -> list[Any]:
+        """Deployments (of ``ids``, else all) with their stack's key and job."""
+        rows = self.query(
+            "SELECT d.id, d.status, d.tag, d.error, s.key, j.id AS job_id, j.worker_id, "
+            "d.started_at, d.finished_at FROM deployments d JOIN stacks s ON s.id = d.stack_id "
+            "LEFT JOIN jobs j ON j.id = d.job_id ORDER BY d.id"
+        )
+        return rows if ids is None else [row for row in rows if row.id in ids]
+
+    def settled(self, ids: set[int]) -> bool:
+        return all(row.status in _FINISHED for row in self.deployments(ids))
+
+    @staticmethod
+    def wait(check: Callable[[], bool], what: str, timeout: float) -> float:
+        """Poll ``check`` until it holds; the seconds it took. Raises TimeoutError."""
+        started = time.monotonic()
+        while not check():
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+            time.sleep(0.1)
+        return time.monotonic() - started
+
+    def wait_settled(self, ids: set[int], what: str, timeout: float) -> float:
+        return self.wait(lambda: self.settled(ids), what, timeout)
+
+
+@contextmanager
+def open_cluster(root: Path, pulumi: Path, components: int) -> Iterator[Cluster]:
+    """A LAN with PostgreSQL on host ``db``, a platform with one ``dev`` environment and a
+    catalog of ``components`` (``svc-00``...) under ``root``; no API or worker yet. Every
+    host's environment shares the database (store, queue, Pulumi state) and passphrase."""
+    root.chmod(0o755)  # the postgres user reads nothing here, the hosts' processes do
+    (root / "platform.yaml").write_text(_PLATFORM)
+    names = [f"svc-{n:02d}" for n in range(components)]
+    (root / "catalog").mkdir()
+    entries = "".join(_CATALOG_ENTRY.format(name=name) for name in names)
+    (root / "catalog" / "catalog-info.yaml").write_text(entries)
+    output, gate = root / "out", root / "gate"
+    output.mkdir()
+    gate.touch()
+    with open_lan() as lan, start_postgres(lan, lan.add_host("db")) as url:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")},
+            "SHIPYARD_DATABASE_URL": url,
+            "SHIPYARD_SECRETS_PROVIDER": "passphrase",
+            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+            "SHIPYARD_PULUMI": str(pulumi),
+            "SHIPYARD_PLATFORM": str(root / "platform.yaml"),
+            "SHIPYARD_SOURCE_ROOTS": json.dumps([str(root)]),
+            "SHIPYARD_CACHE_DIR": str(root / "cache"),
+            OUTPUT_ENV: str(output),
+            GATE_ENV: str(gate),
+        }
+        yield Cluster(lan, url, root, env, names, output, gate)

@@ -3,27 +3,25 @@ its job queue and, through Pulumi's ``postgres://`` backend, its Pulumi state.""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from shipyard.engine.toolchain import PulumiCli, ensure_pulumi
 from shipyard.settings import Settings
 from shipyard.testing.fixtures import database, database_url, postgres_cluster
+from shipyard.testing.hosts import PASSPHRASE
 from shipyard.testing.postgres import PostgresCluster
+from shipyard.testing.pulumi_fixtures import kill_stray_providers, pulumi_cli
 
-__all__ = ["HostSettings", "database", "database_url", "postgres_cluster"]
-
-PASSPHRASE = "the cluster's shared passphrase"
-
-
-@pytest.fixture(scope="session")
-def pulumi_cli(tmp_path_factory: pytest.TempPathFactory) -> PulumiCli:
-    return ensure_pulumi(Settings(data_dir=tmp_path_factory.mktemp("cli-probe")))
+__all__ = [
+    "HostSettings",
+    "database",
+    "database_url",
+    "kill_stray_providers",
+    "postgres_cluster",
+    "pulumi_cli",
+]
 
 
 @pytest.fixture
@@ -61,24 +59,3 @@ def host_settings(tmp_path: Path, shared_url: str) -> HostSettings:
         )
 
     return make
-
-
-def _dynamic_providers_under(root: Path) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            cwd = (entry / "cwd").readlink()
-            if b"pulumi.dynamic" in cmdline and cwd.is_relative_to(root):
-                found.append(int(entry.name))
-    return found
-
-
-@pytest.fixture(autouse=True)
-def _kill_stray_providers(tmp_path: Path) -> Iterator[None]:
-    yield
-    for pid in _dynamic_providers_under(tmp_path):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)

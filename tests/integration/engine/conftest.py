@@ -6,27 +6,22 @@ provider processes a test leaves behind (a crash, a cancel) are killed at teardo
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from shipyard.engine import Engine, StackRef
-from shipyard.engine.toolchain import PulumiCli, ensure_pulumi
+from shipyard.engine.toolchain import PulumiCli
 from shipyard.settings import Settings
+from shipyard.testing.pulumi_fixtures import kill_stray_providers, pulumi_cli
+
+__all__ = ["kill_stray_providers", "pulumi_cli"]
 
 
 def engine_settings(data_dir: Path) -> Settings:
     return Settings(data_dir=data_dir, backend_url=None, secrets_provider=None, pulumi=None)
-
-
-@pytest.fixture(scope="session")
-def pulumi_cli(tmp_path_factory: pytest.TempPathFactory) -> PulumiCli:
-    return ensure_pulumi(engine_settings(tmp_path_factory.mktemp("cli-probe")))
 
 
 @pytest.fixture
@@ -65,25 +60,3 @@ def new_ref() -> Callable[[], StackRef]:
 
 def random_ref() -> StackRef:
     return StackRef.of(f"test/c{uuid.uuid4().hex[:10]}", f"env{uuid.uuid4().hex[:6]}")
-
-
-def _dynamic_providers_under(root: Path) -> list[int]:
-    """Pids of ``pulumi.dynamic`` provider processes whose work dir is under ``root``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            cwd = (entry / "cwd").readlink()
-            if b"pulumi.dynamic" in cmdline and cwd.is_relative_to(root):
-                found.append(int(entry.name))
-    return found
-
-
-@pytest.fixture(autouse=True)
-def _kill_stray_providers(tmp_path: Path) -> Iterator[None]:
-    yield
-    for pid in _dynamic_providers_under(tmp_path):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
