@@ -196,12 +196,18 @@ class ComponentSyncResult(_Schema):
 
 
 class ComponentList(_Schema):
-    """One page, ordered by namespace then name; ``next_offset`` is null on the last."""
+    """One page, ordered by namespace then name; ``next_offset`` and ``next_after`` are
+    null on the last."""
 
     items: list[ComponentSummary]
     offset: int
     limit: int
     next_offset: int | None
+    next_after: str | None = Field(
+        default=None,
+        description="the last item's namespace/name: pass it as `after` for the next page "
+        "(a keyset page, as fast at any depth; deep offsets are slow on large catalogs)",
+    )
 
 
 class DeploymentRead(_Schema):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from shipyard.store._queries import get_or_raise, page
@@ -60,6 +60,13 @@ def get_component_by_ref(session: Session, namespace: str, name: str) -> Compone
     return component
 
 
-def list_components(session: Session, *, offset: int = 0, limit: int = 100) -> Sequence[Component]:
+def list_components(
+    session: Session, *, offset: int = 0, limit: int = 100, after: tuple[str, str] | None = None
+) -> Sequence[Component]:
+    """Components by namespace and name; ``after``: only those after this (namespace,
+    name), found by the index (a keyset page costs the same at any depth; an ``offset``
+    walks every row it skips)."""
     query = select(Component).order_by(Component.namespace, Component.name)
+    if after is not None:
+        query = query.where(tuple_(Component.namespace, Component.name) > tuple_(*after))
     return page(session, query, offset, limit)

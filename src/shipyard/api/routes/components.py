@@ -23,6 +23,7 @@ from shipyard.api.schemas import (
 )
 from shipyard.services import backstage, catalog_sync
 from shipyard.services import components as service
+from shipyard.services.errors import InvalidRequestError
 from shipyard.store import transaction
 from shipyard.store.components import get_component_by_ref, list_components
 from shipyard.store.enums import Role
@@ -30,6 +31,8 @@ from shipyard.store.enums import Role
 __all__ = ["router"]
 
 router = APIRouter(prefix="/components", tags=["components"])
+
+_MAX_AFTER = 512
 
 
 @router.post(
@@ -109,15 +112,37 @@ def get_components(
     database: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=_MAX_AFTER,
+            description="namespace/name: the page after this component (`next_after`)",
+        ),
+    ] = None,
 ) -> ComponentList:
-    """Components ordered by namespace and name, one page at a time."""
+    """Components ordered by namespace and name, one page at a time: by ``offset``, or
+    after a component (``after``, the previous page's ``next_after``: fast at any depth)."""
+    key = _component_key(after) if after is not None else None
     with transaction(database, read_only=True) as session:
-        rows = list_components(session, offset=offset, limit=limit + 1)
+        rows = list_components(session, offset=offset, limit=limit + 1, after=key)
         items = [component_summary(component) for component in rows[:limit]]
-    more = len(rows) > limit
+        last = f"{rows[limit - 1].namespace}/{rows[limit - 1].name}" if len(rows) > limit else None
     return ComponentList(
-        items=items, offset=offset, limit=limit, next_offset=offset + limit if more else None
+        items=items,
+        offset=offset,
+        limit=limit,
+        next_offset=offset + limit if last is not None else None,
+        next_after=last,
     )
+
+
+def _component_key(after: str) -> tuple[str, str]:
+    namespace, slash, name = after.partition("/")
+    if not slash or not namespace or not name:
+        raise InvalidRequestError(
+            f"after {after!r} is not namespace/name: pass a page's next_after as it is"
+        )
+    return namespace, name
 
 
 @router.get("/{namespace}/{name}", **access("component.read", Role.viewer))
