@@ -22,10 +22,18 @@
     with SQLAlchemy core), on SQLite and on a throwaway PostgreSQL.
 (5) ``event_to_sse`` (in ``api_latency``): a job event committed the way a worker's child
     commits one (its own transaction) until a connected SSE client reads it, at the
-    product's default poll interval (0.05 s); and ``woken``, with the ring a worker of the
-    server's process gives when its job's process reports the commit.
+    product's default poll interval (0.05 s; the server with ``listen=False``: (7) measures
+    PostgreSQL's NOTIFY); and ``woken``, with the ring a worker of the server's process
+    gives when its job's process reports the commit.
 (6) ``idle_rss``: VmRSS of a ``shipyard serve --workers 1`` subprocess a few seconds after
     /healthz answers, alone and with its child processes (Caddy, the job fork server).
+(7) ``event_to_sse``: engine event -> SSE client on PostgreSQL when the job runs on another
+    host: the events are committed by another process (its own connection, as a job's
+    process on a worker host commits them), the API's stream is woken by its poll (the
+    server with ``listen=False``: before) or by the database's NOTIFY (the default: after).
+(8) ``api_scale``: the routes of (4) on PostgreSQL at 10 times its size: 100k components
+    and 1M deployments (bulk inserts of 10,000 rows), plus the components' keyset pages
+    (``after``), with the query plans (EXPLAIN ANALYZE) of the list and read statements.
 
     uv run --frozen python benchmarks/control_plane.py \
         --output benchmarks/results/control_plane.json [--quick]
@@ -48,7 +56,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,7 +67,7 @@ import structlog
 from pulumi import automation as auto
 from sqlalchemy import Engine
 
-from shipyard.api import ADMIN_TOKEN_FILE, create_app
+from shipyard.api import ADMIN_TOKEN_FILE, EventStreamOptions, create_app
 from shipyard.engine import EngineEventRecord, Program, StackRef
 from shipyard.engine.toolchain import ensure_pulumi
 from shipyard.jobs import HandlerRegistry, JobKind, enqueue
@@ -84,10 +92,12 @@ GOALS = {
     "worker_speedup_min": 1.8,
     "api_p99_ms_max": 25.0,
     "event_to_sse_p95_ms_max": 100.0,
+    "event_to_sse_other_host_p95_ms_max": 10.0,
+    "api_scale_p99_ms_max": 25.0,
 }
 DEADLINE_S = 600.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PARTS = ("idle_rss", "api_latency", "deploys", "worker_scaling")
+PARTS = ("idle_rss", "api_latency", "event_to_sse", "api_scale", "deploys", "worker_scaling")
 _DONE_JOBS = (JobState.succeeded, JobState.failed, JobState.cancelled)
 
 
@@ -102,12 +112,14 @@ class Sizes:
     deployments_per_component: int
     requests_per_route: int
     sse_events: int
+    scale_components: int
+    """``api_scale``: components, with ``deployments_per_component`` deployments each."""
 
     @classmethod
     def of(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(1, 20, 4, 500, 10, 100, 20)
-        return cls(24, 40, 20, 10_000, 10, 1_500, 200)
+            return cls(1, 20, 4, 500, 10, 100, 20, 2_000)
+        return cls(24, 40, 20, 10_000, 10, 1_500, 200, 100_000)
 
 
 def load() -> list[float]:
@@ -637,9 +649,12 @@ def bulk_insert(database: Engine, components: int, per_component: int) -> tuple[
 
 
 @contextmanager
-def api_server(settings: Settings) -> Iterator[httpx.Client]:
-    """The product's app (default event-stream options) under uvicorn on 127.0.0.1."""
-    with running_server(create_app(settings)) as url:
+def api_server(
+    settings: Settings, options: EventStreamOptions | None = None
+) -> Iterator[httpx.Client]:
+    """The product's app (default event-stream options unless given) under uvicorn on
+    127.0.0.1."""
+    with running_server(create_app(settings, event_stream=options)) as url:
         token = (settings.data_dir / ADMIN_TOKEN_FILE).read_text().strip()
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=url, headers=headers, timeout=30, trust_env=False) as client:
@@ -647,8 +662,9 @@ def api_server(settings: Settings) -> Iterator[httpx.Client]:
 
 
 def time_routes(
-    client: httpx.Client, sizes: Sizes, deployment_ids: tuple[int, int]
+    client: httpx.Client, sizes: Sizes, deployment_ids: tuple[int, int], *, keyset: bool = False
 ) -> dict[str, Any]:
+    """``keyset``: the components' pages by ``after`` too."""
     rng = random.Random(6)
     last_page = max(sizes.components - 50, 0)
     routes: dict[str, Callable[[], str]] = {
@@ -662,6 +678,10 @@ def time_routes(
             f"/api/v1/deployments/{rng.randint(*deployment_ids)}"
         ),
     }
+    if keyset:
+        routes["GET /api/v1/components?limit=50&after=namespace/name"] = lambda: (
+            f"/api/v1/components?limit=50&after=default/svc-{rng.randrange(last_page + 1):05d}"
+        )
     samples: dict[str, list[float]] = {route: [] for route in routes}
     for round_ in range(sizes.requests_per_route + 20):
         for route, path in routes.items():
@@ -735,7 +755,8 @@ def api_on(url: str, root: Path, sizes: Sizes) -> dict[str, Any]:
         started = time.perf_counter()
         ids = bulk_insert(database, sizes.components, sizes.deployments_per_component)
         inserted_s = time.perf_counter() - started
-        with api_server(settings) as client:
+        # Polling only, as before PostgreSQL's NOTIFY: (7) measures that one.
+        with api_server(settings, EventStreamOptions(listen=False)) as client:
             routes = time_routes(client, sizes, ids)
             sse = sse_latency(client, database, sizes.sse_events, woken=False)
             sse_woken = sse_latency(client, database, sizes.sse_events, woken=True)
@@ -770,6 +791,194 @@ def api_latency(root: Path, sizes: Sizes) -> dict[str, Any]:
     with throwaway_cluster() as cluster, cluster.database() as url:
         results["postgresql"] = api_on(url, root / "postgresql", sizes)
     return results
+
+
+# -- (7) event -> SSE client, the job on another host ------------------------------------
+
+_EVENT_WRITER = """
+import json, random, sys, time
+from shipyard.store import open_database, transaction
+from shipyard.store.events import NewEvent, append_events
+
+url, job_id, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+database = open_database(url)
+with database.connect():
+    pass  # connected before the first event, as a job's process is
+print("ready", flush=True)
+sys.stdin.readline()
+rng = random.Random(5)
+committed = {}
+for index in range(count):
+    time.sleep(rng.uniform(0.01, 0.15))  # events at random phases of the server's poll
+    with transaction(database) as session:
+        event = NewEvent("engine.diagnostic", f"line {index}", data={"i": index})
+        append_events(session.connection(), job_id, [event])
+    committed[index + 1] = time.time()
+print(json.dumps(committed), flush=True)
+"""
+
+
+def listeners(database: Engine) -> int:
+    """Connections listening for job events (the API's listener)."""
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE application_name = 'shipyard-listen' AND query LIKE 'LISTEN %'"
+    )
+    with database.connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
+def sse_other_process(
+    settings: Settings, database: Engine, events: int, *, listen: bool
+) -> dict[str, Any]:
+    """Commit in another process -> SSE client (wall clocks of one machine). ``listen``:
+    the server's default (PostgreSQL's NOTIFY wakes the stream); else its poll finds it."""
+    with transaction(database) as session:
+        stack = session.scalars(sa.select(models.Stack).limit(1)).one()
+        job = enqueue(session, JobKind.deploy, stack.key)
+        deployment = models.Deployment(
+            stack_id=stack.id, job_id=job.id, tag="sse", status=DeploymentStatus.running
+        )
+        session.add(deployment)
+        session.flush()
+        job_id, deployment_id = job.id, deployment.id
+    url = database.url.render_as_string(hide_password=False)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _EVENT_WRITER, url, str(job_id), str(events)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdin is not None and writer.stdout is not None
+    options = EventStreamOptions(listen=listen)
+    arrived: dict[int, float] = {}
+    connected = threading.Event()
+    try:
+        with running_server(create_app(settings, event_stream=options)) as server:
+            token = (settings.data_dir / ADMIN_TOKEN_FILE).read_text().strip()
+            headers = {"Authorization": f"Bearer {token}"}
+            client = httpx.Client(base_url=server, headers=headers, trust_env=False)
+
+            def read() -> None:
+                path = f"/api/v1/deployments/{deployment_id}/events"
+                with client.stream("GET", path, timeout=DEADLINE_S) as response:
+                    for line in response.iter_lines():
+                        if line.startswith("retry:"):
+                            connected.set()
+                        elif line.startswith("id: "):
+                            arrived[int(line.removeprefix("id: "))] = time.time()
+                        elif line == "event: end":
+                            return
+
+            reader = threading.Thread(target=read)
+            reader.start()
+            if not connected.wait(60):
+                raise SystemExit("the SSE client did not connect")
+            if listen:
+                wait_until(lambda: listeners(database) == 1, "the API's LISTEN connection", 60)
+            if writer.stdout.readline().strip() != "ready":
+                raise SystemExit("the event writer did not start")
+            time.sleep(0.5)  # the stream's first read and wait
+            writer.stdin.write("go\n")
+            writer.stdin.flush()
+            committed = {int(k): v for k, v in json.loads(writer.stdout.readline()).items()}
+            wait_until(lambda: len(arrived) >= events, "every event at the SSE client", 60)
+            with transaction(database) as session:
+                row = session.get_one(models.Deployment, deployment_id)
+                row.status = DeploymentStatus.succeeded
+                append_event(session, job_id, "end", "done")
+            reader.join(60)
+            client.close()
+    finally:
+        writer.wait(60)
+    return percentiles([(arrived[seq] - at) * 1000 for seq, at in committed.items()])
+
+
+def event_to_sse(root: Path, sizes: Sizes) -> dict[str, Any]:
+    with throwaway_cluster() as cluster, cluster.database() as url:
+        settings = Settings(data_dir=root, database_url=url)
+        database = open_database(settings)
+        try:
+            upgrade(database)
+            bulk_insert(database, 10, 1)
+            polled = sse_other_process(settings, database, sizes.sse_events, listen=False)
+            notified = sse_other_process(settings, database, sizes.sse_events, listen=True)
+        finally:
+            database.dispose()
+    return {
+        "what": "PostgreSQL: from the commit of an event by another process (its own "
+        "connection, as a job's process on a worker host) to its line at a connected SSE "
+        "client of the API (uvicorn in this process), events at random 10-150 ms "
+        "intervals; polled_ms: the stream finds it on its poll (0.05 s, the server with "
+        "listen=False: before); notified_ms: the database's NOTIFY wakes it (the "
+        "default: after)",
+        "polled_ms": polled,
+        "notified_ms": notified,
+        "goal_p95_ms_max": GOALS["event_to_sse_other_host_p95_ms_max"],
+        "load_after": load(),
+    }
+
+
+# -- (8) the API at 100k components and 1M deployments ---------------------------------
+
+PLANS = {
+    "GET /api/v1/components?limit=50&offset=N": (
+        "SELECT * FROM components ORDER BY namespace, name LIMIT 50 OFFSET :last_page"
+    ),
+    "GET /api/v1/components?limit=50&after=namespace/name": (
+        "SELECT * FROM components WHERE (namespace, name) > ('default', :after) "
+        "ORDER BY namespace, name LIMIT 51"
+    ),
+    "GET /api/v1/deployments/{id}": "SELECT * FROM deployments WHERE id = :deployment",
+}
+
+
+def query_plans(database: Engine, sizes: Sizes, deployment: int) -> dict[str, list[str]]:
+    """EXPLAIN ANALYZE of the statements behind the routes, at their worst parameters."""
+    found = {}
+    last_page = max(sizes.scale_components - 50, 0)
+    params = {"last_page": last_page, "after": f"svc-{last_page:05d}", "deployment": deployment}
+    with database.connect() as connection:
+        for route, statement in PLANS.items():
+            rows = connection.execute(sa.text(f"EXPLAIN ANALYZE {statement}"), params)
+            found[route] = [row[0] for row in rows]
+    return found
+
+
+def api_scale(root: Path, sizes: Sizes) -> dict[str, Any]:
+    scaled = replace(sizes, components=sizes.scale_components)
+    with throwaway_cluster() as cluster, cluster.database() as url:
+        settings = Settings(data_dir=root, database_url=url)
+        database = open_database(settings)
+        try:
+            upgrade(database)
+            started = time.perf_counter()
+            ids = bulk_insert(database, scaled.components, scaled.deployments_per_component)
+            inserted_s = time.perf_counter() - started
+            autocommit = database.connect().execution_options(isolation_level="AUTOCOMMIT")
+            with autocommit as connection:  # as autovacuum leaves a table after its inserts
+                connection.execute(sa.text("VACUUM ANALYZE"))
+            with api_server(settings) as client:
+                routes = time_routes(client, scaled, ids, keyset=True)
+            plans = query_plans(database, scaled, ids[1])
+        finally:
+            database.dispose()
+    return {
+        "what": "PostgreSQL, the routes of api_latency (same client, order and warm-up) "
+        "at 10 times its rows (seeded, then VACUUM ANALYZE as autovacuum would), plus the "
+        "components' keyset pages (after=namespace/name at random depths); plans: EXPLAIN "
+        "ANALYZE of the statements behind the list and read routes at the deepest page",
+        "rows": {
+            "components": scaled.components,
+            "deployments": scaled.components * scaled.deployments_per_component,
+            "insert_s": round(inserted_s, 1),
+        },
+        "routes_ms": routes,
+        "worst_p99_ms": max(r["p99"] for r in routes.values()),
+        "goal_p99_ms_max": GOALS["api_scale_p99_ms_max"],
+        "plans": plans,
+        "load_after": load(),
+    }
 
 
 # -- (6) idle server --------------------------------------------------------------------
@@ -854,6 +1063,16 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
             found[f"api_p99_ms_{database}"] = api["worst_p99_ms"]
             found[f"event_to_sse_p95_ms_{database}"] = api["event_to_sse_ms"]["p95"]
             found[f"event_to_sse_woken_p95_ms_{database}"] = api["event_to_sse_woken_ms"]["p95"]
+    if "event_to_sse" in report:
+        found["event_to_sse_other_host_polled_p50_ms"] = report["event_to_sse"]["polled_ms"]["p50"]
+        found["event_to_sse_other_host_polled_p95_ms"] = report["event_to_sse"]["polled_ms"]["p95"]
+        found["event_to_sse_other_host_p50_ms"] = report["event_to_sse"]["notified_ms"]["p50"]
+        found["event_to_sse_other_host_p95_ms"] = report["event_to_sse"]["notified_ms"]["p95"]
+    if "api_scale" in report:
+        scale = report["api_scale"]
+        found["api_scale_p99_ms_postgresql"] = scale["worst_p99_ms"]
+        for route, stats in scale["routes_ms"].items():
+            found[f"api_scale_p99_ms {route}"] = stats["p99"]
     if "idle_rss" in report:
         found["idle_rss_mb"] = report["idle_rss"]["server_mb"]
         found["idle_rss_with_children_mb"] = report["idle_rss"]["with_children_mb"]
@@ -894,6 +1113,10 @@ def main() -> None:
             report["idle_rss"] = idle_rss(root, 1.0 if args.quick else 5.0)
         if "api_latency" in parts:
             report["api_latency"] = api_latency(root / "api", sizes)
+        if "event_to_sse" in parts:
+            report["event_to_sse"] = event_to_sse(root / "sse", sizes)
+        if "api_scale" in parts:
+            report["api_scale"] = api_scale(root / "scale", sizes)
         if "deploys" in parts:
             report.update(deploys(root / "deploys", sizes))
         if "worker_scaling" in parts:
