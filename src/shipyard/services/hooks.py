@@ -27,6 +27,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,6 +40,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from shipyard._files import write_atomic
 from shipyard.catalog import CatalogError
+from shipyard.clock import utc_now
 from shipyard.errors import ShipyardError
 from shipyard.services.autodeploy import on_new_tag
 from shipyard.services.desired import desired_state, platform_of
@@ -51,6 +53,7 @@ from shipyard.store.seen_tags import StoredSeenTags
 from shipyard.store.webhooks import (
     DELIVERY_ID_MAX,
     forget_delivery,
+    prune_deliveries,
     record_delivery,
     sealed_secret_of,
     set_sealed_secret,
@@ -58,6 +61,7 @@ from shipyard.store.webhooks import (
 from shipyard.targets.local.trigger import BuildRequested, compile_tag_pattern
 
 __all__ = [
+    "DELIVERY_RETENTION",
     "MAX_BODY_BYTES",
     "WEBHOOK_KEY_FILE",
     "HookEvent",
@@ -88,6 +92,11 @@ _ZERO_SHA = "0" * 40
 _SLUG = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
 _TAG_MAX = 255
 _PAGE = 500
+DELIVERY_RETENTION = timedelta(days=30)
+"""How long a delivery id is kept to refuse its replay. Standard Webhooks senders sign a
+timestamp (older than 5 minutes is refused anyway); GitHub and GitLab sign none, and a
+replay older than this only makes Shipyard read the tags again: a tag is requested once
+(``seen_tags``), so nothing is deployed twice."""
 
 _log = structlog.get_logger(__name__)
 
@@ -534,6 +543,8 @@ def handle_event(
     if event.delivery_id is not None:
         with transaction(database) as session:
             fresh = record_delivery(session, event.source, event.delivery_id)
+            if fresh:
+                prune_deliveries(session, utc_now() - DELIVERY_RETENTION)
         if not fresh:
             raise ReplayError(
                 f"delivery {event.delivery_id[:80]!r} was received before: a replay is refused "

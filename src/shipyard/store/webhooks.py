@@ -15,6 +15,7 @@ __all__ = [
     "DELIVERY_ID_MAX",
     "cloud_build_status",
     "forget_delivery",
+    "prune_deliveries",
     "record_cloud_build_notification",
     "record_delivery",
     "sealed_secret_of",
@@ -60,6 +61,15 @@ def record_delivery(session: Session, source: str, delivery_id: str) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def prune_deliveries(session: Session, received_before: datetime) -> int:
+    """Forget the delivery ids received before ``received_before`` (an indexed delete);
+    returns how many."""
+    result = session.execute(
+        delete(WebhookDelivery).where(WebhookDelivery.received_at < received_before)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def forget_delivery(session: Session, source: str, delivery_id: str) -> None:

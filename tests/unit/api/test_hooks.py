@@ -247,6 +247,29 @@ def test_a_replayed_delivery_is_refused_and_changes_nothing(world: World) -> Non
     assert (record.action, record.result, record.status_code) == ("webhook.github", "invalid", 409)
 
 
+def test_delivery_ids_are_kept_30_days_then_forgotten(world: World) -> None:
+    now = datetime.now(UTC)
+    with transaction(world.api.database) as session:
+        session.add_all(
+            [
+                models.WebhookDelivery(
+                    source="github", delivery_id="old", received_at=now - timedelta(days=31)
+                ),
+                models.WebhookDelivery(
+                    source="github", delivery_id="recent", received_at=now - timedelta(days=29)
+                ),
+            ]
+        )
+    world.tag("v1.0.0")
+    body = github_push("v1.0.0")
+    assert world.post("github", body, github_headers(body, delivery="new")).status_code == 202
+    with transaction(world.api.database, read_only=True) as session:
+        kept = set(session.scalars(select(models.WebhookDelivery.delivery_id)))
+    assert kept == {"recent", "new"}
+    replay = world.post("github", body, github_headers(body, delivery="recent"))
+    assert_problem(replay, 409)
+
+
 def test_a_body_over_one_mebibyte_is_refused_declared_or_streamed(world: World) -> None:
     world.tag("v1.0.0")
     body = github_push("v1.0.0")
