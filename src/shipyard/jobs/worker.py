@@ -273,9 +273,9 @@ class Worker:
                 session,
                 job.id,
                 "recovery",
-                f"attempt {job.attempts} resumes a job whose previous attempt was interrupted; "
-                "the stack is taken over first (the locks it left, on any host; then the "
-                "engine's pending operations)",
+                f"attempt {job.attempts}: the stack's previous job (or this job's previous "
+                "attempt) was interrupted; the stack is taken over first (the locks it left, "
+                "on any host; then the engine's pending operations)",
                 level="warning",
             )
         _record_process(session, job, process, handler)

@@ -155,7 +155,9 @@ def test_a_sigkilled_workers_deploy_fails_after_its_lease_and_the_next_one_recov
     kinds = [event.kind for event in record]
     assert kinds == ["started", "recovery", "process_started", "succeeded"]
     assert record[0].data is not None and record[0].data["recovery"] is True
-    assert "previous attempt was interrupted" in record[1].message
+    assert "the stack's previous job (or this job's previous attempt) was interrupted" in (
+        record[1].message
+    )
 
 
 def test_sigterm_lets_a_running_job_finish_within_the_grace_period(

@@ -1,5 +1,6 @@
-"""A ``shipyard worker`` SIGKILLed mid-deploy: its job is taken up by another worker once
-the lease expired, recovered by the engine, and the deployment ends as asked.
+"""A ``shipyard worker`` SIGKILLed mid-deploy: once the lease expired another worker takes
+its job back and the deployment ends ``failed`` with the reason; the next deploy of the
+stack takes the stack over (the engine's recovery), succeeds, and one container runs.
 
 The API runs without workers of its own; the workers are ``shipyard worker`` processes
 with a short lease and the service handlers (the CLI registers them). The v2 image serves
@@ -211,33 +212,40 @@ def test_a_worker_sigkilled_mid_deploy_is_recovered_after_its_lease_and_deploys_
         assert plane.answer(url) == "v1"
 
         rescuer = start_worker("rescuer")
-        recovered = _finished(plane, v2, wait_for)
+        interrupted = _finished(plane, v2, wait_for)
 
-        assert recovered["status"] == "succeeded", recovered["error"]
-        assert recovered["url"] == url
-        assert plane.answer(url) == "v2"
-        (running,) = containers.list_containers(service)
-        assert running.running
-
-        # The record says what happened.
+        # The interrupted deployment failed, saying why; nothing ran it again.
+        dead_worker = f"{_host()}:{doomed.pid}:0"
+        assert interrupted["status"] == "failed"
+        reason = f"interrupted: worker {dead_worker} stopped renewing its lease at "
+        assert interrupted["error"].startswith(reason), interrupted["error"]
+        assert plane.answer(url) == "v1"
         job = _job(plane, job_id)
-        assert job.state is JobState.succeeded, job.error
-        assert job.attempts == 2
-        assert job.worker_id == f"{_host()}:{rescuer.pid}:0"
+        assert (job.state, job.attempts, job.worker_id) == (JobState.failed, 1, dead_worker)
         events = _events(plane, job_id)
         kinds = [event.kind for event in events]
         (expired,) = [event for event in events if event.kind == "lease_expired"]
-        dead_worker = f"{_host()}:{doomed.pid}:0"
         assert expired.data is not None and expired.data["worker_id"] == dead_worker
         assert f"worker {dead_worker} stopped renewing its lease" in expired.message
-        assert "queued again for attempt 2" in expired.message
-        after = kinds[kinds.index("lease_expired") + 1 :]
-        assert after[:3] == ["started", "recovery", "process_started"], after
-        restarted = events[kinds.index("lease_expired") + 1]
-        assert restarted.data is not None and restarted.data["recovery"] is True
-        assert "engine.recovery" in after, after
-        assert kinds.count("process_started") == 2
+        assert kinds[-2:] == ["lease_expired", "failed"], kinds
+        assert kinds.count("process_started") == 1
         assert "process_died" not in kinds
+
+        # The stack's next deploy takes the stack over and succeeds: one container.
+        retried = _finished(plane, _deploy(plane, "v2"), wait_for)
+        assert retried["status"] == "succeeded", retried["error"]
+        assert retried["url"] == url
+        assert plane.answer(url) == "v2"
+        (running,) = containers.list_containers(service)
+        assert running.running
+        following = _job(plane, retried["job"])
+        assert following.state is JobState.succeeded, following.error
+        assert (following.attempts, following.worker_id) == (1, f"{_host()}:{rescuer.pid}:0")
+        events = _events(plane, following.id)
+        kinds = [event.kind for event in events]
+        assert kinds[:3] == ["started", "recovery", "process_started"], kinds
+        assert events[0].data is not None and events[0].data["recovery"] is True
+        assert "engine.recovery" in kinds, kinds
         assert kinds[-1] == "succeeded"
 
         again = _finished(plane, _deploy(plane, "v1", force=True), wait_for)
