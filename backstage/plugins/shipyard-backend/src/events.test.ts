@@ -127,9 +127,12 @@ describe('the polling fallback through the backend plugin', () => {
     const final = await request(server).get(`/api/shipyard/deployments/${id}`).set('Authorization', jane);
     expect(final.status).toBe(200);
     expect(final.body.status).toBe('cancelled');
-    const own = await fetch(`${shipyard.url}/api/v1/deployments/${id}`, {
-      headers: { Authorization: `Bearer ${shipyard.adminToken}` },
-    });
-    expect(final.body).toEqual(await own.json());
+    // straight from Shipyard, with supertest (a connection per request: not fetch's pool,
+    // whose idle connections Shipyard closes after 5 s, racing a busy worker's reuse)
+    const own = await request(shipyard.url)
+      .get(`/api/v1/deployments/${id}`)
+      .set('Authorization', `Bearer ${shipyard.adminToken}`);
+    expect(own.status).toBe(200);
+    expect(final.body).toEqual(own.body);
   });
 });
