@@ -26,7 +26,7 @@ lint: setup ## ruff and mypy (strict on src/)
 	$(UV) run --frozen mypy
 
 test: lint check-clone test-backstage ## Lint, check a plain clone collects, then every test, as CI runs it
-	$(PYTEST) -m "not fuzz and not cluster" tests
+	$(PYTEST) -m "not fuzz and not cluster and not backstage_app" tests
 
 check-clone: setup ## Collect the suite in a plain clone of HEAD with no ../shared beside it
 	@scripts/check-clone.sh
@@ -56,6 +56,7 @@ e2e: setup test-backstage-card ## The end-to-end suites alone: make run, the con
 	$(PYTEST) -m "not fuzz" tests/integration/e2e tests/integration/services \
 		tests/integration/targets/local/test_local_flow.py
 	$(PYTEST) -m cluster tests/integration/cluster
+	$(PYTEST) -m backstage_app tests/e2e_backstage  # a real Backstage app: scripts/setup-backstage-app.sh
 
 bench: setup ## Benchmarks; JSON results in benchmarks/results/
 	@mkdir -p benchmarks/results
