@@ -54,7 +54,17 @@ def test_after_a_component_that_is_gone_gives_the_ones_after_its_place(
 
 
 def test_an_after_that_is_not_namespace_slash_name_is_a_problem(api: Api) -> None:
-    for bad in ("no-slash", "/name", "namespace/", "x" * 600):
+    for bad in ("no-slash", "/name", "namespace/", "a/b\x00c", "x" * 600):
         response = api.client.get("/api/v1/components", params={"after": bad})
         body = assert_problem(response, 422)
         assert "after" in body["detail"] or "after" in str(body.get("errors", "")), body
+
+
+def test_an_after_of_any_other_characters_is_only_a_position(api: Api, tmp_path: Path) -> None:
+    _register(api, tmp_path)
+    for hostile in ("a/'; DROP TABLE components; --", "\u202e/\U0001f600", "beta/b/c"):
+        response = api.client.get("/api/v1/components", params={"after": hostile})
+        assert response.status_code == 200, response.text
+        after = tuple(hostile.split("/", 1))
+        expected = [ref for ref in REFS if tuple(ref.split("/", 1)) > after]
+        assert [item["ref"] for item in response.json()["items"]] == expected

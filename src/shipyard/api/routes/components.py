@@ -138,7 +138,7 @@ def get_components(
 
 def _component_key(after: str) -> tuple[str, str]:
     namespace, slash, name = after.partition("/")
-    if not slash or not namespace or not name:
+    if not slash or not namespace or not name or "\x00" in after:
         raise InvalidRequestError(
             f"after {after!r} is not namespace/name: pass a page's next_after as it is"
         )
