@@ -40,6 +40,13 @@ const NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/;
 const MAX_BODY = '1mb';
 const UPSTREAM_TIMEOUT_MS = 30_000;
 
+/** The error of a kept-alive connection the server closed (as idle) just as it was
+ * reused: nothing was answered on it. */
+function closedBeforeAnswer(error: unknown): boolean {
+  const code = (error as { cause?: { code?: unknown } }).cause?.code;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET';
+}
+
 /**
  * The settings, or the config keys that are missing: the plugin starts either way, and
  * each request then says which key to set (a card can show it) instead of failing the
@@ -188,13 +195,25 @@ export async function createRouter(
       headers['Content-Type'] = init.contentType ?? 'application/json';
     }
     const url = `${shipyard.baseUrl}/api/v1${path}${init.query ?? ''}`;
-    try {
-      return await fetch(url, {
+    const send = () =>
+      fetch(url, {
         method,
         headers,
         body: init.body === undefined ? undefined : new Uint8Array(init.body),
         signal: signal ?? AbortSignal.timeout(UPSTREAM_TIMEOUT_MS),
       });
+    try {
+      try {
+        return await send();
+      } catch (error) {
+        // A read is sent once more on a new connection when the pooled one it went out
+        // on was closed unanswered (Shipyard's server closes idle ones after 5 s; a busy
+        // backend may reuse one late). Never an operation: it may have been received.
+        if ((method === 'GET' || method === 'HEAD') && !signal?.aborted && closedBeforeAnswer(error)) {
+          return await send();
+        }
+        throw error;
+      }
     } catch (error) {
       throw new ServiceUnavailableError(
         `Shipyard at ${shipyard.baseUrl} cannot be reached (${
