@@ -50,7 +50,8 @@ OWNER = "group:default/team-platform"  # the example's spec.owner
 GUEST = "user:default/guest"
 OLD, NEW = "v1.0.0", "v1.0.1"
 
-pytestmark = pytest.mark.backstage_app
+# A cold app setup alone takes about 10 minutes here (docs/backstage.md).
+pytestmark = [pytest.mark.backstage_app, pytest.mark.timeout(3600)]
 
 
 @dataclass(frozen=True)
