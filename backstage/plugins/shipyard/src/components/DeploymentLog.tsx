@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import {
   Box,
   Button,
@@ -10,6 +10,7 @@ import {
   TableRow,
   Typography,
 } from '@material-ui/core';
+import { makeStyles } from '@material-ui/core/styles';
 import { useApi } from '@backstage/core-plugin-api';
 import { shipyardApiRef } from '../api/ShipyardApi';
 import { ErrorMessage } from './Messages';
@@ -22,6 +23,54 @@ export interface DeploymentLogProps extends LogTiming {
   onDone?: () => void;
   /** Offer Cancel while it runs (the person may deploy this component). */
   canCancel?: boolean;
+}
+
+const useStyles = makeStyles(theme => ({
+  log: {
+    fontSize: '0.75rem',
+    maxHeight: 320,
+    overflow: 'auto',
+    padding: theme.spacing(1),
+    margin: 0,
+    backgroundColor: theme.palette.action.hover,
+    whiteSpace: 'pre-wrap',
+    // long image digests and URLs wrap instead of widening the card
+    overflowWrap: 'anywhere',
+  },
+}));
+
+/** How near the end (px) still counts as at the end: a fractional scrollTop, a last pixel. */
+export const FOLLOW_SLACK_PX = 24;
+
+/**
+ * Keeps a scrolled box at its end as content arrives, unless the person scrolled up to
+ * read: then it stays where they are, and follows again once they are back at the end.
+ */
+export function useFollowEnd(changes: unknown) {
+  const box = useRef<HTMLPreElement | null>(null);
+  const [following, setFollowing] = useState(true);
+  const followingRef = useRef(true);
+  const setFollow = useCallback((value: boolean) => {
+    followingRef.current = value;
+    setFollowing(value);
+  }, []);
+  const onScroll = useCallback(() => {
+    const el = box.current;
+    if (!el) return;
+    const atEnd = el.scrollHeight - el.scrollTop - el.clientHeight <= FOLLOW_SLACK_PX;
+    if (atEnd !== followingRef.current) setFollow(atEnd);
+  }, [setFollow]);
+  const toEnd = useCallback(() => {
+    const el = box.current;
+    if (el) el.scrollTop = el.scrollHeight;
+    setFollow(true);
+  }, [setFollow]);
+  // before the browser paints the new lines, so the box never shows them cut
+  useLayoutEffect(() => {
+    const el = box.current;
+    if (el && followingRef.current) el.scrollTop = el.scrollHeight;
+  }, [changes]);
+  return { box, following, onScroll, toEnd };
 }
 
 /** A deployment's log, live: streamed while it runs, polled if the stream stalls. */
@@ -40,6 +89,8 @@ export function DeploymentLog(props: DeploymentLogProps) {
       setCancel({ busy: false, error: error as Error });
     }
   };
+  const classes = useStyles();
+  const follow = useFollowEnd(log.events.length);
   const onDone = useRef(props.onDone);
   onDone.current = props.onDone;
   useEffect(() => {
@@ -77,24 +128,35 @@ export function DeploymentLog(props: DeploymentLogProps) {
           {log.retrying}; retrying.
         </Typography>
       )}
-      <Box
-        component="pre"
-        data-testid="shipyard-log"
-        fontSize="0.75rem"
-        maxHeight={320}
-        overflow="auto"
-        padding={1}
-        bgcolor="action.hover"
-        margin={0}
-        style={{ whiteSpace: 'pre-wrap' }}
-      >
-        {log.events.length === 0 && log.mode !== 'done' ? 'Waiting for the first event…' : null}
-        {log.events.map(event => (
-          <div key={event.seq} data-level={event.level}>
-            {event.level === 'info' ? '' : `[${event.level}] `}
-            {event.message}
-          </div>
-        ))}
+      <Box position="relative">
+        <pre
+          ref={follow.box}
+          className={classes.log}
+          data-testid="shipyard-log"
+          role="log"
+          aria-live="polite"
+          aria-label={`Events of deployment ${deploymentId}`}
+          // a scrolling region must take the focus so a keyboard can scroll it (WCAG 2.1.1,
+          // axe's scrollable-region-focusable); role=log is not in the rule's list
+          // eslint-disable-next-line jsx-a11y/no-noninteractive-tabindex
+          tabIndex={0}
+          onScroll={follow.onScroll}
+        >
+          {log.events.length === 0 && log.mode !== 'done' ? 'Waiting for the first event…' : null}
+          {log.events.map(event => (
+            <div key={event.seq} data-level={event.level}>
+              {event.level === 'info' ? '' : `[${event.level}] `}
+              {event.message}
+            </div>
+          ))}
+        </pre>
+        {!follow.following && (
+          <Box position="absolute" right={16} bottom={8}>
+            <Button size="small" variant="contained" onClick={follow.toEnd}>
+              Follow the end
+            </Button>
+          </Box>
+        )}
       </Box>
       {log.error && <ErrorMessage error={log.error} />}
       {cancel.error && <ErrorMessage error={cancel.error} />}

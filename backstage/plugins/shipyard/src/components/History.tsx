@@ -11,6 +11,7 @@ import {
   TextField,
   Typography,
 } from '@material-ui/core';
+import { makeStyles } from '@material-ui/core/styles';
 import { Deployment, Page } from '../api/types';
 import { DeploymentLog } from './DeploymentLog';
 import { DeploymentStatusLabel } from './StatusChips';
@@ -38,11 +39,23 @@ function when(iso: string | null): string {
   return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
 }
 
-/** The last deployments (every operation), newest first; a row opens its live log. */
+const useStyles = makeStyles({
+  // Backstage's theme breaks table cells anywhere (wordBreak: break-word): not in these
+  nowrap: { whiteSpace: 'nowrap', wordBreak: 'normal' },
+  words: { wordBreak: 'normal', overflowWrap: 'break-word' },
+});
+
+/**
+ * The last deployments (every operation), newest first; a row opens its live log. The
+ * card (not `paged`, half the overview's width) puts when and who under what.
+ */
 export function History(props: HistoryProps) {
   const { page, openId, onOpen, paged } = props;
+  const classes = useStyles();
   // Shipyard's history names who asked only when the server says (newer servers)
   const who = page.items.some(item => item.requested_by);
+  const compact = !paged;
+  const columns = 4 + (compact ? 0 : 1 + (who ? 1 : 0)) + 1;
   return (
     <Box marginTop={2}>
       <Box display="flex" alignItems="center" justifyContent="space-between">
@@ -75,12 +88,12 @@ export function History(props: HistoryProps) {
         <Table size="small" aria-label="Deployments">
           <TableHead>
             <TableRow>
-              <TableCell>#</TableCell>
-              <TableCell>Environment</TableCell>
-              <TableCell>What</TableCell>
-              <TableCell>Status</TableCell>
-              {who && <TableCell>Who</TableCell>}
-              <TableCell>When</TableCell>
+              <TableCell className={classes.nowrap}>#</TableCell>
+              <TableCell className={classes.nowrap}>Environment</TableCell>
+              <TableCell className={classes.nowrap}>What</TableCell>
+              <TableCell className={classes.nowrap}>Status</TableCell>
+              {!compact && who && <TableCell className={classes.nowrap}>Who</TableCell>}
+              {!compact && <TableCell className={classes.nowrap}>When</TableCell>}
               <TableCell />
             </TableRow>
           </TableHead>
@@ -88,19 +101,29 @@ export function History(props: HistoryProps) {
             {page.items.map(deployment => (
               <Fragment key={deployment.id}>
                 <TableRow data-testid={`deployment-${deployment.id}`}>
-                  <TableCell>{deployment.id}</TableCell>
-                  <TableCell>{deployment.environment}</TableCell>
-                  <TableCell>
-                    {deployment.reason}
-                    {deployment.tag ? ` ${deployment.tag}` : ''}
-                    {deployment.release ? ` (release ${deployment.release})` : ''}
+                  <TableCell className={classes.nowrap}>{deployment.id}</TableCell>
+                  <TableCell className={classes.nowrap}>{deployment.environment}</TableCell>
+                  <TableCell className={classes.words}>
+                    <span>
+                      {deployment.reason}
+                      {deployment.tag ? ` ${deployment.tag}` : ''}
+                      {deployment.release ? ` (release ${deployment.release})` : ''}
+                    </span>
+                    {compact && (
+                      <Typography variant="caption" color="textSecondary" component="div">
+                        {when(deployment.created_at)}
+                        {deployment.requested_by ? ` by ${deployment.requested_by}` : ''}
+                      </Typography>
+                    )}
                   </TableCell>
-                  <TableCell>
+                  <TableCell className={classes.nowrap}>
                     <DeploymentStatusLabel status={deployment.status} />
                   </TableCell>
-                  {who && <TableCell>{deployment.requested_by ?? ''}</TableCell>}
-                  <TableCell>{when(deployment.created_at)}</TableCell>
-                  <TableCell>
+                  {!compact && who && <TableCell>{deployment.requested_by ?? ''}</TableCell>}
+                  {!compact && (
+                    <TableCell className={classes.nowrap}>{when(deployment.created_at)}</TableCell>
+                  )}
+                  <TableCell className={classes.nowrap}>
                     <Button
                       size="small"
                       onClick={() => onOpen(openId === deployment.id ? undefined : deployment.id)}
@@ -112,7 +135,7 @@ export function History(props: HistoryProps) {
                 </TableRow>
                 {openId === deployment.id && (
                   <TableRow>
-                    <TableCell colSpan={who ? 7 : 6}>
+                    <TableCell colSpan={columns}>
                       <DeploymentLog
                         deploymentId={deployment.id}
                         stallMs={props.stallMs}

@@ -768,3 +768,201 @@ describe('through the proxy', () => {
     expect(getBaseUrl).toHaveBeenCalledWith('proxy');
   });
 });
+
+describe('at half width (the overview card)', () => {
+  const longUrl = 'https://orders.dev.apps.very-long-cluster-name.example.internal/some/base/path';
+  const withLongUrl = () => {
+    const detail = component();
+    detail.environments[0] = { ...detail.environments[0], url: longUrl };
+    return detail;
+  };
+
+  it('shows per environment a line of facts, then a line with its URL and actions that wraps whole buttons', async () => {
+    await renderCard({ [COMPONENT]: { status: 200, json: withLongUrl() }, [HISTORY]: someHistory });
+    const table = await screen.findByRole('table', { name: 'Environments' });
+    // four short columns, none of them broken inside a word
+    const headers = within(table).getAllByRole('columnheader');
+    expect(headers.map(header => header.textContent)).toEqual([
+      'Environment',
+      'Running',
+      'Last deployment',
+      'Health',
+    ]);
+    for (const header of headers) expect(header).toHaveStyle({ whiteSpace: 'nowrap' });
+
+    const dev = screen.getByTestId('env-dev');
+    const [facts, second] = within(dev).getAllByRole('row');
+    expect(within(dev).getAllByRole('row')).toHaveLength(2);
+    const cells = within(facts).getAllByRole('cell');
+    expect(cells.map(cell => cell.textContent)).toEqual(['dev', 'v1.1.0release 3', 'succeededdeploy v1.1.0', 'healthy']);
+    for (const cell of cells) expect(cell).toHaveStyle({ whiteSpace: 'nowrap' });
+
+    // the second line spans the table: the URL, cut with an ellipsis, its whole text in
+    // its title, then the actions, which wrap between buttons, never inside one
+    const [line] = within(second).getAllByRole('cell');
+    expect(line).toHaveAttribute('colspan', '4');
+    const link = within(line).getByRole('link', { name: longUrl });
+    expect(link).toHaveAttribute('href', longUrl);
+    expect(link).toHaveAttribute('title', longUrl);
+    expect(link).toHaveStyle({ overflow: 'hidden', textOverflow: 'ellipsis', whiteSpace: 'nowrap' });
+    const actions = within(line).getByRole('group', { name: 'Actions on dev' });
+    expect(actions).toHaveStyle({ display: 'flex', flexWrap: 'wrap' });
+    expect(within(actions).getAllByRole('button').map(button => button.textContent)).toEqual([
+      'Deploy',
+      'Preview',
+      'Rollback',
+      'Promote to prod',
+    ]);
+    for (const button of within(actions).getAllByRole('button')) {
+      expect(button).toHaveStyle({ whiteSpace: 'nowrap' });
+    }
+    // prod runs nothing and has no URL: its second line holds its actions alone
+    const prod = screen.getByTestId('env-prod');
+    expect(within(prod).queryByRole('link')).not.toBeInTheDocument();
+    expect(within(prod).getByRole('group', { name: 'Actions on prod' })).toBeInTheDocument();
+  });
+
+  it('puts when under what in the last deployments, so the short columns stay whole', async () => {
+    await renderCard({ [COMPONENT]: { status: 200, json: component() }, [HISTORY]: someHistory });
+    const table = await screen.findByRole('table', { name: 'Deployments' });
+    const headers = within(table).getAllByRole('columnheader');
+    expect(headers.map(header => header.textContent)).toEqual(['#', 'Environment', 'What', 'Status', '']);
+    expect(headers[1]).toHaveStyle({ whiteSpace: 'nowrap' });
+    const row = screen.getByTestId('deployment-7');
+    const what = within(row).getByText('deploy v1.1.0 (release 3)').closest('td')!;
+    expect(what).toHaveTextContent(new Date('2026-12-02T21:00:00Z').toLocaleString());
+    expect(within(row).getByText('succeeded').closest('td')).toHaveStyle({ whiteSpace: 'nowrap' });
+  });
+
+  it('keeps the full tab at one line per environment, a column each', async () => {
+    await renderCard(
+      { [COMPONENT]: { status: 200, json: withLongUrl() }, [HISTORY]: someHistory },
+      { page: true },
+    );
+    const table = await screen.findByRole('table', { name: 'Environments' });
+    expect(within(table).getAllByRole('columnheader').map(header => header.textContent)).toEqual([
+      'Environment',
+      'Running',
+      'Last deployment',
+      'Health',
+      'URL',
+      'Actions',
+    ]);
+    const dev = screen.getByTestId('env-dev');
+    expect(dev.tagName).toBe('TR');
+    const cells = within(dev).getAllByRole('cell');
+    expect(cells).toHaveLength(6);
+    expect(within(cells[4]).getByRole('link', { name: longUrl })).toHaveAttribute('title', longUrl);
+    expect(within(cells[5]).getByRole('button', { name: 'Deploy to dev' })).toBeInTheDocument();
+    const history = screen.getByRole('table', { name: 'Deployments' });
+    expect(within(history).getAllByRole('columnheader').map(header => header.textContent)).toEqual([
+      '#',
+      'Environment',
+      'What',
+      'Status',
+      'When',
+      '',
+    ]);
+  });
+});
+
+describe('the live log box', () => {
+  /**
+   * jsdom lays nothing out: give the log box a browser's geometry, 20 px a line in a
+   * 100 px window, with scrollTop clamped as a browser clamps it.
+   */
+  function layOut(box: HTMLElement) {
+    let top = 0;
+    const height = () => 20 * box.querySelectorAll('div').length;
+    Object.defineProperty(box, 'clientHeight', { configurable: true, get: () => 100 });
+    Object.defineProperty(box, 'scrollHeight', { configurable: true, get: height });
+    Object.defineProperty(box, 'scrollTop', {
+      configurable: true,
+      get: () => top,
+      set: (value: number) => {
+        top = Math.max(0, Math.min(value, height() - 100));
+      },
+    });
+    const atEnd = () => top + 100 >= height();
+    // what a person does with the wheel or the scrollbar
+    const scrollTo = (value: number) => {
+      box.scrollTop = value;
+      fireEvent.scroll(box);
+    };
+    return { atEnd, scrollTo, top: () => top, height };
+  }
+
+  async function openRunningLog() {
+    const stream = new StreamBody();
+    await renderCard({
+      [COMPONENT]: { status: 200, json: component() },
+      [HISTORY]: { status: 200, json: { items: [deployment({ id: 9, status: 'running' })], offset: 0, limit: 5, next_offset: null } },
+      'GET /deployments/9/events': { status: 200, stream },
+      'GET /deployments/9': { status: 200, json: deployment({ id: 9, status: 'running' }) },
+    });
+    await userEvent.click(await screen.findByRole('button', { name: 'Show log of deployment 9' }));
+    const box = screen.getByRole('log', { name: 'Events of deployment 9' });
+    let seq = 0;
+    const push = async (count: number) => {
+      for (let i = 0; i < count; i += 1) {
+        seq += 1;
+        const id = seq;
+        const line = `line ${id}`;
+        act(() => stream.push(sseEvent(id, line)));
+        expect(await within(box).findByText(line)).toBeInTheDocument();
+      }
+    };
+    return { box, push, geometry: layOut(box) };
+  }
+
+  it('is a log a screen reader announces politely and a keyboard can scroll', async () => {
+    const { box } = await openRunningLog();
+    expect(box).toHaveAttribute('aria-live', 'polite');
+    expect(box).toHaveAttribute('tabindex', '0');
+    expect(box).toBe(screen.getByTestId('shipyard-log'));
+  });
+
+  it('follows its end as lines arrive, so the last line shows', async () => {
+    const { push, geometry } = await openRunningLog();
+    await push(3); // 60 px: no scrolling yet
+    expect(geometry.top()).toBe(0);
+    for (let round = 0; round < 4; round += 1) {
+      await push(2);
+      expect(geometry.atEnd()).toBe(true);
+    }
+    expect(geometry.height()).toBe(220);
+    expect(geometry.top()).toBe(120);
+  });
+
+  it('stays where the person scrolled up to read, and follows again once they are back at the end', async () => {
+    const { push, geometry } = await openRunningLog();
+    await push(10);
+    expect(geometry.atEnd()).toBe(true);
+    expect(screen.queryByRole('button', { name: 'Follow the end' })).not.toBeInTheDocument();
+
+    geometry.scrollTo(20); // reading line 2
+    await push(3);
+    expect(geometry.top()).toBe(20);
+    expect(geometry.atEnd()).toBe(false);
+    expect(screen.getByRole('button', { name: 'Follow the end' })).toBeInTheDocument();
+
+    geometry.scrollTo(geometry.height()); // back at the end: following again
+    await push(2);
+    expect(geometry.atEnd()).toBe(true);
+    expect(geometry.top()).toBe(geometry.height() - 100);
+    expect(screen.queryByRole('button', { name: 'Follow the end' })).not.toBeInTheDocument();
+  });
+
+  it('jumps to the end and follows again on "Follow the end"', async () => {
+    const { push, geometry } = await openRunningLog();
+    await push(8);
+    geometry.scrollTo(0);
+    await push(1);
+    expect(geometry.top()).toBe(0);
+    await userEvent.click(screen.getByRole('button', { name: 'Follow the end' }));
+    expect(geometry.atEnd()).toBe(true);
+    await push(2);
+    expect(geometry.atEnd()).toBe(true);
+    expect(screen.queryByRole('button', { name: 'Follow the end' })).not.toBeInTheDocument();
+  });
+});

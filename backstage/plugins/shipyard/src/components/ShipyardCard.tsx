@@ -141,6 +141,7 @@ function Body(props: ShipyardCardProps) {
           isProduction={env => production.has(env)}
           permissions={permissions}
           readOnly={api.readOnly}
+          compact={!page}
           onAction={(kind, env, destination) =>
             setAction({ kind, environment: env, destination })
           }
