@@ -64,9 +64,26 @@ def list_components(
     session: Session, *, offset: int = 0, limit: int = 100, after: tuple[str, str] | None = None
 ) -> Sequence[Component]:
     """Components by namespace and name; ``after``: only those after this (namespace,
-    name), found by the index (a keyset page costs the same at any depth; an ``offset``
-    walks every row it skips)."""
-    query = select(Component).order_by(Component.namespace, Component.name)
-    if after is not None:
-        query = query.where(tuple_(Component.namespace, Component.name) > tuple_(*after))
-    return page(session, query, offset, limit)
+    name), found by the index (a keyset page costs the same at any depth).
+
+    An ``offset`` is a deferred join, in one statement: the key of the page's first row
+    is found by walking only the unique index on (namespace, name) (an index-only scan
+    on PostgreSQL once the table is vacuumed), then the page is read from that key on
+    like a keyset page. The rows are those of a plain ``OFFSET`` (the order is total,
+    the key being unique), without reading every skipped row from the table; past the
+    end there is no first key and the page is empty."""
+    key = tuple_(Component.namespace, Component.name)
+    order = (Component.namespace, Component.name)
+    start = key > tuple_(*after) if after is not None else None
+    if offset > 0:
+        keys = select(*order).order_by(*order)
+        if start is not None:
+            keys = keys.where(start)
+        first = keys.offset(offset).limit(1).cte("first_key")
+        start = key >= tuple_(
+            select(first.c.namespace).scalar_subquery(), select(first.c.name).scalar_subquery()
+        )
+    query = select(Component).order_by(*order)
+    if start is not None:
+        query = query.where(start)
+    return page(session, query, 0, limit)
