@@ -22,7 +22,7 @@ import socket
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,9 @@ class _Watch:
     cancel_reason: str | None = None
     signalled_at: float | None = None
     killed: bool = False
+    unrecorded: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """How the child was stopped while the database did not answer (message, data):
+    recorded with the job's end, if its lease still holds then."""
 
 
 class Worker:
@@ -365,30 +368,33 @@ class Worker:
         if watch.signalled_at is None:
             watch.signalled_at = now
             process.interrupt()
-            if watch.cancel_reason == _DATABASE_LOST:
-                return  # nothing to record it in; the next claim's recovery says it
-            self._event(
+            self._stopped(
                 job,
-                "cancel",
+                watch,
                 f"cancel ({watch.cancel_reason}): SIGTERM to job process {process.pid}; "
                 f"it has {self.cancel_grace:g} s to stop",
-                level="warning",
                 pid=process.pid,
             )
         elif not watch.killed and now - watch.signalled_at >= self.cancel_grace:
             watch.killed = True
             others = process.kill()
-            if watch.cancel_reason == _DATABASE_LOST:
-                return
-            self._event(
+            self._stopped(
                 job,
-                "cancel",
+                watch,
                 f"cancel ({watch.cancel_reason}): job process {process.pid} did not stop within "
                 f"{self.cancel_grace:g} s: SIGKILL to it and {len(others)} process(es) below it",
-                level="warning",
                 pid=process.pid,
                 killed=others,
             )
+
+    def _stopped(self, job: Job, watch: _Watch, message: str, **data: Any) -> None:
+        """Record how the child was stopped: now, or with the job's end when the stop
+        is because the database does not answer (a slow one answers again by then; a
+        job taken over meanwhile gets nothing: its lease token no longer matches)."""
+        if watch.cancel_reason == _DATABASE_LOST:
+            watch.unrecorded.append((message, data))
+            return
+        self._event(job, "cancel", message, level="warning", **data)
 
     # -- recording the end ------------------------------------------------------------
 
@@ -396,6 +402,8 @@ class Worker:
         self, job: Job, process: JobProcess, outcome: Outcome | None, watch: _Watch
     ) -> None:
         token = job.lease_token
+        for message, data in watch.unrecorded:
+            self._event(job, "cancel", message, level="warning", **data)
         if outcome is not None and outcome.kind is OutcomeKind.succeeded:
             queue.complete(self.database, job.id, self.worker_id, outcome.result, lease_token=token)
             self._log.info("job succeeded")
@@ -546,7 +554,9 @@ class _LeaseKeeper(threading.Thread):
 
     def run(self) -> None:
         worker, job = self._worker, self._job
-        next_heartbeat = time.monotonic() + worker.heartbeat_every
+        # Due a heartbeat after the claim, however long the job took to begin: the
+        # supervision counts the lease from the claim.
+        next_heartbeat = self.renewed + worker.heartbeat_every
         while not self.stop.wait(worker.poll_interval):
             sent = time.monotonic()
             if sent < next_heartbeat:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import structlog
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from structlog.testing import capture_logs
 from worker_support import (
     FAST_BACKOFF,
@@ -30,6 +31,7 @@ from shipyard.jobs.doorbell import DOORBELL, JOB_COMMITS
 from shipyard.jobs.testing import PREPARE_FAILS, prepared_marker
 from shipyard.jobs.worker import Worker
 from shipyard.store import transaction
+from shipyard.store.models import Job
 
 pytestmark = pytest.mark.integration
 
@@ -37,12 +39,14 @@ WaitFor = Callable[..., None]
 LEASE = 3.0
 
 
-def make_worker(database: Engine, tmp_path: Path, **handlers: str) -> Worker:
+def make_worker(
+    database: Engine, tmp_path: Path, *, lease_seconds: float = LEASE, **handlers: str
+) -> Worker:
     return Worker(
         settings_for(database, tmp_path / "data"),
         registry(**handlers),
         "test-worker",
-        lease_seconds=LEASE,
+        lease_seconds=lease_seconds,
         poll_interval=0.05,
         cancel_grace=10.0,
         shutdown_grace=1.0,
@@ -148,6 +152,47 @@ def test_cancelling_a_running_job_stops_its_child_and_records_it_cancelled(
     assert "SIGTERM to job process" in events(database, job_id)[3].message
 
 
+@contextlib.contextmanager
+def _stalled(database: Engine, job_id: int) -> Iterator[None]:
+    """The database stops answering the worker's writes of the job while this block
+    runs: a transaction of ours holds the job's row (PostgreSQL), the write lock (SQLite)."""
+    with transaction(database) as session:
+        session.execute(select(Job.id).where(Job.id == job_id).with_for_update())
+        yield
+
+
+def test_a_job_stopped_while_the_database_did_not_answer_records_how_once_it_answers(
+    database: Engine, tmp_path: Path, wait_for: WaitFor
+) -> None:
+    started, gate = tmp_path / "started", tmp_path / "gate"
+    job_id = queue_job(database, {"started": str(started), "gate": str(gate)})
+    # Unrenewed for half of the lease (3 s), the job is cancelled; for all of it, killed.
+    worker = make_worker(database, tmp_path, lease_seconds=6.0, deploy="wait_for_gate")
+
+    with worker_thread(worker):
+        wait_for(lambda: started.exists() and started.read_text() != "", "the job to start")
+        child = int(started.read_text())
+        with _stalled(database, job_id):
+            wait_for(lambda: gone(child), "the unrenewed job's process to stop", timeout=20)
+            gate.touch()  # the job's next attempt ends at once
+        wait_for(lambda: finished(database, job_id), "the job given back to run again")
+
+    done = job(database, job_id)
+    assert done.state is JobState.succeeded, done.error
+    assert done.attempts == 2
+    first_attempt = events(database, job_id)[:4]
+    assert [event.kind for event in first_attempt] == [
+        "started",
+        "process_started",
+        "cancel",
+        "released",
+    ]
+    stop = first_attempt[2]
+    assert stop.message.startswith("cancel (the database stopped answering): ")
+    assert f"SIGTERM to job process {child};" in stop.message
+    assert stop.data is not None and stop.data["pid"] == child
+
+
 def test_a_transient_failure_is_retried_then_succeeds(
     database: Engine, tmp_path: Path, wait_for: WaitFor
 ) -> None:
@@ -211,7 +256,7 @@ def _waiting_job_processes() -> list[int]:
     servers = [
         process.pid
         for process in _procfs.descendants(os.getpid())
-        if b"multiprocessing.forkserver" in Path(f"/proc/{process.pid}/cmdline").read_bytes()
+        if b"multiprocessing.forkserver" in _cmdline(process.pid)
     ]
     return [
         child.pid
@@ -219,6 +264,15 @@ def _waiting_job_processes() -> list[int]:
         for child in _procfs.descendants(server)
         if _parent_and_session(child.pid) == (server, child.pid)
     ]
+
+
+def _cmdline(pid: int) -> bytes:
+    """The process's command line; empty once it exited (a job process that ended
+    between the listing and the read: never a fork server, which lives as long as us)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _parent_and_session(pid: int) -> tuple[int, int] | None:
