@@ -8,9 +8,11 @@
     that queues them to the last one's end. On one machine the "hosts" share its cores:
     the figure shows the queue's overhead and the CPU ceiling, not a real cluster's.
 (2) ``host_death_to_running``: two hosts; a deploy whose create waits on a gate runs on
-    one of them; that host's whole process tree is SIGKILLed; the gate opens; the time
-    from the kill to the stack's job ending ``succeeded`` on the other host (the lease,
-    the takeover of the dead host's lock, the engine's recovery, the ``up``).
+    one of them; that host's whole process tree is SIGKILLed; the gate opens and the
+    stack's next deploy is queued at once. The interrupted deploy is not run again: it
+    ends ``failed`` once its lease expired. The time is from the kill to the next
+    deploy's job ending ``succeeded`` on the other host (the lease's expiry, the
+    takeover of the dead host's lock, the engine's recovery, the ``up``).
 
 (3) ``event_to_sse``: engine event -> SSE client when the job runs on another host: one
     worker host runs deploys (each ``up`` gives a few dozen engine events, written by its
