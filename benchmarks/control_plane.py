@@ -66,6 +66,7 @@ import sqlalchemy as sa
 import structlog
 from pulumi import automation as auto
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from shipyard.api import ADMIN_TOKEN_FILE, EventStreamOptions, create_app
 from shipyard.engine import EngineEventRecord, Program, StackRef
@@ -76,7 +77,7 @@ from shipyard.jobs.worker import run_workers
 from shipyard.services.desired import desired_state, platform_of
 from shipyard.settings import Settings
 from shipyard.store import models, open_database, transaction, upgrade
-from shipyard.store.components import get_component_by_ref
+from shipyard.store.components import get_component_by_ref, list_components
 from shipyard.store.enums import DeploymentStatus, JobState
 from shipyard.store.events import append_event
 from shipyard.targets.local.flow import LocalTarget
@@ -922,7 +923,7 @@ def event_to_sse(root: Path, sizes: Sizes) -> dict[str, Any]:
 # -- (8) the API at 100k components and 1M deployments ---------------------------------
 
 PLANS = {
-    "GET /api/v1/components?limit=50&offset=N": (
+    "GET /api/v1/components?limit=50&offset=N (a plain OFFSET: before)": (
         "SELECT * FROM components ORDER BY namespace, name LIMIT 50 OFFSET :last_page"
     ),
     "GET /api/v1/components?limit=50&after=namespace/name": (
@@ -933,14 +934,37 @@ PLANS = {
 }
 
 
+def statement_of(database: Engine, read: Callable[[Session], object]) -> tuple[str, Any]:
+    """The last SQL statement and parameters that ``read`` sends, as the driver gets them."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(*args: Any) -> None:
+        sent.append((args[2], args[3]))  # (connection, cursor, statement, parameters, ...)
+
+    sa.event.listen(database, "before_cursor_execute", record)
+    try:
+        with transaction(database, read_only=True) as session:
+            read(session)
+    finally:
+        sa.event.remove(database, "before_cursor_execute", record)
+    return sent[-1]
+
+
 def query_plans(database: Engine, sizes: Sizes, deployment: int) -> dict[str, list[str]]:
-    """EXPLAIN ANALYZE of the statements behind the routes, at their worst parameters."""
+    """EXPLAIN ANALYZE of the statements behind the routes, at their worst parameters; the
+    offset page's is the statement ``list_components`` sends (the route's, limit + 1)."""
     found = {}
     last_page = max(sizes.scale_components - 50, 0)
     params = {"last_page": last_page, "after": f"svc-{last_page:05d}", "deployment": deployment}
+    offset_page = statement_of(
+        database, lambda session: list_components(session, offset=last_page, limit=51)
+    )
     with database.connect() as connection:
-        for route, statement in PLANS.items():
-            rows = connection.execute(sa.text(f"EXPLAIN ANALYZE {statement}"), params)
+        statement, sent = offset_page
+        rows = connection.exec_driver_sql(f"EXPLAIN ANALYZE {statement}", sent)
+        found["GET /api/v1/components?limit=50&offset=N"] = [row[0] for row in rows]
+        for route, text in PLANS.items():
+            rows = connection.execute(sa.text(f"EXPLAIN ANALYZE {text}"), params)
             found[route] = [row[0] for row in rows]
     return found
 
