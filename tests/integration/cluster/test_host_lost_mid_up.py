@@ -11,9 +11,9 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,9 +23,7 @@ from sqlalchemy import Engine
 
 from shipyard.engine import _procfs
 from shipyard.engine.toolchain import PulumiCli
-from shipyard.jobs import HandlerRegistry, JobKind, enqueue, get_job
-from shipyard.jobs.worker import Worker
-from shipyard.settings import Settings
+from shipyard.jobs import JobKind, enqueue, get_job
 from shipyard.store import open_database, transaction, upgrade
 from shipyard.store.events import list_events
 
@@ -68,6 +66,46 @@ def _as_written_by(database: Engine, hostname: str) -> None:
             )
 
 
+class _Host:
+    """Worker hosts: each a ``shipyard worker`` process of its own with the environment a
+    host is given (the shared database, ``SHIPYARD_SECRETS_PROVIDER=passphrase`` and the
+    shared passphrase), whatever this test process's job fork server inherited from
+    the tests that started it before this one."""
+
+    def __init__(self, shared_url: str, passphrase: str, pulumi_cli: PulumiCli) -> None:
+        self._env = {
+            **os.environ,
+            "SHIPYARD_DATABASE_URL": shared_url,
+            "SHIPYARD_SECRETS_PROVIDER": "passphrase",
+            "PULUMI_CONFIG_PASSPHRASE": passphrase,
+            "SHIPYARD_PULUMI": str(pulumi_cli.path),
+        }
+
+    def start_worker(
+        self, data_dir: Path, lease: float, poll_interval: float
+    ) -> subprocess.Popen[bytes]:
+        data_dir.mkdir()
+        with (data_dir.parent / f"{data_dir.name}.log").open("wb") as log:
+            return subprocess.Popen(
+                [
+                    str(SHIPYARD),
+                    "worker",
+                    "--workers",
+                    "1",
+                    "--handler",
+                    "deploy=shipyard.jobs.testing:engine_up",
+                    "--lease-seconds",
+                    str(lease),
+                    "--poll-interval",
+                    str(poll_interval),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**self._env, "SHIPYARD_DATA_DIR": str(data_dir)},
+                start_new_session=True,
+            )
+
+
 def _kill_tree(root: int) -> None:
     """SIGKILL ``root`` and every process below it, process groups included (Pulumi runs
     its CLI and plugins in groups of their own), as when the host is lost."""
@@ -96,29 +134,8 @@ def test_the_next_worker_takes_over_a_stack_whose_host_died_mid_up(
     }
     with transaction(database) as session:
         job_id = enqueue(session, JobKind.deploy, "default/web/prod", payload).id
-    (tmp_path / "host-a").mkdir()
-    host_a = subprocess.Popen(
-        [
-            str(SHIPYARD),
-            "worker",
-            "--handler",
-            "deploy=shipyard.jobs.testing:engine_up",
-            "--lease-seconds",
-            str(LEASE),
-            "--poll-interval",
-            "0.05",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={
-            **os.environ,
-            "SHIPYARD_DATA_DIR": str(tmp_path / "host-a"),
-            "SHIPYARD_DATABASE_URL": shared_url,
-            "SHIPYARD_SECRETS_PROVIDER": "passphrase",
-            "SHIPYARD_PULUMI": str(pulumi_cli.path),
-        },
-        start_new_session=True,
-    )
+    host = _Host(shared_url, shared_passphrase, pulumi_cli)
+    host_a = host.start_worker(tmp_path / "host-a", LEASE, 0.05)
     try:
         wait_for((work / "started").exists, "host A's up to start its create", timeout=180)
         assert _locks(database), "a running up holds a lock row"
@@ -134,30 +151,19 @@ def test_the_next_worker_takes_over_a_stack_whose_host_died_mid_up(
     with transaction(database) as session:
         again = {"path": payload["path"], "content": "v2"}
         next_id = enqueue(session, JobKind.deploy, "default/web/prod", again).id
-    (tmp_path / "host-b").mkdir()
-    host_b = Settings(
-        data_dir=tmp_path / "host-b",
-        database_url=shared_url,
-        secrets_provider="passphrase",
-        pulumi=pulumi_cli.path,
-    )
-    worker = Worker(
-        host_b,
-        HandlerRegistry({JobKind.deploy: "shipyard.jobs.testing:engine_up"}),
-        worker_id="host-b:1:0",
-        lease_seconds=30.0,
-        poll_interval=0.1,
-        database=database,
-    )
     (work / "gate").touch()
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-    thread.start()
+    host_b = host.start_worker(tmp_path / "host-b", 30.0, 0.1)
+    host_b_id = f"{socket.gethostname()}:{host_b.pid}:0"  # its only worker thread's
     try:
         wait_for(lambda: _finished(database, next_id), "host B to run the next job", timeout=180)
     finally:
-        stop.set()
-        thread.join(timeout=60)
+        host_b.send_signal(signal.SIGTERM)
+        try:
+            host_b.wait(timeout=60)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                host_b.kill()
+            host_b.wait(timeout=30)
 
     with transaction(database, read_only=True) as session:
         dead = get_job(session, job_id)
@@ -167,9 +173,9 @@ def test_the_next_worker_takes_over_a_stack_whose_host_died_mid_up(
     assert dead.error is not None and dead.error.startswith(
         f"interrupted: worker {dead.worker_id} stopped renewing its lease at "
     )
-    assert dead.worker_id is not None and dead.worker_id != "host-b:1:0"
+    assert dead.worker_id is not None and dead.worker_id != host_b_id
     assert job.state.value == "succeeded", job.error
-    assert (job.worker_id, job.attempts) == ("host-b:1:0", 1)
+    assert (job.worker_id, job.attempts) == (host_b_id, 1)
     takeover = [
         e.message for e in events if e.kind == "recovery" and "(pulumi cancel)" in e.message
     ]
