@@ -433,10 +433,10 @@ def component_keys(component: Component) -> set[str]:
 
 def matching_components(session: Session, keys: frozenset[str]) -> list[Component]:
     found: list[Component] = []
-    offset = 0
-    while page := list_components(session, offset=offset, limit=_PAGE):
+    after: tuple[str, str] | None = None
+    while page := list_components(session, after=after, limit=_PAGE):
         found.extend(component for component in page if component_keys(component) & keys)
-        offset += len(page)
+        after = (page[-1].namespace, page[-1].name)
     return found
 
 

@@ -104,8 +104,8 @@ class TriggerSupervisor:
             return {}
         wanted: dict[str, WatchedSource] = {}
         with transaction(self.database, read_only=True) as session:
-            offset = 0
-            while page := list_components(session, offset=offset, limit=_PAGE):
+            after: tuple[str, str] | None = None
+            while page := list_components(session, after=after, limit=_PAGE):
                 for component in page:
                     try:
                         watched = _watched(desired_state(component, local[0], platform))
@@ -116,7 +116,7 @@ class TriggerSupervisor:
                         continue
                     if watched is not None:
                         wanted[watched.component] = watched
-                offset += len(page)
+                after = (page[-1].namespace, page[-1].name)
         return wanted
 
     def _on_tag(self, event: BuildRequested) -> None:

@@ -1,4 +1,4 @@
-"""Every test using ``engine`` runs on SQLite and on a throwaway PostgreSQL."""
+"""Every test using ``database`` runs on SQLite and on a throwaway PostgreSQL."""
 
 from __future__ import annotations
 
