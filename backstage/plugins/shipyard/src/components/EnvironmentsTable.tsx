@@ -192,16 +192,14 @@ const COMPACT_COLUMNS = 4;
 
 type RowProps = EnvironmentsTableProps & { stack: EnvironmentStatus; next?: string };
 
-/** The full width (the tab): one line per environment, a column each. */
-function WideRow(props: RowProps) {
-  const { stack, isProduction } = props;
+/** An environment's facts, a cell each: its name, what runs, the last deployment, health. */
+function FactCells(props: { stack: EnvironmentStatus; production: boolean; runs: boolean }) {
+  const { stack, production, runs } = props;
   const classes = useStyles();
-  const env = stack.environment;
-  const runs = stack.current_release !== null || Boolean(stack.current_tag);
   return (
-    <TableRow data-testid={`env-${env}`}>
+    <>
       <TableCell className={classes.nowrap}>
-        <EnvironmentName env={env} production={isProduction(env)} />
+        <EnvironmentName env={stack.environment} production={production} />
       </TableCell>
       <TableCell className={classes.nowrap}>
         <Running stack={stack} runs={runs} />
@@ -212,6 +210,19 @@ function WideRow(props: RowProps) {
       <TableCell className={classes.nowrap}>
         <HealthLabel health={stack.health} />
       </TableCell>
+    </>
+  );
+}
+
+/** The full width (the tab): one line per environment, a column each. */
+function WideRow(props: RowProps) {
+  const { stack, isProduction } = props;
+  const classes = useStyles();
+  const env = stack.environment;
+  const runs = stack.current_release !== null || Boolean(stack.current_tag);
+  return (
+    <TableRow data-testid={`env-${env}`}>
+      <FactCells stack={stack} production={isProduction(env)} runs={runs} />
       <TableCell className={classes.urlCell}>
         <Url url={stack.url} />
       </TableCell>
@@ -240,18 +251,7 @@ function CompactRows(props: RowProps & { index: number }) {
   return (
     <TableBody data-testid={`env-${env}`}>
       <TableRow className={classes.firstLine} style={{ backgroundColor: background }}>
-        <TableCell className={classes.nowrap}>
-          <EnvironmentName env={env} production={isProduction(env)} />
-        </TableCell>
-        <TableCell className={classes.nowrap}>
-          <Running stack={stack} runs={runs} />
-        </TableCell>
-        <TableCell className={classes.nowrap}>
-          <LastDeployment stack={stack} />
-        </TableCell>
-        <TableCell className={classes.nowrap}>
-          <HealthLabel health={stack.health} />
-        </TableCell>
+        <FactCells stack={stack} production={isProduction(env)} runs={runs} />
       </TableRow>
       <TableRow className={classes.secondLine} style={{ backgroundColor: background }}>
         <TableCell colSpan={COMPACT_COLUMNS}>
