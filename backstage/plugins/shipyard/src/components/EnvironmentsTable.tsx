@@ -269,6 +269,19 @@ function CompactRows(props: RowProps & { index: number }) {
   );
 }
 
+/** The heads of the fact cells. */
+function FactHeads() {
+  const classes = useStyles();
+  return (
+    <>
+      <TableCell className={classes.head}>Environment</TableCell>
+      <TableCell className={classes.head}>Running</TableCell>
+      <TableCell className={classes.head}>Last deployment</TableCell>
+      <TableCell className={classes.head}>Health</TableCell>
+    </>
+  );
+}
+
 /** Per environment: what runs (tag, release), the last deployment, health, URL, actions. */
 export function EnvironmentsTable(props: EnvironmentsTableProps) {
   const envs = props.component.environments;
@@ -278,10 +291,7 @@ export function EnvironmentsTable(props: EnvironmentsTableProps) {
       <Table size="small" aria-label="Environments">
         <TableHead>
           <TableRow>
-            <TableCell className={classes.head}>Environment</TableCell>
-            <TableCell className={classes.head}>Running</TableCell>
-            <TableCell className={classes.head}>Last deployment</TableCell>
-            <TableCell className={classes.head}>Health</TableCell>
+            <FactHeads />
           </TableRow>
         </TableHead>
         {envs.map((stack, index) => (
@@ -300,10 +310,7 @@ export function EnvironmentsTable(props: EnvironmentsTableProps) {
     <Table size="small" aria-label="Environments">
       <TableHead>
         <TableRow>
-          <TableCell className={classes.head}>Environment</TableCell>
-          <TableCell className={classes.head}>Running</TableCell>
-          <TableCell className={classes.head}>Last deployment</TableCell>
-          <TableCell className={classes.head}>Health</TableCell>
+          <FactHeads />
           <TableCell className={classes.head}>URL</TableCell>
           {!props.readOnly && <TableCell className={classes.head}>Actions</TableCell>}
         </TableRow>
