@@ -47,7 +47,7 @@ from shipyard.services.desired import desired_state, platform_of
 from shipyard.settings import Settings
 from shipyard.sources import GitSources
 from shipyard.store import transaction
-from shipyard.store.components import list_components
+from shipyard.store.components import walk_components
 from shipyard.store.models import Component
 from shipyard.store.seen_tags import StoredSeenTags
 from shipyard.store.webhooks import (
@@ -432,12 +432,7 @@ def component_keys(component: Component) -> set[str]:
 
 
 def matching_components(session: Session, keys: frozenset[str]) -> list[Component]:
-    found: list[Component] = []
-    after: tuple[str, str] | None = None
-    while page := list_components(session, after=after, limit=_PAGE):
-        found.extend(component for component in page if component_keys(component) & keys)
-        after = (page[-1].namespace, page[-1].name)
-    return found
+    return [c for c in walk_components(session, page_size=_PAGE) if component_keys(c) & keys]
 
 
 @dataclass(frozen=True, slots=True)

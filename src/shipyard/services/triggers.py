@@ -19,7 +19,7 @@ from shipyard.services.catalog_sync import CatalogSyncer
 from shipyard.services.desired import desired_state, platform_of
 from shipyard.settings import Settings
 from shipyard.store import models, transaction
-from shipyard.store.components import list_components
+from shipyard.store.components import walk_components
 from shipyard.store.seen_tags import StoredSeenTags, import_seen_tags_file
 from shipyard.targets.local.trigger import BuildRequested, SeenTags, TagWatcher
 
@@ -104,19 +104,14 @@ class TriggerSupervisor:
             return {}
         wanted: dict[str, WatchedSource] = {}
         with transaction(self.database, read_only=True) as session:
-            after: tuple[str, str] | None = None
-            while page := list_components(session, after=after, limit=_PAGE):
-                for component in page:
-                    try:
-                        watched = _watched(desired_state(component, local[0], platform))
-                    except (CatalogError, ShipyardError) as exc:
-                        _log.warning(
-                            "trigger.unresolvable", component=component.ref, error=str(exc)
-                        )
-                        continue
-                    if watched is not None:
-                        wanted[watched.component] = watched
-                after = (page[-1].namespace, page[-1].name)
+            for component in walk_components(session, page_size=_PAGE):
+                try:
+                    watched = _watched(desired_state(component, local[0], platform))
+                except (CatalogError, ShipyardError) as exc:
+                    _log.warning("trigger.unresolvable", component=component.ref, error=str(exc))
+                    continue
+                if watched is not None:
+                    wanted[watched.component] = watched
         return wanted
 
     def _on_tag(self, event: BuildRequested) -> None:

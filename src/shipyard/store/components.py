@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import select, tuple_
@@ -18,6 +18,7 @@ __all__ = [
     "get_component_by_ref",
     "list_components",
     "upsert_component",
+    "walk_components",
 ]
 
 
@@ -87,3 +88,12 @@ def list_components(
     if start is not None:
         query = query.where(start)
     return page(session, query, 0, limit)
+
+
+def walk_components(session: Session, *, page_size: int = 500) -> Iterator[Component]:
+    """Every component by namespace and name, read ``page_size`` at a time by key (one
+    index lookup a page, linear in the catalog's size)."""
+    after: tuple[str, str] | None = None
+    while rows := list_components(session, after=after, limit=page_size):
+        yield from rows
+        after = (rows[-1].namespace, rows[-1].name)
